@@ -1,0 +1,211 @@
+"""Publication figures built from a saved run directory.
+
+Each figure is a function ``plot_<name>(data..., ax=None) -> Figure`` over saved data;
+:func:`figure_specs` decides which figures a run supports and :func:`build_figures`
+writes them as PDF and 300-dpi PNG to ``<run>/figures/``. Nothing here imports the model
+or SALib (the sklearn Display rule: compute once, plot from the result).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .data import (RunData, analysed_outputs, cell_title, distribution_outputs, key_cell,
+                   load_run, output_cells, select_cell, term_outputs)
+from .scatter import plot_scatter
+from .sensitivity import (noise_floor, plot_convergence, plot_indices, plot_morris,
+                          plot_ranks, plot_s2)
+from .style import DOUBLE, SINGLE, figure, save, style
+from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
+                          plot_probability)
+
+__all__ = ["build_figures", "figure_specs", "FigureSpec", "load_run", "plot_convergence",
+           "plot_decomposition", "plot_distribution", "plot_indices", "plot_morris",
+           "plot_probability", "plot_ranks", "plot_s2", "plot_scatter", "ranks_frame",
+           "top_inputs"]
+
+MAX_PANELS = 6
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure a run supports: file stem, appendix section, caption and how to draw it."""
+
+    name: str
+    section: str
+    caption: str
+    draw: Callable[[], object]
+
+
+def _stem(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(p for p in parts if p))
+
+
+def _facet(data: RunData, frame: pd.DataFrame, draw, *, height_per: float):
+    """One panel per output cell (up to MAX_PANELS), each drawn by ``draw(frame, ax, title)``."""
+    cells = output_cells(frame, data.dim_columns)[:MAX_PANELS]
+    if len(cells) == 1:
+        return draw(select_cell(frame, cells[0], data.dim_columns), None, cell_title(cells[0]))
+    ncols = 3 if len(cells) > 2 else len(cells)
+    nrows = -(-len(cells) // ncols)
+    with style():
+        fig, axes = figure(DOUBLE, height_per * nrows, nrows, ncols)
+    axes = np.atleast_1d(axes).ravel()
+    for a, cell in zip(axes, cells):
+        draw(select_cell(frame, cell, data.dim_columns), a, cell_title(cell))
+    for a in axes[len(cells):]:
+        a.set_axis_off()
+    return fig
+
+
+def top_inputs(data: RunData, output: str, cell: dict, k: int = 4) -> list[str]:
+    """The ``k`` parameters with the largest total-order index for ``output`` at ``cell``."""
+    st = select_cell(data.rows("sobol", "ST", output), cell, data.dim_columns)
+    st = st[st["param"].isin(data.labels)]
+    return list(st.sort_values("value", ascending=False)["param"][:k])
+
+
+def ranks_frame(data: RunData, output: str, cell: dict) -> pd.DataFrame:
+    """Ranks of each parameter under Sobol ST, Morris mu* and delta (where present)."""
+    cols = {}
+    for method, index, name in (("sobol", "ST", "Sobol' ST"), ("morris", "mu_star", "Morris μ*"),
+                                ("delta", "delta", "δ")):
+        rows = select_cell(data.rows(method, index, output), cell, data.dim_columns)
+        rows = rows[rows["param"].isin(data.labels)]
+        if len(rows):
+            # Rank from the values so the figure never depends on a missing rank column.
+            cols[name] = rows.set_index("param")["value"].rank(ascending=False, method="min")
+    return pd.DataFrame(cols)
+
+
+def figure_specs(data: RunData) -> list[FigureSpec]:
+    """The figures this run's data support, in appendix order."""
+    specs: list[FigureSpec] = []
+    labels = {**data.labels, **{g: g.replace("_", " ") for g in data.groups}}
+    ind = data.independent()
+    headline = data.headline
+    conf = data.conf_level
+
+    for out in distribution_outputs(data):
+        specs.append(FigureSpec(
+            _stem("distribution", out), "uncertainty",
+            f"Distribution of {data.label(out)} over the independent draws"
+            + (", before and after (share of draws above zero in the legend)."
+               if "phase" in ind[out].dims else " (median, mean and 5–95% range)."),
+            lambda out=out: plot_distribution(ind[out], label=data.label(out))))
+    p_rows = data.rows(index="P")
+    if len(p_rows):
+        specs.append(FigureSpec(
+            "probability", "uncertainty",
+            f"Probability that each headline result holds, with its {conf:.0%} interval.",
+            lambda: plot_probability(p_rows, labels={o: data.label(o) for o in p_rows["output"]},
+                                     conf_level=conf)))
+    for o in term_outputs(data):
+        specs.append(FigureSpec(
+            _stem("decomposition", o), "uncertainty",
+            f"Per-term decomposition of each actor's change in {data.label(o)}: mean change "
+            "(post − pre) with the 5–95% range over draws.",
+            lambda o=o: plot_decomposition(decomposition_frame(ind[o]))))
+
+    for out in analysed_outputs(data):
+        frame = data.rows("sobol", ("S1", "ST", "ST_dummy"), out)
+        specs.append(FigureSpec(
+            _stem("indices", out), "indices",
+            f"First- and total-order Sobol' indices for {data.label(out)} with {conf:.0%} "
+            "intervals, sorted by total order; the grey band is the noise floor.",
+            lambda frame=frame: _facet(data, frame, lambda f, a, t: plot_indices(
+                f[f["index"].isin(["S1", "ST"])], labels=labels, floor=noise_floor(f),
+                title=t, ax=a), height_per=0.3 * SINGLE + 0.16 * len(data.factors))))
+        grp = data.rows("sobol", ("S1_group", "ST_group"), out)
+        if len(grp):
+            specs.append(FigureSpec(
+                _stem("indices-grouped", out), "grouped",
+                f"Grouped first- and total-order indices for {data.label(out)} by assumption "
+                "family.",
+                lambda grp=grp: _facet(data, grp, lambda f, a, t: plot_indices(
+                    f, labels=labels, title=t, ax=a),
+                    height_per=0.3 * SINGLE + 0.16 * len(data.groups))))
+
+    key = data.key_output
+    if key is not None:
+        cell = key_cell(data, key)
+        where = f" ({cell_title(cell)})" if cell else ""
+        s2 = select_cell(data.rows("sobol", "S2", key), cell, data.dim_columns)
+        if len(s2):
+            params = [p for p in top_inputs(data, key, cell, k=len(data.factors))]
+            specs.append(FigureSpec(
+                _stem("s2", key), "indices",
+                f"Second-order indices for {data.label(key)}{where}; * marks pairs whose "
+                "interval lies above zero.",
+                lambda: plot_s2(s2, params=params, labels=labels)))
+        top = top_inputs(data, key, cell)
+        if top:
+            y = ind[key].sel(cell).values if cell else ind[key].values
+            hl = headline[0] if headline and ind[headline[0]].ndim == 1 else None
+            specs.append(FigureSpec(
+                _stem("scatter", key), "scatter",
+                f"{data.label(key)}{where} against its most influential inputs"
+                + (f", coloured by whether “{data.label(hl)}” holds." if hl else "."),
+                lambda: plot_scatter({p: ind[p].values for p in top}, y, labels=labels,
+                                     ylabel=data.label(key) + where,
+                                     holds=ind[hl].values if hl else None,
+                                     holds_label=data.label(hl) if hl else "")))
+        ranks = ranks_frame(data, key, cell)
+        if data.has("morris", "mu_star"):
+            mrows = select_cell(data.rows("morris", output=key), cell, data.dim_columns)
+            specs.append(FigureSpec(
+                _stem("morris", key), "triangulation",
+                f"Morris screening of {data.label(key)}{where}: μ* against σ.",
+                lambda: plot_morris(mrows, labels=labels)))
+        if ranks.shape[1] > 1:
+            specs.append(FigureSpec(
+                _stem("ranks", key), "triangulation",
+                f"Rank of each input for {data.label(key)}{where} under each method "
+                "(1 = most influential).",
+                lambda: plot_ranks(ranks, labels=labels)))
+
+    conv = data.convergence
+    if conv is not None:
+        tol = data.study.get("analysis", {}).get("tolerance", 0.05)
+        for out in analysed_outputs(data):
+            var = f"{out}__ST"
+            if var in conv and "N" in conv[var].dims:
+                v = conv[var]
+                c = conv.get(f"{var}_conf")
+                extra = [d for d in v.dims if d not in ("N", "param")]
+                if extra:  # one cell, the same one the other figures use
+                    sel = {d: key_cell(data, out).get(d, v[d].values[0]) for d in extra}
+                    v, c = v.sel(sel), (c.sel(sel) if c is not None else None)
+                specs.append(FigureSpec(
+                    _stem("convergence", out), "convergence",
+                    f"Convergence of the total-order indices of {data.label(out)} with the "
+                    "base sample size (nested sub-designs of one run).",
+                    lambda v=v, c=c: plot_convergence(v, c, labels=labels, tolerance=tol)))
+    return specs
+
+
+def build_figures(run_dir: str | Path) -> list[Path]:
+    """Write every figure the run supports to ``<run_dir>/figures`` (PDF and PNG).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory (see ``docs/architecture.md``).
+
+    Returns
+    -------
+    list of Path
+        The files written, PDF before PNG for each figure.
+    """
+    data = load_run(run_dir)
+    out = Path(run_dir) / "figures"
+    paths: list[Path] = []
+    for spec in figure_specs(data):
+        paths += save(spec.draw(), out, spec.name)
+    return paths

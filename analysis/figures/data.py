@@ -1,0 +1,315 @@
+"""Read what the figures and the appendix need from a saved run directory.
+
+Nothing here imports the model or SALib: a run directory's files are the only source.
+:func:`load_run` gathers them into a :class:`RunData`; the helpers turn the tidy
+``indices.csv`` into the frames each figure and table wants.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+try:
+    from study.errors import StudyError
+except ImportError:  # pragma: no cover - the study package ships with analysis
+    StudyError = ValueError
+
+__all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title"]
+
+# Columns of indices.csv that are not output dimensions (docs/architecture.md).
+INDEX_COLUMNS = ("method", "output", "param", "index", "value", "conf", "conf_low",
+                 "conf_high", "estimator", "conf_method", "influential", "rank", "converged")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One uncertain input as the appendix describes it."""
+
+    name: str
+    label: str
+    distribution: str
+    args: dict
+    group: str
+    unit: str = ""
+    description: str = ""
+    source: str = ""
+
+
+@dataclass
+class RunData:
+    """Everything a figure or table may draw on, read once from a run directory."""
+
+    path: Path
+    manifest: dict
+    study: dict
+    results: xr.Dataset
+    indices: pd.DataFrame | None
+    convergence: xr.Dataset | None
+    factors: list[Factor]
+    constants: dict = field(default_factory=dict)
+
+    # -- naming ---------------------------------------------------------------------
+    @property
+    def labels(self) -> dict[str, str]:
+        """Parameter name -> label (the name when no label was given)."""
+        return {f.name: f.label or f.name for f in self.factors}
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """Group -> member parameters, in file order."""
+        out: dict[str, list[str]] = {}
+        for f in self.factors:
+            out.setdefault(f.group, []).append(f.name)
+        return out
+
+    def label(self, name: str) -> str:
+        """Label of a parameter, group or output, falling back to a readable name."""
+        if name in self.labels:
+            return self.labels[name]
+        if name in self.results.data_vars:
+            attrs = self.results[name].attrs
+            lab = attrs.get("label") or attrs.get("long_name")
+            if lab:
+                unit = attrs.get("unit") or attrs.get("units")
+                return f"{lab} ({unit})" if unit else str(lab)
+        return str(name).replace("_", " ")
+
+    # -- study settings -------------------------------------------------------------
+    def _attr_list(self, key: str) -> list[str]:
+        raw = self.results.attrs.get(key)
+        if raw is None:
+            return list(self.study.get("analysis", {}).get(key, []))
+        return list(json.loads(raw)) if isinstance(raw, str) else list(np.atleast_1d(raw))
+
+    @property
+    def headline(self) -> list[str]:
+        """Binary headline indicators (0/1 outputs)."""
+        return [h for h in self._attr_list("headline") if h in self.results.data_vars]
+
+    @property
+    def key_output(self) -> str | None:
+        """The output for the S2 heatmap and scatterplots."""
+        key = self.results.attrs.get("key_output") or self.study.get("analysis", {}).get(
+            "key_output")
+        if key in self.results.data_vars:
+            return key
+        outs = self.outputs
+        return outs[0] if outs else None
+
+    @property
+    def outputs(self) -> list[str]:
+        """Model outputs in results.nc, in file order."""
+        return [v for v, da in self.results.data_vars.items()
+                if da.attrs.get("role") == "output"]
+
+    @property
+    def conf_level(self) -> float:
+        return float(self.study.get("analysis", {}).get("conf_level", 0.95))
+
+    # -- samples --------------------------------------------------------------------
+    def independent(self) -> xr.Dataset:
+        """Samples that are independent draws from the joint input distribution.
+
+        In a Saltelli design only the A and B matrices are; the AB/BA blocks re-use their
+        columns. Other designs (Latin, Morris) are returned whole.
+        """
+        ds = self.results
+        labels = ds.attrs.get("matrix_labels")
+        if "matrix" not in ds.coords or labels is None:
+            return ds
+        labels = json.loads(labels) if isinstance(labels, str) else list(labels)
+        codes = [i for i, lab in enumerate(labels) if lab in ("A", "B")]
+        mask = np.isin(ds["matrix"].values, codes)
+        if "status" in ds:
+            mask &= ds["status"].values == 0
+        return ds.isel(sample=np.flatnonzero(mask))
+
+    # -- indices --------------------------------------------------------------------
+    @property
+    def dim_columns(self) -> list[str]:
+        """Output-dimension columns of indices.csv (e.g. ``actor``, ``phase``)."""
+        if self.indices is None:
+            return []
+        return [c for c in self.indices.columns if c not in INDEX_COLUMNS]
+
+    def rows(self, method: str | None = None, index: str | tuple | None = None,
+             output: str | None = None) -> pd.DataFrame:
+        """Rows of indices.csv filtered by method, index (one or several) and output."""
+        df = self.indices
+        if df is None:
+            return pd.DataFrame(columns=list(INDEX_COLUMNS))
+        mask = np.ones(len(df), bool)
+        if method is not None:
+            mask &= (df["method"] == method).to_numpy()
+        if index is not None:
+            idx = (index,) if isinstance(index, str) else tuple(index)
+            mask &= df["index"].isin(idx).to_numpy()
+        if output is not None:
+            mask &= (df["output"] == output).to_numpy()
+        return df[mask]
+
+    def has(self, method: str, index: str | None = None) -> bool:
+        """Whether indices.csv holds rows for ``method`` (and ``index``)."""
+        return len(self.rows(method, index)) > 0
+
+
+def output_cells(df: pd.DataFrame, dims: list[str]) -> list[dict]:
+    """Distinct output-dimension coordinates in ``df`` (``[{}]`` for scalar outputs)."""
+    used = [d for d in dims if d in df and df[d].notna().any()]
+    if not used or df.empty:
+        return [{}]
+    keys = df[used].drop_duplicates()
+    return [{d: v for d, v in zip(used, r) if pd.notna(v)} for r in keys.itertuples(False)]
+
+
+def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
+    """Rows of ``df`` at output coordinates ``cell`` (other dims must be empty)."""
+    mask = np.ones(len(df), bool)
+    for d in dims:
+        if d not in df:
+            continue
+        if d in cell:
+            mask &= (df[d] == cell[d]).to_numpy()
+        else:
+            mask &= df[d].isna().to_numpy()
+    return df[mask]
+
+
+def cell_title(cell: dict) -> str:
+    """Readable title for an output cell, e.g. ``europe, post``."""
+    return ", ".join(str(v).replace("_", " ") for v in cell.values())
+
+
+def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Factor]:
+    """Factors from the validated study when the loader is available, else from TOML."""
+    params = None
+    try:
+        from study.spec import load_study
+        params = [(p.name, p.distribution, dict(p.args), p.group, p.label, p.unit,
+                   p.description, p.source) for p in load_study(study_path).parameters]
+    except (ImportError, AttributeError, StudyError):
+        # A study copied into a run may reference a model module that is not importable
+        # here; the raw TOML still carries everything the appendix prints.
+        params = None
+    if params is None:
+        skip = {"distribution", "group", "label", "unit", "description", "source"}
+        params = [(name, t.get("distribution", ""), {k: v for k, v in t.items() if k not in skip},
+                   t.get("group") or name, t.get("label", ""), t.get("unit", ""),
+                   t.get("description", ""), t.get("source", ""))
+                  for name, t in doc.get("parameters", {}).items()]
+    if not params:  # no study.toml: fall back on results.nc input attributes
+        for v, da in results.data_vars.items():
+            if da.attrs.get("role") != "input":
+                continue
+            dist = json.loads(da.attrs.get("distribution", "{}") or "{}")
+            name = dist.pop("name", dist.pop("distribution", ""))
+            params.append((v, name, dist, da.attrs.get("group") or v, da.attrs.get("label", ""),
+                           da.attrs.get("unit", ""), da.attrs.get("description", ""),
+                           da.attrs.get("source", "")))
+    return [Factor(name=n, distribution=d, args=a, group=g or n, label=lab or n,
+                   unit=u or "", description=desc or "", source=src or "")
+            for n, d, a, g, lab, u, desc, src in params]
+
+
+def _read_convergence(path: Path) -> xr.Dataset | None:
+    if not path.exists():
+        return None
+    try:
+        return xr.load_dataset(path, group="convergence")
+    except OSError:  # netCDF raises OSError for a missing group
+        return None
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory for plotting and reporting.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory with at least ``manifest.json`` and ``results.nc``.
+
+    Returns
+    -------
+    RunData
+
+    Raises
+    ------
+    StudyError
+        If the directory or one of its required files is missing.
+    """
+    run = Path(run_dir)
+    for name in ("manifest.json", "results.nc"):
+        if not (run / name).is_file():
+            raise StudyError(run, name, f"must exist in the run directory; got no `{name}`")
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    results = xr.load_dataset(run / "results.nc")
+    study_path = run / "study.toml"
+    doc = tomllib.loads(study_path.read_text(encoding="utf-8")) if study_path.exists() else {}
+    indices = None
+    if (run / "indices.csv").exists():
+        indices = pd.read_csv(run / "indices.csv")
+        indices["param"] = indices["param"].fillna("").astype(str)
+    constants = {}
+    for name, val in doc.get("constants", {}).items():
+        constants[name] = val if isinstance(val, dict) else {"value": val}
+    return RunData(path=run, manifest=manifest, study=doc, results=results, indices=indices,
+                   convergence=_read_convergence(run / "indices.nc"),
+                   factors=_load_factors(study_path, doc, results), constants=constants)
+
+
+# -- which outputs each figure and table covers -----------------------------------------
+def is_binary(da: xr.DataArray) -> bool:
+    """Whether an output only takes the values 0 and 1 (a headline indicator)."""
+    v = np.asarray(da.values)
+    v = v[np.isfinite(v)] if v.dtype.kind == "f" else v
+    return v.size > 0 and bool(np.isin(v, (0, 1)).all())
+
+
+def analysed_outputs(data: RunData, limit: int = 8) -> list[str]:
+    """Outputs whose indices are plotted and tabulated: headline indicators, then the key
+    output, then (if those are absent from indices.csv) every output with Sobol rows."""
+    have = set(data.rows("sobol", ("S1", "ST"))["output"])
+    wanted = [o for o in [*data.headline, data.key_output] if o in have]
+    if not wanted:
+        wanted = [o for o in dict.fromkeys(data.rows("sobol", "ST")["output"])]
+    return list(dict.fromkeys(wanted))[:limit]
+
+
+def distribution_outputs(data: RunData, limit: int = 8) -> list[str]:
+    """Continuous outputs whose distribution is shown: phased outputs (before/after)
+    first, then the key output; per-term breakdowns are left to the decomposition."""
+    ds = data.results
+    cont = [o for o in data.outputs if "term" not in ds[o].dims and not is_binary(ds[o])]
+    phased = [o for o in cont if "phase" in ds[o].dims]
+    key = [data.key_output] if data.key_output in cont else []
+    chosen = list(dict.fromkeys(phased + key))
+    return (chosen or cont)[:limit]
+
+
+def term_outputs(data: RunData) -> list[str]:
+    """Outputs holding per-term contributions (a ``term`` dimension)."""
+    return [o for o in data.outputs if "term" in data.results[o].dims]
+
+
+def key_cell(data: RunData, output: str) -> dict:
+    """Coordinates of ``output`` used for the scatterplots and the S2 heatmap.
+
+    A scalar output gives ``{}``. For an output with extra dimensions the cell with the
+    largest variance over independent draws is taken, because that is where the
+    decomposition has the most to explain.
+    """
+    da = data.independent()[output]
+    extra = [d for d in da.dims if d != "sample"]
+    if not extra:
+        return {}
+    var = da.var("sample").stack(_cell=extra)
+    best = var["_cell"].values[int(np.nanargmax(var.values))]
+    best = best if isinstance(best, tuple) else (best,)
+    return {d: (v.item() if hasattr(v, "item") else v) for d, v in zip(extra, best)}

@@ -1,0 +1,78 @@
+"""Scatterplots of the key output against its most influential inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
+
+__all__ = ["plot_scatter", "DENSE"]
+
+# Above this many points a scatter turns into an ink blot; hexagons show density instead.
+DENSE = 3000
+
+
+def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[str, str],
+                 ylabel: str, holds: np.ndarray | None = None, holds_label: str = "",
+                 ax=None):
+    """Key output against each given input, coloured by whether the headline holds.
+
+    Parameters
+    ----------
+    inputs : dict
+        Parameter name -> values (same length as ``y``), in panel order.
+    y : numpy.ndarray
+        The key output.
+    labels : dict
+        Parameter name -> axis label.
+    ylabel : str
+        Label of the key output.
+    holds : numpy.ndarray of {0, 1}, optional
+        Whether the headline result holds in each draw. Sparse plots colour points by it;
+        dense plots (more than :data:`DENSE` points) colour each hexagon by the share of
+        its draws in which it holds.
+    holds_label : str
+        Name of the headline result, for the legend or colour bar.
+    ax : sequence of Axes, optional
+        One per input.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names = list(inputs)
+    n = len(names)
+    dense = len(y) > DENSE
+    with style():
+        fig, axes = figure(DOUBLE if n > 2 else SINGLE * (1 + 0.6 * (n - 1)),
+                           0.62 * SINGLE, 1, n, ax=ax, sharey=True)
+        axes = np.atleast_1d(axes).ravel()
+        mappable = None
+        for a, p in zip(axes, names):
+            x = inputs[p]
+            if dense:
+                if holds is not None:
+                    mappable = a.hexbin(x, y, C=holds.astype(float), reduce_C_function=np.mean,
+                                        gridsize=28, cmap=CMAP, vmin=0, vmax=1, mincnt=1,
+                                        linewidths=0.1)
+                else:
+                    mappable = a.hexbin(x, y, gridsize=28, cmap=CMAP, mincnt=1, bins="log",
+                                        linewidths=0.1)
+            elif holds is not None:
+                ok = holds.astype(bool)
+                a.scatter(x[~ok], y[~ok], s=3, color=PALETTE[3], alpha=0.6, lw=0)
+                a.scatter(x[ok], y[ok], s=3, color=PALETTE[0], alpha=0.6, lw=0)
+            else:
+                a.scatter(x, y, s=3, color=PALETTE[0], alpha=0.5, lw=0)
+            a.set_xlabel(labels.get(p, p))
+        axes[0].set_ylabel(ylabel)
+        if dense:
+            label = f"Share where it holds: {holds_label}" if holds is not None else "Draws"
+            fig.colorbar(mappable, ax=list(axes), shrink=0.85, label=label, pad=0.01)
+        elif holds is not None:
+            handles = [Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[0]),
+                       Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[3])]
+            fig.legend(handles, [f"holds: {holds_label}", "does not hold"], frameon=False,
+                       loc="outside upper center", ncols=2)
+    return fig

@@ -1,0 +1,268 @@
+"""Sensitivity figures: Sobol indices (single and grouped), the second-order heatmap,
+convergence with N, Morris screening and the triangulation of rankings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
+
+__all__ = ["plot_indices", "plot_s2", "plot_convergence", "plot_morris", "plot_ranks",
+           "noise_floor"]
+
+
+def noise_floor(frame: pd.DataFrame) -> float | None:
+    """Upper interval bound of the dummy parameter's total-order index, if present."""
+    d = frame[frame["index"] == "ST_dummy"]
+    return float(d["conf_high"].iloc[0]) if len(d) else None
+
+
+def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | None = None,
+                 title: str = "", ax=None):
+    """First- and total-order indices with intervals, sorted by total order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of ``indices.csv`` for one output (cell): columns ``param``, ``index``
+        (``S1``/``ST`` or ``S1_group``/``ST_group``), ``value``, ``conf_low``, ``conf_high``.
+    labels : dict
+        Parameter (or group) name -> axis label.
+    floor : float, optional
+        Noise floor (upper bound of the dummy's ST); shaded from zero.
+    title : str
+        Panel title.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Bars are horizontal: ``ax.containers[0]`` holds total order, ``[1]`` first order.
+    """
+    f = frame.assign(index=frame["index"].str.replace("_group", "", regex=False))
+    wide = f.pivot_table(index="param", columns="index", values=["value", "conf_low",
+                                                                 "conf_high"], aggfunc="first")
+    order = wide[("value", "ST")].sort_values(ascending=True).index
+    wide = wide.loc[order]
+    n = len(order)
+    with style():
+        fig, a = figure(SINGLE, 0.3 * SINGLE + 0.16 * n, ax=ax)
+        y = np.arange(n)
+        h = 0.38
+        for k, (idx, name, off) in enumerate((("ST", "Total order", h / 2),
+                                              ("S1", "First order", -h / 2))):
+            v = wide[("value", idx)].to_numpy(float)
+            err = np.vstack([v - wide[("conf_low", idx)].to_numpy(float),
+                             wide[("conf_high", idx)].to_numpy(float) - v])
+            a.barh(y + off, v, height=h, color=PALETTE[k], label=name)
+            a.errorbar(v, y + off, xerr=np.clip(err, 0, None), fmt="none", ecolor="0.2",
+                       lw=0.6, capsize=1.2)
+        if floor is not None:
+            a.axvspan(0, floor, color="0.85", zorder=0, lw=0)
+            a.axvline(floor, color="0.4", lw=0.7, ls="--", label="Noise floor")
+        a.set_yticks(y, [labels.get(p, p.replace("_", " ")) for p in order])
+        a.axvline(0, color="0.3", lw=0.5)
+        a.set_xlabel("Sobol' index")
+        a.set_title(title)
+        a.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def s2_matrix(frame: pd.DataFrame, params: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric S2 values and a mask of pairs whose interval excludes zero."""
+    idx = {p: i for i, p in enumerate(params)}
+    val = np.full((len(params), len(params)), np.nan)
+    sig = np.zeros_like(val, bool)
+    for r in frame.itertuples(index=False):
+        a, b = str(r.param).split(":", 1)
+        if a in idx and b in idx:
+            for i, j in ((idx[a], idx[b]), (idx[b], idx[a])):
+                val[i, j] = r.value
+                sig[i, j] = r.conf_low > 0
+    return val, sig
+
+
+def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
+            title: str = "", ax=None):
+    """Second-order indices as a lower-triangle heatmap; * marks intervals above zero.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``S2`` rows for one output cell (``param`` = ``"a:b"``).
+    params : list of str
+        Parameters in display order.
+    labels : dict
+        Parameter name -> label.
+    title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    val, sig = s2_matrix(frame, params)
+    n = len(params)
+    with style():
+        fig, a = figure(SINGLE * (1.4 if n > 8 else 1.0), SINGLE * (1.25 if n > 8 else 0.9),
+                        ax=ax)
+        mask = np.triu(np.ones((n, n), bool))
+        shown = np.ma.masked_array(val, mask | np.isnan(val))
+        vmax = max(float(np.nanmax(np.abs(val))) if np.isfinite(val).any() else 0.0, 1e-3)
+        im = a.imshow(shown, cmap=CMAP, vmin=min(0.0, float(np.nanmin(val))) if
+                      np.isfinite(val).any() else 0.0, vmax=vmax)
+        for i in range(n):
+            for j in range(i):
+                if np.isfinite(val[i, j]):
+                    txt = f"{val[i, j] + 0.0:.2f}".replace("-0.00", "0.00")
+                    txt += "*" if sig[i, j] else ""
+                    light = im.norm(val[i, j]) < 0.6
+                    a.text(j, i, txt, ha="center", va="center", fontsize=5.5 if n > 8 else 6.5,
+                           color="white" if light else "black")
+        names = [labels.get(p, p) for p in params]
+        a.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
+        a.set_yticks(range(n), names)
+        a.set_xlim(-0.5, n - 1.5)
+        a.set_ylim(n - 0.5, 0.5)
+        a.spines[:].set_visible(False)
+        a.set_title(title)
+        fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$")
+    return fig
+
+
+def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
+                     labels: dict[str, str], tolerance: float | None = None, top: int = 6,
+                     title: str = "", ax=None):
+    """Total-order indices against the number of base samples, from nested sub-designs.
+
+    Parameters
+    ----------
+    values : xarray.DataArray
+        Index values with dims ``(N, param)``.
+    conf : xarray.DataArray, optional
+        Interval half-widths, same dims; drawn as bands and, in the right panel, as the
+        widest half-width against N with the convergence tolerance.
+    labels : dict
+        Parameter name -> label.
+    tolerance : float, optional
+        Target half-width.
+    top : int
+        Parameters shown (largest index at the largest N).
+    title : str
+    ax : sequence of two Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ns = values["N"].values
+    last = values.isel(N=-1).to_series().sort_values(ascending=False)
+    shown = list(last.index[:top])
+    with style():
+        fig, axes = figure(DOUBLE, 0.62 * SINGLE, 1, 2, ax=ax)
+        a, b = np.atleast_1d(axes).ravel()[:2]
+        for k, p in enumerate(shown):
+            v = values.sel(param=p).values
+            a.plot(ns, v, marker="o", ms=2.5, color=PALETTE[k % len(PALETTE)],
+                   label=labels.get(p, p))
+            if conf is not None:
+                c = conf.sel(param=p).values
+                a.fill_between(ns, v - c, v + c, color=PALETTE[k % len(PALETTE)], alpha=0.15,
+                               lw=0)
+        a.set_xscale("log", base=2)
+        a.set_xlabel("Base sample size N")
+        a.set_ylabel("Total-order index")
+        a.set_title(title)
+        fig.legend(*a.get_legend_handles_labels(), frameon=False, fontsize=6,
+                   loc="outside lower center", ncols=min(len(shown), 3))
+        if conf is not None:
+            b.plot(ns, conf.max("param").values, marker="o", ms=2.5, color=PALETTE[0],
+                   label="Widest half-width")
+            if tolerance is not None:
+                b.axhline(tolerance, color="0.4", ls="--", lw=0.7, label=f"Tolerance {tolerance:g}")
+            b.set_xscale("log", base=2)
+            b.set_xlabel("Base sample size N")
+            b.set_ylabel("Interval half-width")
+            b.legend(frameon=False)
+        else:
+            b.set_axis_off()
+    return fig
+
+
+def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "", ax=None):
+    """Morris screening: mu* against sigma, with sigma/mu* = 0.1, 0.5 and 1 as guides.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Morris rows for one output cell: ``index`` in ``mu_star``, ``sigma`` and
+        optionally ``mu_star_conf``.
+    labels : dict
+    title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    wide = frame.pivot_table(index="param", columns="index", values="value", aggfunc="first")
+    mu, sd = wide["mu_star"].to_numpy(float), wide["sigma"].to_numpy(float)
+    with style():
+        fig, a = figure(SINGLE, 0.85 * SINGLE, ax=ax)
+        xerr = wide["mu_star_conf"].to_numpy(float) if "mu_star_conf" in wide else None
+        a.errorbar(mu, sd, xerr=xerr, fmt="o", ms=3.5, color=PALETTE[0], ecolor="0.6",
+                   lw=0.6, capsize=1.2)
+        # Room on the right for the point labels.
+        top = max(float(np.nanmax(mu)) if mu.size else 1.0, 1e-12) * 1.45
+        ytop = max(float(np.nanmax(sd)) if sd.size else 1.0, 1e-12) * 1.15
+        for ratio, ls in ((0.1, ":"), (0.5, "--"), (1.0, "-")):
+            a.plot([0, top], [0, ratio * top], color="0.7", lw=0.6, ls=ls, zorder=0,
+                   label=f"σ/μ* = {ratio:g}")
+        order = np.argsort(-mu)
+        for i in order[:8]:  # label the leading factors; the rest would overprint
+            a.annotate(labels.get(wide.index[i], wide.index[i]), (mu[i], sd[i]),
+                       xytext=(3, 2), textcoords="offset points", fontsize=6)
+        a.set_xlim(0, top)
+        a.set_ylim(0, ytop)
+        a.legend(frameon=False, loc="upper left", fontsize=6, handlelength=1.6)
+        a.set_xlabel("μ* (mean absolute elementary effect)")
+        a.set_ylabel("σ (std. of elementary effects)")
+        a.set_title(title)
+    return fig
+
+
+def plot_ranks(ranks: pd.DataFrame, *, labels: dict[str, str], title: str = "", ax=None):
+    """Triangulation: each parameter's rank under each method (1 = most important).
+
+    Parameters
+    ----------
+    ranks : pandas.DataFrame
+        Index = parameter, columns = method names, values = ranks.
+    labels : dict
+    title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ranks = ranks.sort_values(ranks.columns[0])
+    n, m = ranks.shape
+    with style():
+        fig, a = figure(SINGLE, 0.3 * SINGLE + 0.16 * n, ax=ax)
+        im = a.imshow(ranks.to_numpy(float), cmap=CMAP, aspect="auto", vmin=1,
+                      vmax=max(n, 2))
+        for i in range(n):
+            for j in range(m):
+                r = ranks.iat[i, j]
+                if np.isfinite(r):
+                    a.text(j, i, f"{int(r)}", ha="center", va="center", fontsize=6.5,
+                           color="white" if im.norm(r) < 0.5 else "black")
+        a.set_xticks(range(m), list(ranks.columns))
+        a.set_yticks(range(n), [labels.get(p, p) for p in ranks.index])
+        a.spines[:].set_visible(False)
+        a.tick_params(length=0)
+        a.set_title(title)
+    return fig

@@ -1,0 +1,186 @@
+"""Uncertainty before sensitivity: output distributions, headline probabilities, and the
+per-term decomposition of each actor's change."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .style import DOUBLE, PALETTE, SINGLE, figure, style
+
+__all__ = ["plot_distribution", "plot_probability", "plot_decomposition", "pretty",
+           "share_positive"]
+
+
+def pretty(value) -> str:
+    """Readable coordinate value: ``united_states`` -> ``United states``."""
+    s = str(value).replace("_", " ")
+    return s[:1].upper() + s[1:]
+
+
+def share_positive(values: np.ndarray) -> float:
+    """Share of finite draws strictly above zero."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(np.mean(v > 0)) if v.size else float("nan")
+
+
+def _facets(da: xr.DataArray, skip: tuple[str, ...]) -> list[dict]:
+    dims = [d for d in da.dims if d not in ("sample", *skip)]
+    if not dims:
+        return [{}]
+    stacked = da.isel(sample=0, drop=True).stack(_cell=dims)
+    return [dict(zip(dims, c if isinstance(c, tuple) else (c,)))
+            for c in stacked["_cell"].values]
+
+
+def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
+    """Distribution of one output over independent draws, before and after if phased.
+
+    Parameters
+    ----------
+    values : xarray.DataArray
+        The output along ``sample`` (independent draws only), with optional extra
+        dimensions. A ``phase`` dimension is drawn as overlaid histograms (one hue per
+        phase) with each phase's share of draws above zero in the legend; every other
+        extra dimension becomes one panel.
+    label : str
+        Axis label of the output.
+    ax : matplotlib Axes or sequence of Axes, optional
+        One per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    phased = "phase" in values.dims
+    cells = _facets(values, ("phase",) if phased else ())
+    n = len(cells)
+    with style():
+        width = SINGLE if n == 1 else DOUBLE
+        fig, axes = figure(width, 0.62 * SINGLE if n > 1 else 0.7 * SINGLE, 1, n, ax=ax,
+                           sharey=False)
+        axes = np.atleast_1d(axes).ravel()
+        for a, cell in zip(axes, cells):
+            da = values.sel(cell) if cell else values
+            if phased:
+                # Shared bin edges so the phases' histograms compare bar for bar.
+                finite = da.values[np.isfinite(da.values)]
+                edges = np.histogram_bin_edges(finite, bins="auto")
+                edges = edges if len(edges) <= 61 else np.linspace(edges[0], edges[-1], 61)
+                for k, ph in enumerate(da["phase"].values):
+                    v = da.sel(phase=ph).values
+                    a.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.35,
+                           color=PALETTE[k], edgecolor=PALETTE[k], linewidth=0.8,
+                           label=f"{pretty(ph)}: {share_positive(v):.0%} > 0")
+                a.axvline(0, color="0.3", lw=0.6, ls="--")
+                a.legend(frameon=False, loc="upper left", handlelength=1.0)
+            else:
+                v = da.values
+                v = v[np.isfinite(v)]
+                lo, med, hi = np.quantile(v, [0.05, 0.5, 0.95])
+                a.hist(v, bins=min(len(np.histogram_bin_edges(v, "auto")) - 1, 60),
+                       density=True, color=PALETTE[0], alpha=0.6)
+                a.axvspan(lo, hi, color="0.85", zorder=0, label="5–95%")
+                a.axvline(med, color=PALETTE[1], lw=1.0, label=f"median {med:.3g}")
+                a.axvline(v.mean(), color=PALETTE[2], lw=1.0, ls=":",
+                          label=f"mean {v.mean():.3g}")
+                a.legend(frameon=False, loc="upper right", handlelength=1.2)
+            a.set_xlabel(label)
+            a.set_title(", ".join(pretty(c) for c in cell.values()))
+        axes[0].set_ylabel("Density")
+    return fig
+
+
+def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level: float = 0.95,
+                     ax=None):
+    """Probability that each headline result holds, with its interval.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of ``indices.csv`` with ``index == "P"``: columns ``output``, ``value``,
+        ``conf_low``, ``conf_high``.
+    labels : dict
+        Output name -> label.
+    conf_level : float
+        Level of the interval, for the axis label.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    with style():
+        fig, a = figure(SINGLE, 0.35 * SINGLE + 0.22 * n, ax=ax)
+        y = np.arange(n)[::-1]
+        err = np.vstack([frame["value"] - frame["conf_low"], frame["conf_high"] - frame["value"]])
+        a.errorbar(frame["value"], y, xerr=err, fmt="o", color=PALETTE[0], ms=4, capsize=2.5,
+                   lw=1.0)
+        for yi, v in zip(y, frame["value"]):
+            a.annotate(f"{v:.0%}", (v, yi), xytext=(0, 5), textcoords="offset points",
+                       ha="center", fontsize=7)
+        a.set_yticks(y, [textwrap.fill(labels.get(o, o), 26) for o in frame["output"]])
+        a.set_xlim(0, 1)
+        a.set_ylim(-0.6, n - 0.3)
+        a.axvline(0.5, color="0.6", lw=0.6, ls="--")
+        a.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        a.set_xlabel(f"P(result holds), {conf_level:.0%} interval")
+    return fig
+
+
+def decomposition_frame(terms: xr.DataArray) -> pd.DataFrame:
+    """Per-actor, per-term change (post - pre): mean and 5-95% range over draws."""
+    delta = terms.sel(phase="post") - terms.sel(phase="pre") if "phase" in terms.dims else terms
+    q = delta.quantile([0.05, 0.95], dim="sample")
+    mean = delta.mean("sample")
+    out = xr.Dataset({"mean": mean, "low": q.sel(quantile=0.05, drop=True),
+                      "high": q.sel(quantile=0.95, drop=True)}).to_dataframe().reset_index()
+    return out
+
+
+def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pre)", ax=None):
+    """Which channel moved: mean change per term for each actor, with 5–95% ranges.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :func:`decomposition_frame`: columns ``term``, ``mean``, ``low``, ``high``
+        and optionally ``actor`` (one panel per actor). Terms that never move
+        (all exactly zero) are left out of a panel.
+    label : str
+        Axis label.
+    ax : matplotlib Axes or sequence of Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    actors = list(dict.fromkeys(frame["actor"])) if "actor" in frame else [None]
+    n = len(actors)
+    n_terms = frame["term"].nunique()
+    with style():
+        fig, axes = figure(DOUBLE if n > 1 else SINGLE, 0.35 * SINGLE + 0.13 * n_terms,
+                           1, n, ax=ax)
+        axes = np.atleast_1d(axes).ravel()
+        for a, actor in zip(axes, actors):
+            f = frame if actor is None else frame[frame["actor"] == actor]
+            f = f[(f[["mean", "low", "high"]].abs() > 0).any(axis=1)]
+            f = f.sort_values("mean", key=np.abs, ascending=True)
+            y = np.arange(len(f))
+            colors = [PALETTE[0] if m >= 0 else PALETTE[3] for m in f["mean"]]
+            a.barh(y, f["mean"], color=colors, height=0.7)
+            a.errorbar(f["mean"], y, xerr=np.vstack([f["mean"] - f["low"], f["high"] - f["mean"]]),
+                       fmt="none", ecolor="0.25", lw=0.7, capsize=1.5)
+            a.set_yticks(y, [pretty(t) for t in f["term"]])
+            a.axvline(0, color="0.3", lw=0.6)
+            net = f["mean"].sum()
+            name = pretty(actor) if actor is not None else "Net"
+            a.set_title(f"{name} (net {net:+.2f})".replace("-", "\u2212"))
+            a.set_xlabel(label)
+    return fig
