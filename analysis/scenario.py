@@ -1,0 +1,523 @@
+"""Scenario discovery: where in the input space does a binary headline fail?
+
+For each headline indicator (1 = holds), the cases of interest are the samples where it
+fails (== 0). :func:`prim` runs the Patient Rule Induction Method (Friedman & Fisher 1999)
+in the form used for scenario discovery (Bryant & Lempert 2010): peel a box along its
+coordinates, record the coverage-density trade-off, choose a box on it, paste, and give
+each restricted dimension a quasi-p-value. :func:`tree_rules` is the cross-check, a
+shallow scikit-learn classification tree whose leaves are rules of the same kind.
+:func:`scenario_discovery` runs both on a saved run and writes ``scenarios.nc``,
+``scenarios.csv`` and ``scenarios_tree.csv``.
+
+PRIM is implemented here (about 150 lines of vectorised numpy) instead of importing
+``ema_workbench.analysis.prim``: EMA Workbench is a heavy dependency (statsmodels,
+platypus-opt, its own model framework) for one algorithm that every run uses, so it stays
+in the ``bench`` extra, where it serves as the reference implementation to compare with.
+
+References
+----------
+Friedman, J. H., & Fisher, N. I. (1999). Bump hunting in high-dimensional data.
+Statistics and Computing, 9(2), 123-143. https://doi.org/10.1023/A:1008894516817
+Bryant, B. P., & Lempert, R. J. (2010). Thinking inside the box: A participatory,
+computer-assisted approach to scenario discovery. Technological Forecasting and Social
+Change, 77(1), 34-49. https://doi.org/10.1016/j.techfore.2009.08.002
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from study.errors import RunError
+
+CSV_COLUMNS = ("output", "box", "step", "kind", "coverage", "density", "mass", "n_restricted",
+               "param", "label", "low", "high", "qp_value", "significant")
+TREE_COLUMNS = ("output", "leaf", "rule", "n", "fails", "failure_share", "predicted")
+
+
+@dataclass(frozen=True)
+class PrimBox:
+    """One PRIM box with its peeling trajectory.
+
+    Bounds are inclusive; ``-inf``/``inf`` mark an unrestricted side. Trajectory arrays
+    have one entry (row) per peeling step, step 0 being the unrestricted box.
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    coverage: float
+    density: float
+    mass: float
+    qp_value: np.ndarray
+    chosen_step: int
+    traj_low: np.ndarray
+    traj_high: np.ndarray
+    traj_coverage: np.ndarray
+    traj_density: np.ndarray
+    traj_mass: np.ndarray
+
+    @property
+    def restricted(self) -> np.ndarray:
+        return np.isfinite(self.low) | np.isfinite(self.high)
+
+
+def _inside(x, low, high):
+    return np.all((x >= low) & (x <= high), axis=1)
+
+
+def _peel(x, y, n_total, alpha, mass_min):
+    """Peeling trajectory from the full box; stops when no peel raises the density."""
+    d = x.shape[1]
+    low, high = np.full(d, -np.inf), np.full(d, np.inf)
+    inside = np.ones(len(y), bool)
+    lows, highs = [low.copy()], [high.copy()]
+    while True:
+        xi, yi = x[inside], y[inside]
+        m = len(yi)
+        k = max(1, int(alpha * m))
+        if m - k < 1:
+            break
+        part = np.partition(xi, (k, m - 1 - k), axis=0)
+        cuts = np.stack([part[k], part[m - 1 - k]])  # new low per dim, new high per dim
+        keep = np.stack([xi >= cuts[0], xi <= cuts[1]])  # (2, m, d)
+        n_new = keep.sum(axis=1)
+        mean_new = np.einsum("m,smd->sd", yi, keep) / np.maximum(n_new, 1)
+        # Friedman & Fisher's patient criterion: density gained per sample removed, so a peel
+        # that removes many tied values is not preferred for its size alone.
+        gain = (mean_new - yi.mean()) / np.maximum(m - n_new, 1)
+        gain[(n_new == m) | (n_new < mass_min * n_total)] = -np.inf
+        side, j = np.unravel_index(np.argmax(gain), gain.shape)
+        if not gain[side, j] > 0:
+            break
+        (low if side == 0 else high)[j] = cuts[side, j]
+        inside &= (x[:, j] >= low[j]) & (x[:, j] <= high[j])
+        lows.append(low.copy())
+        highs.append(high.copy())
+    return np.array(lows), np.array(highs)
+
+
+def _paste(x, y, low, high, alpha):
+    """Widen restricted bounds while doing so raises the density (Friedman & Fisher §8)."""
+    low, high = low.copy(), high.copy()
+    while True:
+        out = (x < low) | (x > high)
+        n_out = out.sum(axis=1)
+        inside = n_out == 0
+        n_box, k_box = inside.sum(), y[inside].sum()
+        best, best_mean = None, k_box / n_box
+        add = max(1, int(np.ceil(alpha * n_box)))
+        for j in np.flatnonzero(np.isfinite(low) | np.isfinite(high)):
+            others = n_out - out[:, j] == 0
+            for side, bound in ((0, low), (1, high)):
+                if not np.isfinite(bound[j]):
+                    continue
+                cand = others & ((x[:, j] < low[j]) if side == 0 else (x[:, j] > high[j]))
+                if not cand.any():
+                    continue
+                vals = x[cand, j]
+                order = np.argsort(-vals if side == 0 else vals, kind="stable")[:add]
+                new = vals[order].min() if side == 0 else vals[order].max()
+                grown = others & ((x[:, j] >= new) & (x[:, j] <= high[j]) if side == 0
+                                  else (x[:, j] >= low[j]) & (x[:, j] <= new))
+                mean = y[grown].mean()
+                if mean > best_mean:
+                    best, best_mean = (j, side, new), mean
+        if best is None:
+            return low, high
+        j, side, new = best
+        (low if side == 0 else high)[j] = new
+
+
+def _stats(x, y, n_total, k_total, low, high):
+    inside = _inside(x, low, high)
+    n, k = inside.sum(), y[inside].sum()
+    return k / k_total, (k / n if n else np.nan), n / n_total
+
+
+def quasi_p_values(x, y, low, high) -> np.ndarray:
+    """One-sided binomial quasi-p-value of each restricted dimension (Bryant & Lempert 2010).
+
+    For dimension j, the probability of at least the box's number of cases among its
+    samples if the case rate were that of the box with j's restriction removed. NaN for
+    unrestricted dimensions.
+    """
+    out = (x < low) | (x > high)
+    n_out = out.sum(axis=1)
+    inside = n_out == 0
+    n_box, k_box = inside.sum(), y[inside].sum()
+    others = (n_out[:, None] - out) == 0  # (n, d): in the box except possibly along j
+    rate = (y @ others) / np.maximum(others.sum(axis=0), 1)
+    qp = stats.binom.sf(k_box - 1, n_box, rate)
+    return np.where(np.isfinite(low) | np.isfinite(high), qp, np.nan)
+
+
+def prim(x: np.ndarray, y: np.ndarray, *, threshold: float | None = None, peel_alpha: float = 0.05,
+         paste_alpha: float = 0.05, mass_min: float = 0.05, paste: bool = True, prune: bool = True,
+         max_boxes: int = 2, significance: float = 0.05) -> list[PrimBox]:
+    """Find boxes where ``y`` is concentrated, by PRIM (with optional covering).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n, d)
+        Inputs.
+    y : numpy.ndarray of bool, shape (n,)
+        Cases of interest (here: the headline fails).
+    threshold : float, optional
+        Smallest density the chosen box may have. The chosen box is the trajectory's box
+        with the highest harmonic mean of coverage and density (density is the rule's
+        precision, coverage its recall), among the boxes reaching `threshold` if any do.
+    peel_alpha, paste_alpha : float
+        Share of the box's samples removed per peel / added per paste.
+    mass_min : float
+        Smallest share of all samples a box may hold.
+    paste : bool
+        Paste the chosen box (widen bounds while that raises the density).
+    prune : bool
+        Then drop, one at a time, the restriction with the largest quasi-p-value while it
+        is at least `significance` (Bryant & Lempert 2010), so that every reported
+        restriction is significant.
+    max_boxes : int
+        Covering: after a box is chosen its samples are removed and PRIM runs again on
+        the rest, up to this many boxes. A later box is kept only if its density exceeds
+        the case rate of all samples and of the remaining samples, and one of its restrictions has a
+        quasi-p-value below `significance` / d (Bonferroni over the dimensions).
+
+    Returns
+    -------
+    list of PrimBox
+        Coverage and mass are shares of all cases and all samples (not of the remainder).
+        Empty if there are no cases.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=bool)
+    n_total, k_total = len(y), int(y.sum())
+    boxes: list[PrimBox] = []
+    rest = np.ones(n_total, bool)
+    while len(boxes) < max_boxes and k_total and y[rest].any():
+        xr_, yr = x[rest], y[rest].astype(float)
+        lows, highs = _peel(xr_, yr, n_total, peel_alpha, mass_min)
+        inside = (xr_[None] >= lows[:, None]) & (xr_[None] <= highs[:, None])
+        inside = inside.all(axis=2)  # (steps, n_rest)
+        n_in, k_in = inside.sum(axis=1), inside.astype(float) @ yr
+        cov, dens, mass = k_in / k_total, k_in / np.maximum(n_in, 1), n_in / n_total
+        f1 = 2 * cov * dens / np.maximum(cov + dens, 1e-300)
+        ok = dens >= threshold if threshold is not None else np.ones(len(f1), bool)
+        if not ok.any():
+            ok = dens == dens.max()
+        step = int(np.flatnonzero(ok)[np.argmax(f1[ok])])
+        low, high = lows[step], highs[step]
+        if paste:
+            low, high = _paste(xr_, yr, low, high, paste_alpha)
+        qp = quasi_p_values(xr_, yr, low, high)
+        while prune and np.nanmax(qp, initial=0.0) >= significance:
+            j = np.nanargmax(qp)
+            low, high = low.copy(), high.copy()
+            low[j], high[j] = -np.inf, np.inf
+            qp = quasi_p_values(xr_, yr, low, high)
+        c, dn, ms = _stats(xr_, yr, n_total, k_total, low, high)
+        if boxes and not (dn > max(yr.mean(), k_total / n_total) and np.nanmin(qp, initial=1.0) < significance / x.shape[1]):
+            break
+        boxes.append(PrimBox(low, high, c, dn, ms, qp, step, lows, highs, cov, dens, mass))
+        rest &= ~_inside(x, low, high)
+    return boxes
+
+
+def tree_rules(x: np.ndarray, y: np.ndarray, names, *, max_depth: int = 3, seed: int = 0):
+    """Shallow classification tree of `y` on `x`, as leaf rules.
+
+    Classes are weighted to balance, so a leaf predicts "fails" where failures are
+    over-represented relative to the overall rate, the same notion a PRIM box uses.
+
+    Returns
+    -------
+    leaves : pandas.DataFrame
+        One row per leaf: ``leaf, rule, n, fails, failure_share, predicted``.
+    importance : numpy.ndarray, shape (d,)
+        Impurity-based feature importances.
+    text : str
+        ``sklearn.tree.export_text`` rendering.
+    """
+    from sklearn.tree import DecisionTreeClassifier, export_text
+
+    y = np.asarray(y, dtype=bool)
+    clf = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=max(10, len(y) // 100),
+                                 class_weight="balanced", random_state=seed).fit(x, y)
+    t = clf.tree_
+    rules = {0: []}
+    for node in range(t.node_count):  # parents precede children in sklearn's node order
+        if t.children_left[node] >= 0:
+            name, thr = names[t.feature[node]], t.threshold[node]
+            rules[t.children_left[node]] = rules[node] + [f"{name} <= {thr:.4g}"]
+            rules[t.children_right[node]] = rules[node] + [f"{name} > {thr:.4g}"]
+    leaf_of = clf.apply(x)
+    leaf_ids = np.flatnonzero(t.children_left < 0)
+    n = np.bincount(leaf_of, minlength=t.node_count)[leaf_ids]
+    k = np.bincount(leaf_of, weights=y, minlength=t.node_count)[leaf_ids].astype(int)
+    pred = clf.classes_[np.argmax(t.value[leaf_ids, 0], axis=1)]
+    leaves = pd.DataFrame({"leaf": leaf_ids, "rule": [" and ".join(rules[i]) or "(all)" for i in leaf_ids],
+                           "n": n, "fails": k, "failure_share": k / np.maximum(n, 1),
+                           "predicted": np.where(pred, "fails", "holds")})
+    return leaves, clf.feature_importances_, export_text(clf, feature_names=list(names), decimals=4)
+
+
+def iid_rows(ds: xr.Dataset) -> np.ndarray:
+    """Mask of the samples that form an i.i.d.-like sample of the inputs.
+
+    Saltelli designs: the A and B matrices only (the other matrices repeat their columns).
+    Other designs: every sample. Samples whose model evaluation failed (``status`` != 0)
+    are left out.
+    """
+    n = ds.sizes["sample"]
+    keep = np.ones(n, bool)
+    if "matrix_labels" in ds.attrs and "matrix" in ds.coords:
+        labels = json.loads(ds.attrs["matrix_labels"])
+        codes = [labels.index(m) for m in ("A", "B")]
+        keep &= np.isin(ds["matrix"].values, codes)
+    if "status" in ds:
+        keep &= ds["status"].values == 0
+    return keep
+
+
+def _summary(name, label, box: PrimBox | None, params, labels, k, n, significance):
+    what = label or name
+    if k == 0:
+        return f"{what} holds in every sample; there is no failure region to describe."
+    if k == n:
+        return f"{what} fails in every sample; there is no region where it holds."
+    sig = [j for j in np.argsort(box.qp_value) if box.qp_value[j] < significance]
+    if not sig:
+        return (f"{what} fails in {k / n:.0%} of samples with no concentrated failure region: "
+                f"no PRIM restriction is significant at {significance:g}.")
+    parts = []
+    for j in sig[:3]:
+        lo, hi, lab = box.low[j], box.high[j], labels[params[j]]
+        if np.isfinite(lo) and np.isfinite(hi):
+            parts.append(f"{lab} lies between {lo:.3g} and {hi:.3g}")
+        elif np.isfinite(lo):
+            parts.append(f"{lab} exceeds {lo:.3g}")
+        else:
+            parts.append(f"{lab} is below {hi:.3g}")
+    cond = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (f"{what} fails mainly when {cond} (PRIM box 1: {box.coverage:.0%} of failures, density "
+            f"{box.density:.0%} against {k / n:.0%} overall, {box.mass:.0%} of samples).")
+
+
+def discover(x: pd.DataFrame, outcome: np.ndarray, *, name: str = "outcome", label: str = "",
+             labels: dict | None = None, significance: float = 0.05, tree_depth: int = 3,
+             **prim_options) -> xr.Dataset:
+    """PRIM and tree on one binary outcome; failures (``outcome == 0``) are the cases.
+
+    Parameters
+    ----------
+    x : pandas.DataFrame
+        Inputs, one column per parameter.
+    outcome : array_like of 0/1
+        The headline indicator, 1 where it holds.
+    name, label : str
+        Output name and its readable label (for the summary sentence).
+    labels : dict, optional
+        Parameter name -> readable label.
+    **prim_options
+        Passed to :func:`prim`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``box``, ``step``, ``param``; see :func:`scenario_discovery`.
+    """
+    params = list(x.columns)
+    labels = {p: (labels or {}).get(p) or p for p in params}
+    X = x.to_numpy(dtype=float)
+    out = np.asarray(outcome, dtype=float)
+    if not np.all(np.isin(out, (0.0, 1.0))):
+        bad = float(out[~np.isin(out, (0.0, 1.0))][0])
+        raise ValueError(f"headline output {name!r} must be a 0/1 indicator; got the value {bad!r}")
+    fails = out == 0
+    boxes = prim(X, fails, significance=significance, **prim_options)
+    nb, ns, d = max(len(boxes), 1), max((len(b.traj_coverage) for b in boxes), default=1), len(params)
+    traj = {v: np.full((nb, ns), np.nan) for v in ("coverage", "density", "mass", "n_restricted")}
+    tlow, thigh = np.full((nb, ns, d), np.nan), np.full((nb, ns, d), np.nan)
+    box = {v: np.full(nb, np.nan) for v in ("box_coverage", "box_density", "box_mass")}
+    blow, bhigh, qp = (np.full((nb, d), np.nan) for _ in range(3))
+    chosen = np.full(nb, -1)
+    for i, b in enumerate(boxes):
+        s = len(b.traj_coverage)
+        traj["coverage"][i, :s], traj["density"][i, :s], traj["mass"][i, :s] = (
+            b.traj_coverage, b.traj_density, b.traj_mass)
+        traj["n_restricted"][i, :s] = (np.isfinite(b.traj_low) | np.isfinite(b.traj_high)).sum(axis=1)
+        tlow[i, :s] = np.where(np.isfinite(b.traj_low), b.traj_low, np.nan)
+        thigh[i, :s] = np.where(np.isfinite(b.traj_high), b.traj_high, np.nan)
+        box["box_coverage"][i], box["box_density"][i], box["box_mass"][i] = b.coverage, b.density, b.mass
+        blow[i] = np.where(np.isfinite(b.low), b.low, np.nan)
+        bhigh[i] = np.where(np.isfinite(b.high), b.high, np.nan)
+        qp[i], chosen[i] = b.qp_value, b.chosen_step
+    leaves, importance, text = tree_rules(X, fails, params, max_depth=tree_depth)
+    k, n = int(fails.sum()), len(fails)
+    summary = _summary(name, label, boxes[0] if boxes else None, params, labels, k, n, significance)
+    ds = xr.Dataset(
+        {**{v: (("box", "step"), a) for v, a in traj.items()},
+         "low": (("box", "step", "param"), tlow), "high": (("box", "step", "param"), thigh),
+         "chosen_step": ("box", chosen), **{v: ("box", a) for v, a in box.items()},
+         "box_low": (("box", "param"), blow), "box_high": (("box", "param"), bhigh),
+         "qp_value": (("box", "param"), qp), "tree_importance": ("param", importance)},
+        coords={"box": np.arange(1, nb + 1), "step": np.arange(ns), "param": params,
+                "label": ("param", [labels[p] for p in params])},
+        attrs={"n": n, "fails": k, "base_rate": k / n if n else np.nan, "summary": summary,
+               "tree_rules": text, "tree_leaves": leaves.to_json(orient="records")},
+    )
+    return ds
+
+
+def _headline_names(ds: xr.Dataset, run_dir: Path) -> list[str]:
+    names = json.loads(ds.attrs.get("headline", "[]"))
+    if not names:
+        raise RunError(run_dir, "analysis.headline", "must name the binary outputs to search for failure "
+                       "regions (or pass outputs=); got none")
+    return names
+
+
+def _combine(parts: dict[str, xr.Dataset]) -> xr.Dataset:
+    per = []
+    for name, ds in parts.items():
+        attrs = ds.attrs
+        ds = ds.assign(summary=((), attrs["summary"]), tree_rules=((), attrs["tree_rules"]),
+                       n=((), attrs["n"]), fails=((), attrs["fails"]), base_rate=((), attrs["base_rate"]))
+        per.append(ds.drop_attrs().expand_dims(output=[name]))
+    out = xr.concat(per, dim="output", join="outer", fill_value=np.nan)
+    out["chosen_step"] = out["chosen_step"].fillna(-1).astype(int)
+    return out
+
+
+def tidy(ds: xr.Dataset) -> pd.DataFrame:
+    """``scenarios.csv`` rows from a :func:`scenario_discovery` Dataset.
+
+    One row per (output, box, step, restricted parameter) of each peeling trajectory
+    (``kind = "peel"``; a step without restrictions has one row with an empty ``param``),
+    then the chosen, pasted boxes (``kind = "chosen"``, ``step`` = the trajectory step
+    chosen) with their quasi-p-values and ``significant`` flags.
+    """
+    rows = []
+    sig = float(ds.attrs.get("significance", 0.05))
+    labels = dict(zip(ds.param.values, ds.label.values))
+    for out in ds.output.values:
+        o = ds.sel(output=out)
+        for b in o.box.values:
+            ob = o.sel(box=b)
+            if int(ob.chosen_step) < 0:
+                continue
+            for kind in ("peel", "chosen"):
+                steps = np.flatnonzero(np.isfinite(ob.coverage.values)) if kind == "peel" else [int(ob.chosen_step)]
+                for s in steps:
+                    if kind == "peel":
+                        lo, hi = ob.low.values[s], ob.high.values[s]
+                        cov, den, mass = (float(ob[v].values[s]) for v in ("coverage", "density", "mass"))
+                        qp = np.full(len(lo), np.nan)
+                    else:
+                        lo, hi, qp = ob.box_low.values, ob.box_high.values, ob.qp_value.values
+                        cov, den, mass = (float(ob[f"box_{v}"]) for v in ("coverage", "density", "mass"))
+                    res = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+                    base = {"output": out, "box": int(b), "step": int(s), "kind": kind, "coverage": cov,
+                            "density": den, "mass": mass, "n_restricted": len(res)}
+                    if not len(res):
+                        rows.append({**base, "param": "", "label": ""})
+                    for j in res:
+                        p = ds.param.values[j]
+                        rows.append({**base, "param": p, "label": labels[p], "low": lo[j], "high": hi[j],
+                                     "qp_value": qp[j], "significant": bool(qp[j] < sig) if kind == "chosen" else None})
+    return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)  # replaces a previous (possibly read-only) derived file
+
+
+def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: float | None = None,
+                       peel_alpha: float = 0.05, paste_alpha: float = 0.05, mass_min: float = 0.05,
+                       max_boxes: int = 2, significance: float = 0.05, tree_depth: int = 3) -> xr.Dataset:
+    """Find where each headline indicator of a saved run fails, by PRIM and a tree.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        A run directory with ``results.nc``.
+    outputs : list of str, optional
+        Binary (0/1) outputs to search; default the study's ``[analysis].headline``.
+    write : bool
+        Write ``scenarios.nc``, ``scenarios.csv`` and ``scenarios_tree.csv`` into the run
+        directory (replacing earlier ones: they are derived files).
+    threshold, peel_alpha, paste_alpha, mass_min, max_boxes, significance
+        See :func:`prim`.
+    tree_depth : int
+        Depth of the cross-check tree.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``output``, ``box`` (1-based), ``step`` (peeling step, 0 = whole space),
+        ``param``. Trajectory: ``coverage, density, mass, n_restricted`` (output, box,
+        step) and ``low, high`` (…, param; NaN = side unrestricted). Chosen, pasted box:
+        ``chosen_step`` (-1 = no box), ``box_coverage, box_density, box_mass`` (output,
+        box), ``box_low, box_high, qp_value`` (output, box, param). Per output:
+        ``n, fails, base_rate, summary`` (one sentence using the parameters' labels),
+        ``tree_rules`` (text) and ``tree_importance`` (output, param). Coordinate
+        ``label`` (param) holds the parameters' labels.
+
+    Raises
+    ------
+    RunError
+        If the run has no headline outputs and none are given, or an output is not a
+        0/1 indicator along ``sample`` alone.
+    """
+    from study.store import open_run
+
+    run_dir = Path(run_dir)
+    with open_run(run_dir) as ds:
+        names = list(outputs) if outputs else _headline_names(ds, run_dir)
+        keep = iid_rows(ds)
+        params = [v for v in ds.data_vars if ds[v].attrs.get("role") == "input"]
+        labels = {p: ds[p].attrs.get("label") or p for p in params}
+        x = pd.DataFrame({p: ds[p].values[keep] for p in params})
+        parts, leaves = {}, []
+        for name in names:
+            if name not in ds:
+                raise RunError(run_dir, "analysis.headline", f"must name outputs of the run; got {name!r}")
+            if ds[name].dims != ("sample",):
+                raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample' alone; "
+                               f"got {name!r} with dims {ds[name].dims}")
+            try:
+                part = discover(x, ds[name].values[keep], name=name, label=ds[name].attrs.get("label", ""),
+                                labels=labels, significance=significance, tree_depth=tree_depth,
+                                threshold=threshold, peel_alpha=peel_alpha, paste_alpha=paste_alpha,
+                                mass_min=mass_min, max_boxes=max_boxes)
+            except ValueError as e:
+                raise RunError(run_dir, "analysis.headline", str(e)) from None
+            parts[name] = part
+            leaves.append(pd.DataFrame(json.loads(part.attrs["tree_leaves"])).assign(output=name))
+        design = ds.attrs.get("design", "")
+    result = _combine(parts)
+    manifest = run_dir / "manifest.json"
+    result.attrs = {
+        "study": ds.attrs.get("study", ""), "design": design,
+        "rows": "A and B matrices" if "matrix_labels" in ds.attrs else "all samples",
+        "cases": "headline fails (output == 0)", "threshold": "none" if threshold is None else threshold,
+        "peel_alpha": peel_alpha,
+        "paste_alpha": paste_alpha, "mass_min": mass_min, "max_boxes": max_boxes, "significance": significance,
+        "tree_depth": tree_depth, "implementation": "analysis.scenario.prim (PRIM, Friedman & Fisher 1999)",
+        "source_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else "",
+    }
+    if write:
+        _write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
+        _write_atomic(run_dir / "scenarios.csv", lambda p: tidy(result).to_csv(p, index=False))
+        tree = pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
+        _write_atomic(run_dir / "scenarios_tree.csv", lambda p: tree.to_csv(p, index=False))
+    return result
