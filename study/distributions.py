@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,8 @@ def _triangular_ppf(a, u):
 
 
 def _truncnormal_ppf(a, u):
+    from scipy import stats  # slow to import; only truncated normals need it
+
     mean, sd = a["mean"], a["sd"]
     lo, hi = (a["low"] - mean) / sd, (a["high"] - mean) / sd
     return stats.truncnorm.ppf(u, lo, hi, loc=mean, scale=sd)
@@ -155,6 +157,8 @@ def moments(name: str, args: dict) -> tuple[float, float]:
     if name == "normal":
         return a["mean"], a["sd"] ** 2
     if name == "truncnormal":
+        from scipy import stats
+
         sd = a["sd"]
         d = stats.truncnorm((a["low"] - a["mean"]) / sd, (a["high"] - a["mean"]) / sd, loc=a["mean"], scale=sd)
         return float(d.mean()), float(d.var())

@@ -1,0 +1,156 @@
+"""The ``study`` command line: a thin layer over :mod:`study.runner` and :mod:`analysis`.
+
+Exit status: 0 success, 2 user error (one line on standard error, no traceback),
+1 unexpected failure, 130 interrupted (the run stays resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import StudyError
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse exits with status 2 already; keep its message to one line.
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _run_dir(text: str) -> Path:
+    path = Path(text)
+    if not (path / "manifest.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text}: is not a run directory (no manifest.json)")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="study", description="Monte Carlo sensitivity studies from TOML study files.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="sample, evaluate, analyse; prints the run directory last")
+    run.add_argument("study_file", nargs="?", type=Path, help="study file (default: params/asia_pacification.toml)")
+    run.add_argument("--samples", type=_positive_int, help="base sample size N (overrides [sampling].samples)")
+    run.add_argument("--seed", type=_seed, help="seed (overrides [sampling].seed)")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="output root (default: runs)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, help="evaluate on a local dask cluster of K processes")
+    where.add_argument("--scheduler", help="evaluate on an existing dask scheduler (tcp://host:port)")
+    run.add_argument("--resume", type=_run_dir, metavar="RUN_DIR", help="finish an interrupted or failed run")
+    run.add_argument("--allow-failures", action="store_true",
+                     help="record samples on which the model fails as missing instead of failing the run")
+    run.add_argument("--no-figures", action="store_true", help="skip figures")
+    run.add_argument("--no-appendix", action="store_true", help="skip the appendix")
+    run.set_defaults(func=_cmd_run)
+
+    val = sub.add_parser("validate", help="check a study file and that its model imports")
+    val.add_argument("study_file", nargs="?", type=Path)
+    val.set_defaults(func=_cmd_validate)
+
+    for name, helptext in (("analyze", "recompute indices.nc and indices.csv"),
+                           ("figures", "rebuild figures/ from saved data"),
+                           ("appendix", "rebuild appendix/ from saved data")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("run_dir", type=_run_dir)
+        p.set_defaults(func=_cmd_rebuild, stage=name)
+
+    cmp_ = sub.add_parser("compare", help="variants side by side: table and figure")
+    cmp_.add_argument("run_dirs", nargs="+", type=_run_dir)
+    cmp_.add_argument("--out", type=Path, help="output folder (default: runs/compare/<UTC time>)")
+    cmp_.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def _default_study() -> Path:
+    return Path("params") / "asia_pacification.toml"
+
+
+def _cmd_run(args) -> int:
+    from .spec import load_study
+
+    if args.resume is None:  # fail fast on a bad file, before the heavy imports
+        load_study(args.study_file or _default_study(), samples=args.samples, seed=args.seed)
+    from .runner import run_study
+
+    if args.resume is not None and (args.samples or args.seed is not None):
+        raise StudyError("--resume", "", "cannot be combined with --samples or --seed (a resumed run keeps its own)")
+    try:
+        run_dir = run_study(args.study_file, samples=args.samples, seed=args.seed, out=args.out,
+                            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                            allow_failures=args.allow_failures, figures=not args.no_figures,
+                            appendix=not args.no_appendix)
+    except KeyboardInterrupt:
+        print("interrupted; the run is resumable with: study run --resume <RUN_DIR> (see its manifest.json)",
+              file=sys.stderr)
+        return 130
+    print(run_dir)
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .spec import load_study
+
+    path = args.study_file or _default_study()
+    study = load_study(path)
+    from .runner import probe
+
+    probe(study, Path(path).resolve().parent)
+    print(f"{path}: ok ({len(study.parameters)} parameters, {len(study.constants)} constants, "
+          f"{study.sampling.method} design, N = {study.sampling.samples})")
+    return 0
+
+
+def _cmd_rebuild(args) -> int:
+    if args.stage == "analyze":
+        from analysis.indices import analyze_run as build
+    elif args.stage == "figures":
+        from analysis.figures import build_figures as build
+    else:
+        from analysis.appendix import build_appendix as build
+    build(args.run_dir)
+    print(args.run_dir)
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from analysis.compare import main_compare
+
+    print(main_compare(args.run_dirs, args.out))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``study`` and ``python -m study``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Chunked evaluation of a model over a design, in process or on dask.distributed.
+
+The same task, :func:`evaluate_chunk`, runs everywhere: it builds its chunk's inputs
+(Saltelli chunks are generated where they run, from the design's seeds), calls the model
+once on the whole chunk and checks the result. Chunk boundaries are fixed by the study, so
+a chunk's numbers do not depend on where or in which order it ran.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import xarray as xr
+
+from .errors import ModelContractError, StudyError
+from .contract import check_result, resolve
+from .sampling import Design, to_inputs
+
+
+@functools.lru_cache(maxsize=8)
+def _model(ref: str, study_dir: str, study_path: str) -> Callable:
+    return resolve(ref, study_dir, study_path)
+
+
+class ChunkFailed(StudyError):
+    """The model raised on a chunk; carries the chunk and the first offending sample."""
+
+
+def _call(fn, x, ref, params, allow_failures):
+    return check_result(fn(x), x, ref, params, allow_nonfinite=allow_failures)
+
+
+def _failed_samples(fn, x, ref, params) -> np.ndarray:
+    """Positions of samples on which the model raises, by bisection (O(k log n) calls)."""
+    n = x.sizes["sample"]
+    try:
+        fn(x)
+        return np.array([], dtype=int)
+    except Exception:
+        if n == 1:
+            return np.array([0])
+    half = n // 2
+    left = _failed_samples(fn, x.isel(sample=slice(0, half)), ref, params)
+    right = _failed_samples(fn, x.isel(sample=slice(half, n)), ref, params) + half
+    return np.concatenate([left, right])
+
+
+def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, study_dir: str,
+                   allow_failures: bool = False, unit=None) -> xr.Dataset:
+    """Evaluate blocks ``[b0, b1)`` of a design: inputs and outputs along ``sample``.
+
+    Parameters
+    ----------
+    study : Study
+    design : Design
+    b0, b1 : int
+        Block range of the chunk.
+    model_ref, study_dir : str
+        The model's ``module:function`` and the directory it may live in.
+    allow_failures : bool
+        Record samples on which the model raises or returns non-finite values as missing
+        (``status = 1``) instead of failing the run.
+    unit : tuple, optional
+        Precomputed ``(points, coords)``; by default generated from the design.
+
+    Raises
+    ------
+    ChunkFailed
+        If the model raises (and failures are not recorded), naming the chunk and the first
+        offending sample's parameter values.
+    """
+    u, coords = unit if unit is not None else design.unit(b0, b1)
+    x = to_inputs(study, u, coords, design.params)
+    fn = _model(model_ref, str(study_dir), str(study.path))
+    params = design.params
+    try:
+        y = _call(fn, x, model_ref, params, allow_failures)
+        status = None
+    except ModelContractError:
+        raise
+    except Exception as err:
+        bad = _failed_samples(fn, x, model_ref, params)
+        first = int(x["sample"].values[bad[0]]) if bad.size else int(x["sample"].values[0])
+        values = ", ".join(f"{p}={float(x[p].values[bad[0] if bad.size else 0]):.6g}" for p in params)
+        if not allow_failures or not bad.size or bad.size == x.sizes["sample"]:
+            raise ChunkFailed(f"model {model_ref!r}", f"chunk of samples {int(coords['sample'][0])}–"
+                              f"{int(coords['sample'][-1])}",
+                              f"raised {type(err).__name__}: {err}; first failing sample {first} ({values})") from None
+        ok = np.setdiff1d(np.arange(x.sizes["sample"]), bad)
+        part = _call(fn, x.isel(sample=ok), model_ref, params, True)
+        y = part.reindex(sample=x["sample"].values)  # failed samples become NaN
+        status = np.zeros(x.sizes["sample"], np.int8)
+        status[bad] = 1
+    if allow_failures:
+        if status is None:
+            status = np.zeros(x.sizes["sample"], np.int8)
+        for var in y.data_vars.values():
+            status[~np.isfinite(var.values.reshape(len(status), -1)).all(axis=1)] = 1
+        y["status"] = ("sample", status, {"role": "status", "description": "0 = evaluated, 1 = model failed"})
+    return xr.merge([x, y], compat="override", join="exact")
+
+
+def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: Callable, *,
+               model_ref: str, study_dir, allow_failures: bool = False, client=None,
+               progress=None) -> None:
+    """Evaluate chunks in process (``client=None``) or on a dask.distributed client.
+
+    ``on_done(b0, dataset)`` is called in this process as each chunk completes, so results
+    are written as they arrive and memory holds at most a few chunks.
+    """
+    kw = dict(model_ref=model_ref, study_dir=str(study_dir), allow_failures=allow_failures)
+    todo = list(todo)
+    if client is None:
+        for b0, b1 in todo:
+            on_done(b0, evaluate_chunk(study, design, b0, b1, **kw))
+            if progress is not None:
+                progress.update(b1 - b0)
+        return
+    from distributed import as_completed
+
+    # Saltelli chunks are generated on the worker from the seeds; other designs ship slices.
+    light = design.kind == "sobol"
+    if not light:
+        design_light = Design(design.kind, design.params, design.n_blocks, design.block_size)
+    window = max(2, 2 * len(client.scheduler_info().get("workers", {})) or 2)
+    pending, queue = {}, iter(todo)
+
+    def submit(b0, b1):
+        unit = None if light else design.unit(b0, b1)
+        fut = client.submit(evaluate_chunk, study, design if light else design_light, b0, b1,
+                            unit=unit, pure=False, **kw)
+        pending[fut] = (b0, b1)
+        return fut
+
+    ac = as_completed([submit(*c) for c, _ in zip(queue, range(window))])
+    for fut in ac:
+        b0, b1 = pending.pop(fut)
+        ds = fut.result()
+        on_done(b0, ds)
+        if progress is not None:
+            progress.update(b1 - b0)
+        nxt = next(queue, None)
+        if nxt is not None:
+            ac.add(submit(*nxt))
+
+
+def chunk_ranges(n_blocks: int, chunk: int, done: set[int] = frozenset()) -> list[tuple[int, int]]:
+    """Block ranges ``[b0, b1)`` of ``chunk`` blocks each, skipping those already done."""
+    return [(b0, min(b0 + chunk, n_blocks)) for b0 in range(0, n_blocks, chunk) if b0 not in done]
+
+
+def dask_client(workers: int | None = None, scheduler: str | None = None):
+    """A dask.distributed client: a LocalCluster of ``workers`` processes, or ``scheduler``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - distributed is a core dependency
+        raise StudyError("--workers", "", "needs dask.distributed: pip install 'dask[distributed]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s")
+        except OSError as e:
+            raise StudyError("--scheduler", "", f"could not connect to {scheduler!r}: {e}") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)

@@ -1,0 +1,274 @@
+"""One study run end to end: validate, sample, evaluate in chunks, store, analyse.
+
+:func:`run_study` is what ``study run`` calls and what notebooks call. The run directory's
+manifest says ``running`` until every requested stage has finished, ``failed`` (with the
+error) if one did not, and ``interrupted`` after Ctrl-C; only ``complete`` runs are whole.
+Any run that is not complete can be resumed: chunks already on disk are kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from .errors import RunError, StudyError
+from .evaluate import chunk_ranges, dask_client, run_chunks
+from .contract import file_sha256, source_file
+from .sampling import make_design
+from .spec import Study, load_study
+from . import store
+
+DEFAULT_ROOT = Path("runs")
+
+
+def _designs(study: Study) -> list[str]:
+    kinds = [study.sampling.method]
+    if "morris" in study.analysis.methods and study.sampling.method != "morris":
+        kinds.append("morris")
+    return kinds
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    # disable=None: a bar on a terminal, silence in CI logs and pipes.
+    return tqdm(total=total, desc=desc, unit="block", disable=None, leave=False)
+
+
+def _check_output_names(study: Study, outputs) -> None:
+    names = sorted(outputs)
+    a = study.analysis
+    for key, wanted in (("headline", a.headline), ("outputs", a.outputs),
+                        ("key_output", (a.key_output,) if a.key_output else ())):
+        for w in wanted:
+            if w not in outputs:
+                raise StudyError(study.path, f"analysis.{key}", f"must name outputs of the model ({names}); got {w!r}")
+
+
+def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_dir: Path, client,
+              allow_failures: bool) -> None:
+    completed = 0
+    for i, kind in enumerate(_designs(study)):
+        design = make_design(study, kind)
+        if (run_dir / store.results_name(kind, i == 0)).exists():  # finished before a resume
+            completed += design.n_samples
+            continue
+        chunk = study.sampling.chunk_rows
+        done = store.done_chunks(run_dir, kind)
+        todo = chunk_ranges(design.n_blocks, chunk, done)
+        seen_outputs = {}
+
+        def on_done(b0, ds, kind=kind):
+            if not seen_outputs:
+                seen_outputs.update({k: v for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
+                _check_output_names(study, seen_outputs)
+            store.write_chunk(run_dir, kind, b0, ds)
+
+        with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
+            bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
+            # The first chunk runs here even with a cluster: a broken model fails fast.
+            if todo and client is not None:
+                run_chunks(study, design, todo[:1], on_done, model_ref=study.model, study_dir=study_dir,
+                           allow_failures=allow_failures, progress=bar)
+                todo = todo[1:]
+            run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
+                       allow_failures=allow_failures, client=client, progress=bar)
+        attrs = design_attrs(study, design)
+        store.combine_chunks(run_dir, kind, store.results_name(kind, i == 0), attrs)
+        completed += design.n_samples
+        manifest.update(samples={"runs_completed": completed})
+
+
+def probe(study: Study, study_dir: Path) -> None:
+    """Evaluate the first block of the design before anything is written.
+
+    A model that cannot be imported, breaks the contract on its first samples, or lacks an
+    output the ``[analysis]`` table names, fails here with exit status 2 and no run
+    directory is left behind.
+    """
+    from .evaluate import evaluate_chunk
+
+    design = make_design(study)
+    ds = evaluate_chunk(study, design, 0, 1, model_ref=study.model, study_dir=str(study_dir), allow_failures=True)
+    _check_output_names(study, {k for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
+
+
+def design_attrs(study: Study, design) -> dict:
+    import json
+
+    a = study.analysis
+    attrs = {"study": study.name, "model": study.model, "design": design.kind, "seed": study.sampling.seed,
+             "samples": study.sampling.samples, "params": json.dumps(list(design.params)),
+             "groups": json.dumps(design.groups or {g: list(m) for g, m in study.groups.items()}),
+             "headline": json.dumps(list(a.headline)), "key_output": a.key_output,
+             "analysis_outputs": json.dumps(list(a.outputs))}
+    if design.kind == "sobol":
+        attrs.update(replicates=design.replicates, second_order=int(design.second_order),
+                     matrix_labels=json.dumps(list(design.labels)), base_rows=design.n_blocks)
+    if design.kind == "morris":
+        attrs.update(trajectories=design.n_blocks, levels=a.morris_levels)
+    return attrs
+
+
+def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool) -> None:
+    from analysis.indices import analyze_run
+
+    t = time.perf_counter()
+    analyze_run(run_dir)
+    timings = {"analysis_s": round(time.perf_counter() - t, 3)}
+    if figures:
+        from analysis.figures import build_figures
+
+        t = time.perf_counter()
+        build_figures(run_dir)
+        timings["figures_s"] = round(time.perf_counter() - t, 3)
+    if appendix:
+        from analysis.appendix import build_appendix
+
+        t = time.perf_counter()
+        build_appendix(run_dir)
+        timings["appendix_s"] = round(time.perf_counter() - t, 3)
+    manifest.update(timings=timings)
+
+
+def run_study(path=None, *, samples: int | None = None, seed: int | None = None, out=DEFAULT_ROOT,
+              workers: int | None = None, scheduler: str | None = None, resume=None,
+              allow_failures: bool = False, figures: bool = True, appendix: bool = True,
+              argv: list[str] | None = None) -> Path:
+    """Run a study and return its run directory.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        Study file (default: the flagship ``params/asia_pacification.toml``). With
+        ``resume``, optional: if given it must be the run's own study file, unchanged.
+    samples, seed : int, optional
+        Override ``[sampling].samples`` / ``[sampling].seed``.
+    out : path
+        Output root; the run goes to ``<out>/<study name>/<UTC time>-<hash>/``.
+    workers : int, optional
+        Evaluate on a dask.distributed LocalCluster of this many processes.
+    scheduler : str, optional
+        Address of an existing dask scheduler to evaluate on.
+    resume : path, optional
+        A run directory that is not complete: evaluate only its missing chunks.
+    allow_failures : bool
+        Record samples on which the model fails as missing (``status``) instead of failing.
+    figures, appendix : bool
+        Build figures and the appendix after the analysis.
+
+    Returns
+    -------
+    pathlib.Path
+        The run directory.
+
+    Examples
+    --------
+    >>> run_dir = run_study("params/ishigami.toml", samples=256)  # doctest: +SKIP
+    >>> open_run(run_dir).y.mean()                                # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    if resume is not None:
+        run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
+    else:
+        path = Path(path) if path is not None else default_study()
+        study = load_study(path, samples=samples, seed=seed)
+        study_dir = path.resolve().parent
+        probe(study, study_dir)
+        requested = sum(make_design(study, k).n_samples for k in _designs(study))
+        run_dir = store.new_run_dir(out, study)
+        shutil.copyfile(path, run_dir / "study.toml")
+        model_file = source_file(study.model, study_dir)
+        d = study.sampling
+        manifest = store.Manifest(run_dir, {
+            "status": "running", "argv": argv or store.argv(), "seed": d.seed,
+            "study": {"name": study.name, "file": str(path), "sha256": study.sha256},
+            "model": {"ref": study.model, "file": str(model_file) if model_file else None,
+                      "sha256": file_sha256(model_file) if model_file else None},
+            "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
+                        "method": d.method, "chunk_rows": d.chunk_rows,
+                        "runs_requested": requested,
+                        "runs_completed": 0, "runs_failed": 0},
+            "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
+            "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
+            "timings": {"started": store.utc_now()}, "error": None,
+        })
+        manifest.update()
+    client = None
+    try:
+        if workers or scheduler:
+            client = dask_client(workers, scheduler)
+        t = time.perf_counter()
+        _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
+                  allow_failures=allow_failures or manifest.data.get("allow_failures", False))
+        manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
+        _count_failures(run_dir, manifest)
+        store.seal(run_dir)
+        _postprocess(run_dir, manifest, figures=figures, appendix=appendix)
+    except KeyboardInterrupt:
+        manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+        raise
+    except StudyError as e:
+        manifest.update(status="failed", error=str(e))
+        raise
+    except Exception as e:
+        manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and not scheduler:
+                cluster.close()
+    manifest.update(status="complete", timings={"finished": store.utc_now(),
+                                                "wall_s": round(time.perf_counter() - started, 3)})
+    return run_dir
+
+
+def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:
+    import xarray as xr
+
+    failed = 0
+    for f in sorted(run_dir.glob("results*.nc")):
+        with xr.open_dataset(f) as ds:
+            if "status" in ds:
+                failed += int((ds["status"] != 0).sum())
+    manifest.update(samples={"runs_failed": failed})
+
+
+def _prepare_resume(run_dir: Path, path):
+    manifest = store.Manifest.load(run_dir)
+    status = manifest["status"]
+    if status == "complete":
+        raise RunError(run_dir, "", "is already complete; nothing to resume (start a new run instead)")
+    recorded = manifest["study"]
+    copy = run_dir / "study.toml"
+    if path is not None:
+        current = store.hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).exists() else None
+        if current != recorded["sha256"]:
+            raise RunError(path, "", f"differs from the study file this run was started with (sha256 "
+                           f"{recorded['sha256'][:12]}…, now {str(current)[:12]}…); resuming would mix two "
+                           "studies in one run: start a new run instead")
+    original = Path(recorded["file"])
+    study_dir = original.resolve().parent if original.exists() else run_dir
+    if original.exists() and store.hashlib.sha256(original.read_bytes()).hexdigest() != recorded["sha256"]:
+        raise RunError(original, "", f"has changed since the run started (sha256 {recorded['sha256'][:12]}…); "
+                       "resuming would mix two studies in one run: start a new run instead")
+    over = manifest.data.get("overrides", {})
+    study = load_study(copy, samples=over.get("samples"), seed=over.get("seed"))
+    model = manifest["model"]
+    if model.get("file"):
+        mf = Path(model["file"])
+        now = file_sha256(mf) if mf.exists() else None
+        if now != model["sha256"]:
+            raise RunError(mf, "", f"the model's source changed since the run started (sha256 "
+                           f"{model['sha256'][:12]}…, now {str(now)[:12]}…); resuming would mix two models' "
+                           "outputs: start a new run instead")
+    manifest.update(status="running", error=None, resumed=manifest.data.get("resumed", []) + [store.utc_now()])
+    return run_dir, study, study_dir, manifest
+
+
+def default_study() -> Path:
+    """The flagship study file, ``params/asia_pacification.toml`` under the current directory."""
+    return Path("params") / "asia_pacification.toml"
