@@ -1,0 +1,261 @@
+"""Runs of one model under different study files, side by side.
+
+Each study file of a model is one specification: a structural variant (a switch or an
+extension parameter), or the same assumptions with declared rank correlations.
+:func:`compare` puts their headline probabilities, with intervals, and their top drivers
+into one table; :func:`plot_compare` draws it in the manner of a specification curve
+(Simonsohn, Simmons & Nelson 2020): the estimates on top, sorted, and below them which
+inputs drive each one.
+
+References
+----------
+Simonsohn, U., Simmons, J. P., & Nelson, L. D. (2020). Specification curve analysis.
+Nature Human Behaviour, 4, 1208-1214. https://doi.org/10.1038/s41562-020-0912-z
+Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+inference. JASA, 22(158), 209-212. https://doi.org/10.1080/01621459.1927.10502953
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from study.errors import RunError, StudyError
+
+from .scenario import iid_rows
+
+TOP = 3
+COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",
+           "holds", "p_holds", "ci_low", "ci_high", "conf_level", "drivers_index",
+           *(f"driver_{i}{s}" for i in range(1, TOP + 1) for s in ("", "_label", "_value")))
+
+
+def wilson(k, n, conf_level: float = 0.95):
+    """Wilson score interval for a proportion ``k / n``.
+
+    It keeps its coverage near the nominal level for proportions close to 0 or 1, where
+    the normal-approximation interval collapses (Wilson 1927). On the A and B rows of a
+    scrambled Sobol design it is conservative: those points are more even than i.i.d.
+
+    Returns
+    -------
+    (low, high) : tuple of float or numpy.ndarray
+    """
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+def _study_file(run_dir: Path) -> dict:
+    try:
+        return tomllib.loads((run_dir / "study.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(run_dir, "", "is not a run directory (no study.toml)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RunError(run_dir / "study.toml", "", f"must be valid TOML; got {e}") from None
+
+
+def _correlations(doc: dict) -> str:
+    items = doc.get("correlations", [])
+    return "; ".join(f"{a}~{b} {c['rank']:+.2g}" for c in items for a, b in [c["params"]]) or "none"
+
+
+def _drivers(run_dir: Path, output: str, labels: dict) -> dict:
+    """Top drivers of `output` by total-order index, or by delta where Sobol is absent."""
+    path = run_dir / "indices.csv"
+    out = {"drivers_index": ""}
+    if not path.exists():
+        return out
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    df = df[df["output"] == output]
+    for method, index in (("sobol", "ST"), ("delta", "delta")):
+        sel = df[(df["method"] == method) & (df["index"] == index)].sort_values("value", ascending=False)
+        if len(sel):
+            out["drivers_index"] = index
+            for i, (param, value) in enumerate(zip(sel["param"].iloc[:TOP], sel["value"].iloc[:TOP]), start=1):
+                out |= {f"driver_{i}": param, f"driver_{i}_label": labels.get(param, param),
+                        f"driver_{i}_value": float(value)}
+            break
+    return out
+
+
+def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
+    from study.store import Manifest, open_run
+
+    manifest = Manifest.load(run_dir).data
+    doc = _study_file(run_dir)
+    with open_run(run_dir) as ds:
+        model = (manifest.get("model") or {}).get("ref") or ds.attrs.get("model") or doc["study"]["model"]
+        headline = json.loads(ds.attrs.get("headline", "[]")) or list(doc.get("analysis", {}).get("headline", []))
+        if not headline:
+            raise RunError(run_dir, "analysis.headline", "must name at least one 0/1 output to compare; got none")
+        keep = iid_rows(ds)
+        labels = {v: ds[v].attrs.get("label") or v for v in ds.data_vars if ds[v].attrs.get("role") == "input"}
+        base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": doc["study"]["name"],
+                "variant": doc["study"].get("description", ""), "model": model,
+                "design": ds.attrs.get("design", ""), "correlations": _correlations(doc)}
+        rows = []
+        for name in headline:
+            if name not in ds or ds[name].dims != ("sample",):
+                raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample'; got {name!r}")
+            y = ds[name].values[keep]
+            if not np.all(np.isin(y, (0, 1))):
+                raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs; {name!r} has the value "
+                               f"{y[~np.isin(y, (0, 1))][0]!r}")
+            k, n = int((y == 1).sum()), int(y.size)
+            lo, hi = wilson(k, n, conf_level)
+            rows.append({**base, "output": name, "output_label": ds[name].attrs.get("label") or name, "n": n,
+                         "holds": k, "p_holds": k / n, "ci_low": float(lo), "ci_high": float(hi),
+                         "conf_level": conf_level, **_drivers(run_dir, name, labels)})
+    return model, rows
+
+
+def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
+    """Headline probabilities and top drivers of several runs of one model.
+
+    Parameters
+    ----------
+    run_dirs : sequence of path
+        Run directories (``results.nc``, ``manifest.json``, ``study.toml``; ``indices.csv``
+        if the run was analysed).
+    conf_level : float
+        Level of the Wilson intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run and headline output, in the order given, with the columns of
+        :data:`COLUMNS`: ``p_holds = holds / n`` over the i.i.d.-like rows (the A and B
+        matrices of a Saltelli design, every row otherwise; failed evaluations left out),
+        its Wilson interval, and the top three inputs by total-order index (``ST``) from
+        ``indices.csv``, or by delta for designs without Sobol indices.
+
+    Raises
+    ------
+    StudyError
+        If fewer than two runs are given or the runs are of different models.
+    """
+    run_dirs = [Path(p) for p in run_dirs]
+    if len(run_dirs) < 2:
+        raise StudyError("study compare", "RUN_DIR", f"must be two or more run directories; got {len(run_dirs)}")
+    models, rows = {}, []
+    for d in run_dirs:
+        model, r = _run_rows(d, conf_level)
+        models.setdefault(model, d)
+        rows += r
+    if len(models) > 1:
+        seen = ", ".join(f"{m!r} ({d})" for m, d in models.items())
+        raise StudyError("study compare", "RUN_DIR", f"must all be runs of the same model; got {seen}")
+    return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+
+
+def _short_names(names) -> list[str]:
+    """Study names without the prefix they share (``flagship_kim`` -> ``kim``); a name
+    that is the prefix itself (the baseline study) stays whole."""
+    names = [str(n) for n in names]
+    if len(set(names)) < 2:
+        return names
+    prefix = os.path.commonprefix(names)
+    base = prefix if prefix in names else prefix[: prefix.rfind("_") + 1].rstrip("_")
+    if not base or not all(n == base or n.startswith(base + "_") for n in names):
+        return names
+    return [n if n == base else n[len(base) + 1:] for n in names]
+
+
+def _driver_rows(sub: pd.DataFrame) -> list[str]:
+    """Driver labels ordered by mean rank over the runs (absent = TOP + 1), then by name."""
+    ranks = {}
+    for i in range(1, TOP + 1):
+        for lab in sub[f"driver_{i}_label"].dropna():
+            ranks.setdefault(lab, []).append(i)
+    mean = {lab: (sum(r) + (TOP + 1) * (len(sub) - len(r))) / len(sub) for lab, r in ranks.items()}
+    return sorted(mean, key=lambda lab: (mean[lab], lab))
+
+
+def plot_compare(df: pd.DataFrame):
+    """Specification-curve figure of a :func:`compare` table.
+
+    One column per headline output. Top: P(holds) with its interval per run, sorted.
+    Bottom: a marker for each of the run's top drivers, numbered by rank.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    palette = sns.color_palette("colorblind", TOP)
+    outputs = list(dict.fromkeys(df["output"]))
+    drivers = {o: _driver_rows(df[df["output"] == o]) for o in outputs}
+    n_runs = df.groupby("output").size().max()
+    n_drv = max((len(v) for v in drivers.values()), default=1) or 1
+    fig, axes = plt.subplots(2, len(outputs), squeeze=False, sharex="col",
+                             figsize=(max(4.0, 1.2 + 0.7 * n_runs) * len(outputs), 3.2 + 0.3 * n_drv),
+                             gridspec_kw={"height_ratios": [3, max(1, n_drv) * 0.45]})
+    for c, o in enumerate(outputs):
+        sub = df[df["output"] == o].sort_values("p_holds").reset_index(drop=True)
+        top, bottom = axes[0, c], axes[1, c]
+        x = np.arange(len(sub))
+        p = sub["p_holds"].to_numpy(float)
+        top.errorbar(x, p, yerr=[p - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - p],
+                     fmt="o", color="black", ecolor="0.4", capsize=3)
+        top.set_ylim(-0.02, 1.02)
+        top.set_ylabel("P(holds)")
+        top.set_title(str(sub["output_label"].iloc[0]))
+        top.grid(axis="y", alpha=0.3)
+        rows = drivers[o]
+        for i in range(1, TOP + 1):
+            lab = sub[f"driver_{i}_label"]
+            has = lab.notna()
+            yy = [rows.index(v) for v in lab[has]]
+            bottom.scatter(x[has.to_numpy()], yy, s=90, color=palette[i - 1], label=f"rank {i}", zorder=3)
+        bottom.set_yticks(range(len(rows)), rows)
+        bottom.set_ylim(len(rows) - 0.5, -0.5)
+        bottom.set_xticks(x, _short_names(sub["study"]), rotation=35, ha="right")
+        bottom.set_xlim(-0.5, len(sub) - 0.5)
+        bottom.grid(alpha=0.3)
+        idx = ", ".join(sorted(set(sub["drivers_index"].dropna()) - {""})) or "none"
+        bottom.set_ylabel(f"top drivers ({idx})")
+    axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def main_compare(run_dirs, out_dir) -> Path:
+    """``study compare``: write ``compare.csv`` and ``compare.pdf``/``.png`` to `out_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        `out_dir`, created if needed.
+
+    Raises
+    ------
+    RunError
+        If `out_dir` already holds a ``compare.csv`` (outputs are never overwritten).
+    """
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    if (out_dir / "compare.csv").exists():
+        raise RunError(out_dir, "", "already holds compare.csv; choose another output directory")
+    df = compare(run_dirs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = plot_compare(df)
+    for ext in ("pdf", "png"):
+        fig.savefig(out_dir / f"compare.{ext}", dpi=200, bbox_inches="tight")
+    plt.close(fig)
+    tmp = out_dir / f".compare.csv.{os.getpid()}.tmp"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out_dir / "compare.csv")
+    return out_dir

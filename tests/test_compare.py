@@ -1,0 +1,148 @@
+"""`study compare`: headline probabilities and drivers of several runs, side by side."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from analysis.compare import COLUMNS, compare, main_compare, plot_compare, wilson
+from study.errors import RunError, StudyError
+
+MODEL = "study.models.asia_pacification:evaluate"
+LABELS = {"x1": "Value of autonomy", "x2": "China's options", "x3": "Russia's capacity"}
+
+
+def write_run(root, name, *, model=MODEL, description="", design="sobol", flip=None, status=None,
+              indices=None, correlations=""):
+    """A run directory in the documented schema with a prescribed headline column."""
+    n = len(flip)
+    rng = np.random.default_rng(0)
+    data = {p: ("sample", rng.random(n), {"role": "input", "label": lab}) for p, lab in LABELS.items()}
+    data["europe_flip"] = ("sample", np.asarray(flip, float), {"role": "output", "label": "Europe's flip"})
+    attrs = {"study": name, "model": model, "design": design, "headline": json.dumps(["europe_flip"])}
+    coords = {}
+    if design == "sobol":
+        labels = ["A", "AB:x1", "AB:x2", "AB:x3", "B"]
+        coords = {"matrix": ("sample", np.tile(np.arange(len(labels)), n // len(labels))),
+                  "row": ("sample", np.repeat(np.arange(n // len(labels)), len(labels)))}
+        attrs["matrix_labels"] = json.dumps(labels)
+    if status is not None:
+        data["status"] = ("sample", np.asarray(status, np.int8), {"role": "status"})
+    run = root / name / "20260101T000000Z-0000abcd"
+    run.mkdir(parents=True)
+    xr.Dataset(data, coords=coords, attrs=attrs).to_netcdf(run / "results.nc")
+    (run / "manifest.json").write_text(json.dumps({"status": "complete", "model": {"ref": model}}))
+    (run / "study.toml").write_text(
+        f'[study]\nname = "{name}"\nmodel = "{model}"\ndescription = "{description}"\n{correlations}')
+    if indices is not None:
+        indices.to_csv(run / "indices.csv", index=False)
+    return run
+
+
+def sobol_run(root):
+    # 50 base rows x 5 matrices. A rows: 35 hold; B rows: 20 hold; AB rows all hold but
+    # repeat A's and B's columns, so they must not count.
+    m = np.zeros((50, 5))
+    m[:35, 0] = 1
+    m[:20, 4] = 1
+    m[:, 1:4] = 1
+    idx = pd.DataFrame({
+        "method": ["sobol"] * 7 + ["delta"],
+        "output": ["europe_flip"] * 6 + ["other", "europe_flip"],
+        "param": ["x1", "x2", "x3", "x1", "x2", "x3", "x2", "x3"],
+        "index": ["ST", "ST", "ST", "S1", "S1", "S1", "ST", "delta"],
+        "value": [0.6, 0.2, 0.4, 0.9, 0.05, 0.05, 0.99, 0.99],
+        "conf": 0.01,
+    })
+    return write_run(root, "flagship", description="Critical juncture", flip=m.ravel(), indices=idx)
+
+
+def latin_run(root):
+    # 80 samples, 17 hold, but 5 of those are failed evaluations: 12 of 75 hold.
+    flip = np.zeros(80)
+    flip[:17] = 1
+    status = np.zeros(80)
+    status[:5] = 1
+    idx = pd.DataFrame({"method": "delta", "output": "europe_flip", "param": ["x1", "x2", "x3"],
+                        "index": "delta", "value": [0.1, 0.3, 0.2], "conf": 0.02})
+    corr = '[[correlations]]\nparams = ["x1", "x3"]\nrank = -0.4\nreason = "r"\n'
+    return write_run(root, "correlated", design="latin", description="Correlated", flip=flip, status=status,
+                     indices=idx, correlations=corr)
+
+
+def test_wilson_matches_published_values():
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I: 81/263 and 15/148.
+    lo, hi = wilson(81, 263)
+    assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
+    lo, hi = wilson(15, 148)
+    assert (round(lo, 4), round(hi, 4)) == (0.0624, 0.1605)
+    lo, hi = wilson(0, 20)
+    assert lo == pytest.approx(0.0, abs=1e-15) and round(hi, 4) == 0.1611
+
+
+def test_compare_table_numbers(tmp_path):
+    df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
+    assert tuple(df.columns) == COLUMNS
+    a, b = df.iloc[0], df.iloc[1]
+    assert (a.study, a.variant, a.design, a.correlations) == ("flagship", "Critical juncture", "sobol", "none")
+    assert (a.n, a.holds, a.p_holds) == (100, 55, 0.55)
+    assert (a.ci_low, a.ci_high) == wilson(55, 100)
+    assert (a.drivers_index, a.driver_1, a.driver_2, a.driver_3) == ("ST", "x1", "x3", "x2")
+    assert (a.driver_1_label, a.driver_1_value, a.driver_3_value) == ("Value of autonomy", 0.6, 0.2)
+    assert (b.study, b.design, b.correlations) == ("correlated", "latin", "x1~x3 -0.4")
+    assert (b.n, b.holds, b.p_holds) == (75, 12, 0.16)
+    assert (b.ci_low, b.ci_high) == wilson(12, 75)
+    assert (b.drivers_index, b.driver_1, b.driver_2, b.driver_3) == ("delta", "x2", "x3", "x1")
+    assert a.run == "flagship/20260101T000000Z-0000abcd" and a.output_label == "Europe's flip"
+
+
+def test_compare_refuses_different_models(tmp_path):
+    one = sobol_run(tmp_path)
+    other = write_run(tmp_path, "ishigami", model="ishigami:evaluate", design="latin", flip=np.ones(10))
+    with pytest.raises(StudyError, match=r"^study compare: RUN_DIR: must all be runs of the same model; got "
+                       rf"'{MODEL}' \(.*flagship.*\), 'ishigami:evaluate' \(.*ishigami.*\)$"):
+        compare([one, other])
+    with pytest.raises(StudyError, match=r"must be two or more run directories; got 1"):
+        compare([one])
+
+
+def test_compare_without_indices_leaves_drivers_empty(tmp_path):
+    one = write_run(tmp_path, "a", design="latin", flip=np.r_[np.ones(3), np.zeros(7)])
+    two = write_run(tmp_path, "b", design="latin", flip=np.r_[np.ones(9), np.zeros(1)])
+    df = compare([one, two])
+    assert df.p_holds.tolist() == [0.3, 0.9]
+    assert df.drivers_index.tolist() == ["", ""] and df.driver_1.isna().all()
+
+
+def test_main_compare_writes_table_and_figure_once(tmp_path):
+    runs = [sobol_run(tmp_path), latin_run(tmp_path)]
+    out = main_compare(runs, tmp_path / "cmp")
+    saved = pd.read_csv(out / "compare.csv", keep_default_na=False, na_values=[""])
+    pd.testing.assert_frame_equal(saved, compare(runs), check_dtype=False)
+    assert (out / "compare.pdf").stat().st_size > 0 and (out / "compare.png").stat().st_size > 0
+    with pytest.raises(RunError, match=r"already holds compare\.csv; choose another output directory"):
+        main_compare(runs, out)
+
+
+def test_plot_is_sorted_by_probability(tmp_path):
+    df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
+    fig = plot_compare(df)
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["correlated", "flagship"]
+    np.testing.assert_allclose(top.lines[0].get_ydata(), [0.16, 0.55])
+    assert [t.get_text() for t in bottom.get_yticklabels()] == [
+        "China's options", "Russia's capacity", "Value of autonomy"]
+
+
+@pytest.mark.parametrize(("names", "short"), [
+    (["asia_pacification", "asia_pacification_kim_penalty", "asia_pacification_correlated"],
+     ["asia_pacification", "kim_penalty", "correlated"]),
+    (["flagship_a", "flagship_b"], ["a", "b"]),
+    (["ab_c", "ab_cd"], ["ab_c", "ab_cd"]),
+])
+def test_variant_tick_labels_drop_the_shared_prefix(names, short):
+    from analysis.compare import _short_names
+
+    assert _short_names(names) == short
