@@ -124,7 +124,7 @@ def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: 
     # Saltelli chunks are generated on the worker from the seeds; other designs ship slices.
     light = design.kind == "sobol"
     if not light:
-        design_light = Design(design.kind, design.params, design.n_blocks, design.block_size)
+        design_light = Design(design.kind, design.params, design.n_blocks, design.block_size, levels=design.levels)
     window = max(2, 2 * len(client.scheduler_info().get("workers", {})) or 2)
     pending, queue = {}, iter(todo)
 

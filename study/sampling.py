@@ -145,6 +145,7 @@ class Design:
     groups: dict = field(default_factory=dict)
     second_order: bool = False
     points: np.ndarray | None = field(default=None, repr=False)
+    levels: int = 0
 
     @property
     def n_samples(self) -> int:
@@ -168,6 +169,9 @@ class Design:
             return u, coords
         u = self.points[start:stop]
         if self.kind == "morris":
+            # Grid levels include 0 and 1, where unbounded inverse CDFs are infinite: map the
+            # p levels to the centres of p equal-probability bins (same step for every input).
+            u = (u * (self.levels - 1) + 0.5) / self.levels
             coords["trajectory"] = np.repeat(np.arange(b0, b1), self.block_size)
             coords["step"] = np.tile(np.arange(self.block_size), b1 - b0)
         return u, coords
@@ -202,11 +206,7 @@ def make_design(study: Study, kind: str | None = None, samples: int | None = Non
         trajectories = samples or (n if study.sampling.method == "morris" else a.morris_trajectories)
         rng = np.random.default_rng(stream(seed, "morris"))
         u, _ = morris_unit(len(params), trajectories, a.morris_levels, rng=rng)
-        # Grid levels include 0 and 1, where unbounded inverse CDFs are infinite: use the
-        # centres of the p equal-probability bins instead (same step for every parameter).
-        p = a.morris_levels
-        u = (u * (p - 1) + 0.5) / p
-        return Design("morris", params, trajectories, len(params) + 1, points=u)
+        return Design("morris", params, trajectories, len(params) + 1, points=u, levels=a.morris_levels)
     raise ValueError(kind)
 
 

@@ -186,4 +186,5 @@ def host() -> str:
 
 
 def argv() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+    prog = Path(sys.argv[0]).name
+    return ["study" if prog == "__main__.py" else prog, *sys.argv[1:]]

@@ -1,0 +1,332 @@
+"""Sensitivity indices of a saved run: ``indices.nc`` and the tidy ``indices.csv``.
+
+Reads only the run directory (``study.toml``, ``manifest.json``, ``results*.nc``); never
+imports or runs the model. Each method module computes on arrays; this module feeds them
+each output in turn (extra dimensions flattened into elements) and labels the results.
+
+``indices.csv`` has one row per number: ``method, output, <output dims…>, param, index,
+value, conf, conf_low, conf_high, estimator, conf_method, influential, rank, converged``.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from study.errors import RunError
+from study.sampling import make_design, stream
+from study.spec import load_study
+from study.store import Manifest, open_run
+
+from . import METHODS
+
+CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
+               "conf_method", "influential", "rank", "converged"]
+
+
+def run_study_spec(run_dir: Path):
+    """The run's study as it was run: the saved copy with the recorded overrides."""
+    over = Manifest.load(run_dir).data.get("overrides") or {}
+    return load_study(Path(run_dir) / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+
+
+def output_names(results: xr.Dataset, study) -> list[str]:
+    if study.analysis.outputs:
+        return list(study.analysis.outputs)
+    return [v for v in results.data_vars if results[v].attrs.get("role") == "output"]
+
+
+def flatten(da: xr.DataArray) -> tuple[np.ndarray, pd.MultiIndex | None, tuple[str, ...]]:
+    """``(sample, *dims)`` -> ``(n, K)`` values, the elements' index, and the dims."""
+    dims = tuple(d for d in da.dims if d != "sample")
+    values = da.transpose("sample", *dims).values.reshape(da.sizes["sample"], -1)
+    if not dims:
+        return values, None, dims
+    levels = [da[d].values if d in da.coords else np.arange(da.sizes[d]) for d in dims]
+    return values, pd.MultiIndex.from_product(levels, names=dims), dims
+
+
+def _rng(study, *key: str) -> np.random.Generator:
+    # Keyed by name, so adding or reordering outputs never changes another output's numbers.
+    return np.random.default_rng(stream(study.sampling.seed, "analysis", *(zlib.crc32(k.encode()) for k in key)))
+
+
+def _element_dicts(index, k: int, dims) -> list[dict]:
+    if index is None:
+        return [{}] * k
+    return [dict(zip(dims, (v if isinstance(v, tuple) else (v,)))) for v in index]
+
+
+def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_method: str) -> list[dict]:
+    """Tidy rows from an ``(element, param)`` Dataset for the variables in ``specs``."""
+    rows = []
+    elems = _element_dicts(index, ds.sizes["element"], dims)
+    for var, (param_dim, estimator) in specs.items():
+        if var not in ds or ds[var].size == 0:
+            continue
+        da = ds[var]
+        for e, labels in enumerate(elems):
+            sub = da.isel(element=e)
+            names = [""] if param_dim is None else [str(p) for p in ds[param_dim].values]
+            vals = np.atleast_1d(sub.values)
+            conf = np.atleast_1d(ds[f"{var}_conf"].isel(element=e).values) if f"{var}_conf" in ds else np.full(len(vals), np.nan)
+            low = np.atleast_1d(ds[f"{var}_low"].isel(element=e).values) if f"{var}_low" in ds else vals - conf
+            high = np.atleast_1d(ds[f"{var}_high"].isel(element=e).values) if f"{var}_high" in ds else vals + conf
+            infl = (np.atleast_1d(ds["influential"].isel(element=e).values)
+                    if var in ("S1", "ST") and "influential" in ds else [None] * len(vals))
+            order = (-np.nan_to_num(vals, nan=-np.inf)).argsort(kind="stable")
+            rank = np.empty(len(vals), int)
+            rank[order] = np.arange(1, len(vals) + 1)
+            for i, name in enumerate(names):
+                rows.append({"method": method, "output": output, **labels, "param": name, "index": var,
+                             "value": vals[i], "conf": conf[i], "conf_low": low[i], "conf_high": high[i],
+                             "estimator": estimator, "conf_method": conf_method,
+                             "influential": infl[i], "rank": rank[i] if param_dim else None})
+    return rows
+
+
+def _s2_rows(ds, output, dims, index, conf_method, estimator) -> list[dict]:
+    if "S2" not in ds:
+        return []
+    rows = []
+    params = [str(p) for p in ds["param"].values]
+    for e, labels in enumerate(_element_dicts(index, ds.sizes["element"], dims)):
+        s2 = ds["S2"].isel(element=e).values
+        c2 = ds["S2_conf"].isel(element=e).values
+        lo, hi = ds["S2_low"].isel(element=e).values, ds["S2_high"].isel(element=e).values
+        for i in range(len(params)):
+            for j in range(i + 1, len(params)):
+                rows.append({"method": "sobol", "output": output, **labels, "param": f"{params[i]}:{params[j]}",
+                             "index": "S2", "value": s2[i, j], "conf": c2[i, j], "conf_low": lo[i, j],
+                             "conf_high": hi[i, j], "estimator": estimator, "conf_method": conf_method})
+    return rows
+
+
+def _probability(holds: np.ndarray, replicate: np.ndarray | None, conf_level: float):
+    """Share of draws where an indicator holds, with an interval.
+
+    With replicate designs: the mean of the replicates' shares and a Student-t interval
+    across them (honest for scrambled designs); otherwise a Wilson score interval.
+    """
+    if replicate is not None and len(np.unique(replicate)) > 1:
+        shares = np.array([holds[replicate == r].mean() for r in np.unique(replicate)])
+        p, r = shares.mean(), len(shares)
+        half = stats.t.ppf(0.5 + conf_level / 2, r - 1) * shares.std(ddof=1) / np.sqrt(r)
+        return p, half, p - half, p + half, "Student-t interval across replicate designs"
+    n, p = len(holds), holds.mean()
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return p, half, centre - half, centre + half, "Wilson score interval"
+
+
+def _iid_rows(results: xr.Dataset) -> np.ndarray:
+    """Positions of the rows that form an i.i.d.-like sample (A and B of a Saltelli design)."""
+    if results.attrs.get("design") != "sobol":
+        return np.arange(results.sizes["sample"])
+    labels = json.loads(results.attrs["matrix_labels"])
+    matrix = results["matrix"].values
+    return np.flatnonzero((matrix == labels.index("A")) | (matrix == labels.index("B")))
+
+
+def analyze_run(run_dir) -> tuple[Path, Path]:
+    """Compute every requested index of a run and write ``indices.nc`` and ``indices.csv``.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        A run directory with ``results.nc``.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The paths of ``indices.nc`` and ``indices.csv``.
+    """
+    run_dir = Path(run_dir)
+    study = run_study_spec(run_dir)
+    a = study.analysis
+    results = open_run(run_dir)
+    outputs = output_names(results, study)
+    status = results["status"].values if "status" in results else None
+    failed = int((status != 0).sum()) if status is not None else 0
+    ok = status == 0 if status is not None else np.ones(results.sizes["sample"], bool)
+    rows, notes, trees = [], [], {}
+    design = results.attrs.get("design")
+    if failed:
+        notes.append(f"{failed} of {results.sizes['sample']} samples failed and are dropped from the "
+                     "probabilities and moment-independent measures")
+
+    # Headline probabilities.
+    iid = np.intersect1d(_iid_rows(results), np.flatnonzero(ok))
+    rep = results["replicate"].values[iid] if "replicate" in results.coords else None
+    head = {}
+    for h in a.headline:
+        values, index, dims = flatten(results[h])
+        for e, labels in enumerate(_element_dicts(index, values.shape[1], dims)):
+            p, half, lo, hi, how = _probability(values[iid, e] > 0.5, rep, a.conf_level)
+            rows.append({"method": "headline", "output": h, **labels, "param": "", "index": "P", "value": p,
+                         "conf": half, "conf_low": lo, "conf_high": hi, "estimator": "share of draws where it holds",
+                         "conf_method": how})
+            head.setdefault(h, []).append((p, half))
+    trees["headline"] = xr.Dataset(
+        {f"{h}__P": ("element", [v[0] for v in vals]) for h, vals in head.items()}
+        | {f"{h}__P_conf": ("element", [v[1] for v in vals]) for h, vals in head.items()})
+
+    if "sobol" in a.methods and design == "sobol":
+        if failed:
+            notes.append(f"sobol: refused, {failed} samples failed; Saltelli estimators need complete blocks "
+                         "and gaps would bias them")
+        else:
+            trees["sobol"] = _sobol(study, results, outputs, rows, notes)
+    if "morris" in a.methods:
+        trees["morris"] = _morris(study, run_dir, outputs, rows)
+    if "delta" in a.methods:
+        trees["delta"] = _delta(study, results, outputs, rows, iid)
+
+    table = pd.DataFrame(rows)
+    dim_cols = [c for c in table.columns if c not in CSV_COLUMNS]
+    for c in CSV_COLUMNS:
+        if c not in table:
+            table[c] = None
+    table = table[["method", "output", *dim_cols, *CSV_COLUMNS[2:]]]
+    csv_path = run_dir / "indices.csv"
+    nc_path = run_dir / "indices.nc"
+    tmp_csv, tmp_nc = csv_path.with_name(".indices.csv.tmp"), nc_path.with_name(".indices.nc.tmp")
+    table.to_csv(tmp_csv, index=False, float_format="%.10g")
+    root = xr.Dataset(attrs={"run_dir": run_dir.name, "study": study.name, "notes": json.dumps(notes),
+                             "failed_samples": failed, "conf_level": a.conf_level,
+                             "source_manifest_sha256": _sha(run_dir / "manifest.json")})
+    root.to_netcdf(tmp_nc, mode="w")
+    for name, ds in trees.items():
+        if ds is not None:
+            ds.to_netcdf(tmp_nc, mode="a", group=name)
+    tmp_csv.replace(csv_path)
+    tmp_nc.replace(nc_path)
+    return nc_path, csv_path
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
+    try:
+        from .convergence import convergence
+    except ImportError:
+        convergence = None
+
+    sobol = METHODS["sobol"]
+    a = study.analysis
+    params = json.loads(results.attrs["params"])
+    groups = {g: m for g, m in json.loads(results.attrs["groups"]).items() if len(m) > 1} or None
+    r = int(results.attrs["replicates"])
+    m = len(json.loads(results.attrs["matrix_labels"]))
+    second = bool(int(results.attrs["second_order"]))
+    out = []
+    for o in outputs:
+        values, index, dims = flatten(results[o])
+        y = values.reshape(-1, r, m, values.shape[1])
+        ds = sobol.sobol_indices(y, params=params, second_order=second, groups=groups, ci=a.ci,
+                                 conf_level=a.conf_level, resamples=a.resamples, rng=_rng(study, "sobol", o),
+                                 elements=index, source=f"results.nc: output {o!r}")
+        conv = None if convergence is None else convergence(y, params=params, second_order=False, groups=None, ci=a.ci, conf_level=a.conf_level,
+                           resamples=min(a.resamples, 200), rng=_rng(study, "convergence", o),
+                           tolerance=a.tolerance, elements=index)
+        ci = ds.attrs["ci_method"]
+        att = ds.attrs
+        new = _rows(ds, "sobol", o, dims, index, {
+            "S1": ("param", att["estimator_S1"]), "ST": ("param", att["estimator_ST"]),
+            "S1_group": ("group", att.get("estimator_S1_group", "")), "ST_group": ("group", att.get("estimator_ST_group", "")),
+        }, ci)
+        new += _rows(ds, "sobol", o, dims, index, {"S1_dummy": (None, att["estimator_S1_dummy"]),
+                                                  "ST_dummy": (None, att["estimator_ST_dummy"])}, ci)
+        for row in new:
+            if row["param"] == "" and row["index"].endswith("_dummy"):
+                row["param"] = "(dummy)"
+        new += _s2_rows(ds, o, dims, index, ci, att.get("estimator_S2", ""))
+        if conv is not None:
+            verdict = conv["converged"].values
+            for row in new:
+                e = _element_position(index, dims, row)
+                row["converged"] = bool(verdict[e]) if np.ndim(verdict) else bool(verdict)
+        rows.extend(new)
+        if att.get("notes"):
+            notes.append(f"sobol {o}: {att['notes']}")
+        out.append(_label(ds, o, index) )
+        if conv is not None:
+            out.append(_label(conv.drop_vars([v for v in conv.coords if v not in conv.dims], errors="ignore"),
+                          o, index, prefix="convergence"))
+    return xr.merge(out, compat="override", join="outer") if out else None
+
+
+def _element_position(index, dims, row) -> int:
+    if index is None:
+        return 0
+    key = tuple(row[d] for d in dims)
+    return index.get_loc(key if len(key) > 1 else key[0])
+
+
+def _label(ds: xr.Dataset, output: str, index, prefix: str = "") -> xr.Dataset:
+    """Rename to ``<output>__<var>`` and unstack elements into the output's own dims."""
+    ds = ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds
+    if index is None:
+        ds = ds.isel(element=0, drop=True)
+    else:
+        ds = ds.assign_coords(element=index).unstack("element")
+        ds = ds.rename({d: f"{output}__{d}" for d in index.names}) if False else ds
+    tag = f"{prefix}__" if prefix else ""
+    return ds.rename({v: f"{output}__{tag}{v}" for v in ds.data_vars})
+
+
+def _morris(study, run_dir, outputs, rows) -> xr.Dataset | None:
+    morris = METHODS["morris"]
+    a = study.analysis
+    try:
+        res = open_run(run_dir, None if study.sampling.method == "morris" else "morris")
+    except RunError:
+        return None
+    design = make_design(study, "morris", res.attrs.get("trajectories"))
+    grid = design.points
+    params = list(design.params)
+    if grid.shape[0] != res.sizes["sample"]:
+        raise RunError(run_dir, "results-morris.nc", f"must hold the {grid.shape[0]} points of the recorded Morris "
+                       f"design; got {res.sizes['sample']}")
+    out = []
+    for o in outputs:
+        values, index, dims = flatten(res[o])
+        ds = morris.morris_indices(grid, values, params=params, num_levels=design.levels, conf_level=a.conf_level,
+                                   resamples=a.resamples, rng=_rng(study, "morris", o))
+        ds = ds.assign_coords(element=np.arange(ds.sizes["element"]))
+        rows.extend(_rows(ds, "morris", o, dims, index, {
+            "mu_star": ("param", "Morris (1991), |EE| mean (Campolongo et al. 2007)"),
+            "sigma": ("param", "Morris (1991), standard deviation of EE"),
+            "mu": ("param", "Morris (1991), mean EE")}, "bootstrap over trajectories, normal interval"))
+        out.append(_label(ds, o, index))
+    return xr.merge(out, compat="override", join="outer") if out else None
+
+
+def _delta(study, results, outputs, rows, iid) -> xr.Dataset | None:
+    delta = METHODS["delta"]
+    a = study.analysis
+    params = json.loads(results.attrs["params"])
+    x = np.column_stack([results[p].values[iid] for p in params])
+    out = []
+    for o in outputs:
+        values, index, dims = flatten(results[o])
+        ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level,
+                                 resamples=min(a.resamples, 100), rng=_rng(study, "delta", o))
+        ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
+        rows.extend(_rows(ds, "delta", o, dims, index, {
+            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator"),
+            "S1": ("param", "correlation ratio from the delta estimator's classes")},
+            "bootstrap over draws, normal interval"))
+        out.append(_label(ds, o, index))
+    return xr.merge(out, compat="override", join="outer") if out else None
