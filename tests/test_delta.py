@@ -1,0 +1,149 @@
+"""Borgonovo delta from given data: equal to SALib's estimator, right on known models."""
+
+import json
+
+import numpy as np
+import pytest
+from SALib.analyze import delta as salib_delta
+
+from analysis.delta import class_labels, delta_indices, n_classes
+from study.errors import StudyError
+
+NAMES = ["x1", "x2", "x3"]
+
+
+def salib_partition(n):
+    """SALib 1.6's class edges ``m`` for ``n`` rows, from its own formula."""
+    exp = 2.0 / (7.0 + np.tanh((1500.0 - n) / 500.0))
+    return np.linspace(0, n, int(np.round(min(int(np.ceil(n**exp)), 48))) + 1)
+
+
+@pytest.mark.parametrize("n", [20, 100, 999, 1500, 8192, 200_000])
+def test_classes_match_salib_partition(n):
+    m = salib_partition(n)
+    assert n_classes(n) == len(m) - 1
+    ranks = np.arange(1, n + 1)
+    expected = np.array([np.flatnonzero((r > m[:-1]) & (r <= m[1:]))[0] for r in ranks[:: max(1, n // 500)]])
+    np.testing.assert_array_equal(class_labels(n)[:: max(1, n // 500)], expected)
+
+
+def test_whole_sample_estimates_equal_salib_estimator():
+    rng = np.random.default_rng(0)
+    n = 1200
+    x = rng.random((n, 3))
+    y = np.stack([np.sin(6 * x[:, 0]) + 0.3 * x[:, 1] ** 2, np.exp(x[:, 2]) - x[:, 0]], axis=1)
+    ds = delta_indices(x, y, params=NAMES, resamples=5, rng=rng)
+    m = salib_partition(n)
+    for k in range(2):
+        grid = np.linspace(y[:, k].min(), y[:, k].max(), 100)
+        for i in range(3):
+            ref = salib_delta.calc_delta(y[:, k], grid, x[:, i], m)
+            np.testing.assert_allclose(ds.delta_hat.values[k, i], ref, rtol=0, atol=1e-10)
+            ref_s1 = salib_delta.sobol_first(y[:, k], x[:, i], m)
+            np.testing.assert_allclose(ds.S1.values[k, i], ref_s1, rtol=0, atol=1e-10)
+    assert list(ds.estimator.values) == ["kde", "kde"]
+
+
+def test_output_of_one_input_has_large_delta_and_noise_floor_for_the_rest():
+    rng = np.random.default_rng(1)
+    x = rng.random((2000, 3))
+    ds = delta_indices(x, np.sin(2 * np.pi * x[:, 0]) + x[:, 0], params=NAMES, resamples=40, rng=rng)
+    d = ds.isel(element=0)
+    assert d.delta.sel(param="x1") > 0.6
+    # The others are indistinguishable from a dummy input, interval against interval.
+    gap = np.abs(d.delta.sel(param=["x2", "x3"]) - d.delta_dummy)
+    assert (gap <= d.delta_conf.sel(param=["x2", "x3"]) + d.delta_dummy_conf).all()
+    assert (d.delta.sel(param=["x2", "x3"]) < 0.06).all()
+    assert d.S1.sel(param="x1") > 0.95
+    assert d.delta_conf.sel(param="x1") > 0
+
+
+def test_bias_reduction_and_interval_follow_the_bootstrap():
+    rng = np.random.default_rng(2)
+    x = rng.random((300, 3))
+    y = x[:, 0] + 0.5 * x[:, 1]
+    a = delta_indices(x, y, params=NAMES, resamples=30, rng=np.random.default_rng(5))
+    b = delta_indices(x, y, params=NAMES, resamples=30, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a.delta.values, b.delta.values)
+    # 2 d - mean(d*) moves the whole-sample estimate down (the estimator's bias is positive)
+    assert (a.delta.values < a.delta_hat.values).all()
+
+
+def brute_discrete_delta(x, y):
+    """delta of a discrete output, straight from the definition over SALib's classes."""
+    n = len(y)
+    m = salib_partition(n)
+    ranks = np.argsort(np.argsort(x, kind="stable"), kind="stable") + 1
+    values = np.unique(y)
+    p = np.array([np.mean(y == v) for v in values])
+    total = 0.0
+    for lo, hi in zip(m[:-1], m[1:]):
+        members = y[(ranks > lo) & (ranks <= hi)]
+        p_c = np.array([np.mean(members == v) for v in values])
+        total += len(members) / n * 0.5 * np.abs(p_c - p).sum()
+    return total
+
+
+def test_discrete_output_uses_class_frequencies():
+    rng = np.random.default_rng(3)
+    x = rng.random((997, 3))
+    y = np.stack([(x[:, 0] > 0.5).astype(float), np.floor(3 * x[:, 1]) + (x[:, 2] > 0.8)], axis=1)
+    ds = delta_indices(x, y, params=NAMES, resamples=10, rng=rng, elements=["flip", "level"])
+    assert list(ds.estimator.values) == ["discrete", "discrete"]
+    for k in range(2):
+        for i in range(3):
+            np.testing.assert_allclose(ds.delta_hat.values[k, i], brute_discrete_delta(x[:, i], y[:, k]),
+                                       rtol=0, atol=1e-12)
+    # analytic delta of 1[x1 > 1/2] given x1 is E|1[x1 > 1/2] - 1/2| = 1/2; classes blur the
+    # one class that straddles the median
+    assert abs(ds.delta.sel(element="flip", param="x1") - 0.5) < 0.5 / n_classes(997) + 0.02
+
+
+def test_constant_output_is_nan_with_a_warning_and_a_note():
+    rng = np.random.default_rng(4)
+    x = rng.random((200, 3))
+    y = np.stack([np.full(200, 0.25), x[:, 0]], axis=1)
+    with pytest.warns(UserWarning, match=r"delta: output 'gain' is constant \(0\.25\): delta and S1 are "
+                                         r"undefined \(NaN\)"):
+        ds = delta_indices(x, y, params=NAMES, resamples=5, rng=rng, elements=["gain", "cost"])
+    assert np.isnan(ds.delta.sel(element="gain")).all() and np.isnan(ds.S1.sel(element="gain")).all()
+    assert np.isfinite(ds.delta.sel(element="cost")).all()
+    assert list(ds.estimator.values) == ["constant", "kde"]
+    assert json.loads(ds.attrs["notes"]) == {"gain": "output 'gain' is constant (0.25): delta and S1 are undefined (NaN)"}
+
+
+def test_constant_input_is_nan_with_a_warning():
+    rng = np.random.default_rng(4)
+    x = rng.random((200, 3))
+    x[:, 1] = 3.0
+    with pytest.warns(UserWarning, match=r"delta: input 'x2' is constant; its delta and S1 are NaN"):
+        ds = delta_indices(x, x[:, 0], params=NAMES, resamples=5, rng=rng)
+    assert np.isnan(ds.delta.values[0, 1]) and np.isfinite(ds.delta.values[0, [0, 2]]).all()
+
+
+def test_non_finite_output_is_named():
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 3))
+    y = np.stack([x[:, 0], x[:, 1]], axis=1)
+    y[17, 1] = np.inf
+    with pytest.raises(StudyError, match=r"analysis\.delta: y: must be finite; got inf in output 'cost' at row 17"):
+        delta_indices(x, y, params=NAMES, rng=rng, elements=["gain", "cost"])
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    ({"conf_level": 1.0}, r"conf_level: must be in \(0, 1\); got 1\.0"),
+    ({"resamples": 1}, r"resamples: must be an integer >= 2; got 1"),
+    ({"params": ["a", "b"]}, r"params: must name every column of x \(3\); got 2"),
+])
+def test_bad_arguments_are_named(kwargs, text):
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 3))
+    args = {"params": NAMES, "rng": rng, **kwargs}
+    with pytest.raises(StudyError, match=text):
+        delta_indices(x, x[:, 0], **args)
+
+
+def test_too_few_rows_is_an_error():
+    with pytest.raises(StudyError, match=r"x: must have at least 20 rows; got 19"):
+        delta_indices(np.random.default_rng(0).random((19, 3)), np.arange(19.0), params=NAMES,
+                      rng=np.random.default_rng(0))
