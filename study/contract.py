@@ -130,10 +130,10 @@ def check_result(result, x: xr.Dataset, ref: str, params, *, allow_nonfinite: bo
         if not (np.issubdtype(var.dtype, np.number) or var.dtype == bool):
             raise ModelContractError(f"model {ref!r}", where, f"must be numeric; got dtype {var.dtype}")
     result = result.transpose("sample", ...).compute().astype(float)
-    input_attrs = [v.attrs for v in x.data_vars.values()]
+    inherited = {(k, str(v)) for var in x.data_vars.values() for k, v in var.attrs.items()}
     for var in result.data_vars.values():
-        # xarray arithmetic carries an input's attrs onto the output; they would mislabel it.
-        own = {} if var.attrs in input_attrs else dict(var.attrs)
+        # xarray arithmetic carries inputs' attrs onto outputs; they would mislabel them.
+        own = {k: v for k, v in var.attrs.items() if (k, str(v)) not in inherited}
         var.attrs = {**own, "role": "output"}
     if not allow_nonfinite:
         for name, var in result.data_vars.items():
