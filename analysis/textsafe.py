@@ -34,15 +34,16 @@ _LATEX_SPECIALS = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
-    '"': r"\textquotedbl{}",
 }
 
 _GREEK = (
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
     "rho sigma tau upsilon phi chi psi omega"
 ).split()
-_MATH = {chr(0x3B1 + i): "\\" + n for i, n in enumerate(_GREEK) if n != "omicron"}
-_MATH["\u03c2"] = r"\varsigma"  # final sigma sits between rho and sigma in Unicode
+# Final sigma (U+03C2) sits between rho and sigma, so letters from sigma on shift by one.
+_MATH = {chr(0x3B1 + i + (i >= _GREEK.index("sigma"))): "\\" + n
+         for i, n in enumerate(_GREEK) if n != "omicron"}
+_MATH["\u03c2"] = r"\varsigma"
 _MATH["\u03bf"] = "o"
 _MATH.update(
     {

@@ -184,7 +184,12 @@ def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
 
 def cell_title(cell: dict) -> str:
     """Readable title for an output cell, e.g. ``europe, post``."""
-    return ", ".join(str(v).replace("_", " ") for v in cell.values())
+    return ", ".join(_pretty(v) for v in cell.values())
+
+
+def _pretty(value) -> str:
+    s = str(value).replace("_", " ")
+    return s[:1].upper() + s[1:]
 
 
 def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Factor]:
@@ -244,7 +249,7 @@ def load_run(run_dir: str | Path) -> RunData:
     StudyError
         If the directory or one of its required files is missing.
     """
-    run = Path(run_dir)
+    run = Path(run_dir).resolve()
     for name in ("manifest.json", "results.nc"):
         if not (run / name).is_file():
             raise StudyError(run, name, f"must exist in the run directory; got no `{name}`")
@@ -282,12 +287,18 @@ def analysed_outputs(data: RunData, limit: int = 8) -> list[str]:
     return list(dict.fromkeys(wanted))[:limit]
 
 
-def distribution_outputs(data: RunData, limit: int = 8) -> list[str]:
-    """Continuous outputs whose distribution is shown: phased outputs (before/after)
-    first, then the key output; per-term breakdowns are left to the decomposition."""
+def distribution_outputs(data: RunData, limit: int = 6) -> list[str]:
+    """Continuous outputs whose distribution is shown.
+
+    Phased outputs (drawn before against after) that the study analyses, directly or
+    through their change ``delta_<name>``; then the key output; then, if nothing else,
+    every continuous output. Per-term breakdowns go to the decomposition instead.
+    """
     ds = data.results
     cont = [o for o in data.outputs if "term" not in ds[o].dims and not is_binary(ds[o])]
-    phased = [o for o in cont if "phase" in ds[o].dims]
+    wanted = set(data.study.get("analysis", {}).get("outputs", []))
+    phased = [o for o in cont if "phase" in ds[o].dims
+              and (not wanted or o in wanted or f"delta_{o}" in wanted)]
     key = [data.key_output] if data.key_output in cont else []
     chosen = list(dict.fromkeys(phased + key))
     return (chosen or cont)[:limit]

@@ -135,12 +135,28 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
 
 
 def decomposition_frame(terms: xr.DataArray) -> pd.DataFrame:
-    """Per-actor, per-term change (post - pre): mean and 5-95% range over draws."""
+    """Per-actor, per-term change (post − pre): mean and 5–95% range over draws.
+
+    ``terms`` has dims ``(sample, [actor,] [phase,] term)``. When there is no ``actor``
+    dimension but the ``term`` coordinate carries an owner (a ``term_actor`` coordinate, or
+    labels of the form ``actor.term``), terms are attributed to that actor.
+    """
     delta = terms.sel(phase="post") - terms.sel(phase="pre") if "phase" in terms.dims else terms
     q = delta.quantile([0.05, 0.95], dim="sample")
-    mean = delta.mean("sample")
-    out = xr.Dataset({"mean": mean, "low": q.sel(quantile=0.05, drop=True),
-                      "high": q.sel(quantile=0.95, drop=True)}).to_dataframe().reset_index()
+    stats = xr.Dataset({"mean": delta.mean("sample"), "low": q.sel(quantile=0.05, drop=True),
+                        "high": q.sel(quantile=0.95, drop=True)})
+    keep = [c for c in stats.coords if c not in stats.dims]
+    out = stats.reset_coords(drop=True).to_dataframe().reset_index()
+    if "actor" not in out:
+        names = out["term"].astype(str)
+        if "term_actor" in keep:
+            owner = dict(zip(terms["term"].values, terms["term_actor"].values))
+            out.insert(0, "actor", [owner[t] for t in out["term"]])
+        elif names.str.contains(".", regex=False).all():
+            out.insert(0, "actor", names.str.split(".", n=1).str[0])
+        if "actor" in out:
+            prefix = out["actor"].astype(str) + "."
+            out["term"] = [t[len(p):] if t.startswith(p) else t for t, p in zip(names, prefix)]
     return out
 
 

@@ -1,0 +1,210 @@
+"""Appendix sections 9–14: convergence, triangulation, scenario discovery, structural
+variants, the run record and the auditing statement."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..figures import ranks_frame
+from ..figures.data import RunData, analysed_outputs, key_cell
+from .blocks import Heading, Note, Para, Table, fmt, interval, pct
+from .sections import _figs, _join, claim, drivers, probabilities
+
+__all__ = ["convergence", "triangulation", "scenarios", "variants", "run_record", "audit",
+           "sha256"]
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def convergence(data: RunData, figs: dict) -> list:
+    blocks = [Heading("Convergence", 2, "convergence")]
+    conv = data.convergence
+    if conv is None:
+        return blocks + [Note("No convergence data in this run (indices.nc has no "
+                              "/convergence group); section omitted.")]
+    tol = data.study.get("analysis", {}).get("tolerance")
+    rows, recs = [], []
+    for out in analysed_outputs(data):
+        var = f"{out}__ST"
+        if var not in conv or "N" not in conv[var].dims:
+            continue
+        v, c = conv[var], conv.get(f"{var}_conf")
+        extra = [d for d in v.dims if d not in ("N", "param")]
+        if extra:
+            sel = {d: key_cell(data, out).get(d, v[d].values[0]) for d in extra}
+            v, c = v.sel(sel), (c.sel(sel) if c is not None else None)
+        for n in v["N"].values:
+            at = v.sel(N=n).to_series().sort_values(ascending=False)
+            width = float(c.sel(N=n).max()) if c is not None else float("nan")
+            top = [data.labels.get(p, p) for p in at.index[:3]]
+            rows.append([data.label(out), str(int(n)), fmt(width), ", ".join(top)])
+            recs.append({"output": out, "N": int(n), "max_half_width": width,
+                         "top1": at.index[0], "top2": at.index[1] if len(at) > 1 else "",
+                         "top3": at.index[2] if len(at) > 2 else ""})
+    if not rows:
+        return blocks + [Note("The /convergence group holds none of the analysed outputs; "
+                              "section omitted.")]
+    rec = pd.DataFrame(recs)
+    last = rec.groupby("output").tail(1)
+    ok = last["max_half_width"] <= tol if tol is not None else pd.Series(False, last.index)
+    blocks.append(Para(
+        "Indices are re-estimated on nested sub-designs of the same run (each prefix of "
+        "the design with N a power of two is itself balanced). At the final N the widest "
+        "total-order half-width is "
+        + _join([f"{fmt(w)} for {data.label(o)}" for o, w in
+                 zip(last["output"], last["max_half_width"])])
+        + (f"; against the tolerance of {fmt(tol)}, {int(ok.sum())} of {len(last)} outputs "
+           "have converged." if tol is not None else ".")))
+    stable = [data.label(o) for o, g in rec.groupby("output", sort=False)
+              if len(g) > 1 and g["top1"].iloc[-2] == g["top1"].iloc[-1]]
+    if stable:
+        blocks.append(Para("The most influential input is the same at the last two sample "
+                           "sizes for " + _join(stable) + "."))
+    blocks.append(Table("convergence", "Widest total-order interval half-width and leading "
+                        "inputs against the base sample size.",
+                        ["Output", "N", "Widest half-width", "Leading inputs (ST)"], rows, rec,
+                        [0.3, None, None, 0.4]))
+    return blocks + _figs(figs, "convergence")
+
+
+def triangulation(data: RunData, figs: dict) -> list:
+    blocks = [Heading("Triangulation with other methods", 2, "triangulation")]
+    key = data.key_output
+    ranks = ranks_frame(data, key, key_cell(data, key)) if key else pd.DataFrame()
+    if ranks.shape[1] < 2:
+        return blocks + [Note("Only one sensitivity method in this run (no Morris or delta "
+                              "rows); section omitted.")]
+    base = ranks.columns[0]
+    agree = []
+    for m in ranks.columns[1:]:
+        both = ranks[[base, m]].dropna()
+        tau = stats.kendalltau(both[base], both[m]).statistic if len(both) > 1 else np.nan
+        k = min(3, len(both))
+        same = len(set(both.nsmallest(k, base).index) & set(both.nsmallest(k, m).index))
+        agree.append(f"{m} (Kendall τ {fmt(tau)}; {same} of the top {k} shared)")
+    blocks.append(Para(f"For {data.label(key)}, the ranking by {base} is compared with "
+                       + _join(agree) + "."))
+    rows = [[data.labels.get(p, p), *[("–" if pd.isna(v) else str(int(v))) for v in r]]
+            for p, r in ranks.sort_values(base).iterrows()]
+    blocks.append(Table("triangulation", f"Rank of each input for {data.label(key)} "
+                        "(1 = most influential).", ["Input", *ranks.columns], rows,
+                        ranks.rename_axis("param").reset_index(),
+                        [0.4] + [None] * ranks.shape[1]))
+    return blocks + _figs(figs, "triangulation")
+
+
+def scenarios(data: RunData) -> list:
+    blocks = [Heading("Scenario discovery", 2, "scenarios")]
+    path = data.path / "scenarios.csv"
+    if not path.exists():
+        return blocks + [Note("No scenario discovery in this run (no scenarios.csv); "
+                              "section omitted.")]
+    df = pd.read_csv(path)
+    chosen = df[df["kind"] == "chosen"] if "kind" in df else df
+    if chosen.empty:
+        return blocks + [Note("Scenario discovery found no box; section omitted.")]
+    blocks.append(Para(
+        "PRIM boxes (Friedman and Fisher 1999) describe the input regions where the headline "
+        "result fails. Coverage is the share of all failures inside the box, density the "
+        "share of draws inside the box that fail, mass the share of draws inside."))
+    rows = []
+    for (out, box), g in chosen.groupby(["output", "box"], sort=False):
+        r0 = g.iloc[0]
+        blocks.append(Para(
+            f"{claim(data, out) if out in data.results else out}, box {int(box)}: coverage "
+            f"{pct(r0.coverage)}, density {pct(r0.density)}, mass {pct(r0.mass)}, "
+            f"{int(r0.n_restricted)} inputs restricted."))
+        for r in g.itertuples(index=False):
+            if isinstance(r.param, str) and r.param:
+                rows.append([str(out), str(int(box)), data.labels.get(r.param, r.param),
+                             fmt(r.low, 3), fmt(r.high, 3),
+                             fmt(getattr(r, "qp_value", np.nan), 3)])
+    blocks.append(Table("scenarios", "Restrictions of each PRIM box (bounds inclusive; "
+                        "– marks an unrestricted side).",
+                        ["Output", "Box", "Input", "Low", "High", "Quasi-p"], rows, chosen,
+                        [0.18, None, 0.34, None, None, None]))
+    return blocks
+
+
+def variants(data: RunData) -> list:
+    blocks = [Heading("Structural alternatives", 2, "variants")]
+    path = next((p for p in (data.path / "compare.csv", data.path / "variants" / "compare.csv")
+                 if p.exists()), None)
+    if path is None:
+        return blocks + [Note("No model variants were compared for this run (no compare.csv); "
+                              "section omitted.")]
+    df = pd.read_csv(path)
+    rows = [[str(r.variant or r.study), str(r.output_label or r.output), pct(r.p_holds),
+             interval(r.ci_low, r.ci_high, True), str(getattr(r, "driver_1_label", "") or "")]
+            for r in df.fillna("").itertuples(index=False)]
+    blocks.append(Para(f"The headline results under {df['run'].nunique()} model variants, "
+                       "side by side."))
+    blocks.append(Table("variants", "Headline results under structural alternatives.",
+                        ["Variant", "Result", "P(holds)", "Interval", "Leading input"], rows, df,
+                        [0.22, 0.32, None, None, 0.2]))
+    return blocks
+
+
+def run_record(data: RunData) -> list:
+    m = data.manifest
+    s, t = m.get("samples", {}), m.get("timings", {})
+    files = [f for f in ("results.nc", "indices.nc", "indices.csv", "study.toml")
+             if (data.path / f).exists()]
+    pairs = [("Run directory", data.path.name), ("Status", str(m.get("status", ""))),
+             ("Command", " ".join(map(str, m.get("argv", [])))),
+             ("Runs requested", str(s.get("runs_requested", ""))),
+             ("Runs completed", str(s.get("runs_completed", ""))),
+             ("Runs failed", str(s.get("runs_failed", ""))),
+             ("Started", str(t.get("started", ""))), ("Finished", str(t.get("finished", ""))),
+             ("Wall time (s)", fmt(t.get("wall_s"), 1)),
+             ("Sampling / evaluation / analysis (s)",
+              " / ".join(fmt(t.get(k), 1) for k in ("sampling_s", "evaluation_s", "analysis_s"))),
+             ("Study file", str(m.get("study", {}).get("file", ""))),
+             ("sha256 of the study file", str(m.get("study", {}).get("sha256", ""))),
+             ("Model", str(m.get("model", {}).get("ref", ""))),
+             ("sha256 of the model file", str(m.get("model", {}).get("sha256", ""))),
+             ("Git commit", str(m.get("git_commit") or "not recorded")),
+             ("Host, Python", f"{m.get('host', '')}, {m.get('python', '')}")]
+    pairs += [(f"sha256 of {f}", sha256(data.path / f)) for f in files]
+    failed = s.get("runs_failed") or 0
+    text = ("Every requested model run completed." if not failed else
+            f"{failed} model runs failed; they are flagged in results.nc (variable status) and "
+            "left out of every estimate that does not need a complete design.")
+    return [Heading("Run record", 2, "record"), Para(text),
+            Table("run-record", "Run record.", ["Item", "Value"], [list(p) for p in pairs],
+                  pd.DataFrame(pairs, columns=["item", "value"]), [0.22, 0.78])]
+
+
+def audit(data: RunData) -> list:
+    blocks = [Heading("Auditing statement", 2, "audit")]
+    framing = []
+    for r in probabilities(data).itertuples(index=False):
+        d = drivers(data, r.output, {})
+        srcs = {f.label: f.source for f in data.factors}
+        lead = [f"{lab}{' (' + srcs[lab] + ')' if srcs.get(lab) else ''}" for lab, _ in d]
+        framing.append(
+            f"“{claim(data, r.output)}” holds in {pct(r.value)} of draws"
+            + (", and the assumptions that could flip it are those with the largest "
+               "total-order indices: " + _join(lead) + "." if lead else
+               "; no single assumption clears the noise floor."))
+    blocks += [Para(s) for s in framing]
+    blocks.append(Para(
+        "The distributions are modelling choices; each is listed with its source in the "
+        "factor table, and the study file that fixes them is archived in the run directory "
+        "with its hash. The framing is the study's own: other outputs or thresholds could "
+        "give other verdicts. The raw draws and model outputs are in results.nc (netCDF), the "
+        "indices in indices.nc and indices.csv; the figures and this appendix are rebuilt "
+        "from those files alone by the commands study figures and study appendix."))
+    return blocks

@@ -1,0 +1,358 @@
+"""Appendix sections 1–8: purpose, factors, design, uncertainty, scatterplots, indices,
+grouped indices. Every number is read from the run directory; every sentence that
+carries a number is built here from data, never typed in."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..figures.data import (RunData, analysed_outputs, cell_title, distribution_outputs,
+                            output_cells, select_cell, term_outputs)
+from ..figures.uncertainty import decomposition_frame, pretty
+from .blocks import Fig, Heading, Note, Para, Table, fmt, interval, pct
+
+__all__ = ["claim", "headline_sentences", "purpose", "factors", "design", "uncertainty",
+           "indices", "grouped", "probabilities"]
+
+
+def claim(data: RunData, output: str) -> str:
+    """The statement a headline indicator encodes, from the output's own metadata.
+
+    Uses the output's ``label`` attribute; else its ``description`` with a leading
+    "1 if" removed (the model's convention for indicators); else its name.
+    """
+    attrs = data.results[output].attrs
+    if attrs.get("label"):
+        return str(attrs["label"])
+    desc = str(attrs.get("description") or "")
+    m = re.match(r"\s*1\s+if\s+(.+)", desc)
+    text = m.group(1) if m else desc
+    return text.strip().rstrip(".") or pretty(output)
+
+
+def _figs(figs: dict, section: str) -> list:
+    return [Fig(name, cap, width) for name, (sec, cap, width) in figs.items() if sec == section]
+
+
+def probabilities(data: RunData) -> pd.DataFrame:
+    """Probability that each headline holds, from indices.csv ``P`` rows.
+
+    Headline indicators without a ``P`` row are computed from the saved independent draws,
+    with a Wilson score interval (Wilson 1927, *JASA* 22:209).
+    """
+    rows = data.rows(index="P")
+    out = [r for r in rows.itertuples(index=False)]
+    frame = pd.DataFrame([{"output": r.output, "value": r.value, "conf_low": r.conf_low,
+                           "conf_high": r.conf_high, "method": getattr(r, "conf_method", "")}
+                          for r in out], columns=["output", "value", "conf_low", "conf_high",
+                                                  "method"])
+    ind = data.independent()
+    z = stats.norm.ppf(0.5 + data.conf_level / 2)
+    extra = []
+    for h in data.headline:
+        if h in set(frame["output"]) or ind[h].ndim != 1:
+            continue
+        v = ind[h].values
+        v = v[np.isfinite(v)]
+        n, p = v.size, float(np.mean(v))
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        extra.append({"output": h, "value": p, "conf_low": centre - half,
+                      "conf_high": centre + half, "method": "Wilson (from the saved draws)"})
+    return pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True) \
+        if extra else frame
+
+
+def _verdicts(st: pd.DataFrame, floor: float | None) -> pd.Series:
+    """Influential where the interval's lower bound clears the noise floor's upper bound."""
+    if "influential" in st and st["influential"].notna().any():
+        flag = st["influential"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    else:
+        flag = st["conf_low"] > (floor if floor is not None else 0.0)
+    return flag
+
+
+def drivers(data: RunData, output: str, cell: dict, k: int = 3) -> list[tuple[str, float]]:
+    """Up to ``k`` influential inputs by total-order index: ``[(label, ST), ...]``."""
+    rows = select_cell(data.rows("sobol", ("ST", "ST_dummy"), output), cell, data.dim_columns)
+    floor = rows.loc[rows["index"] == "ST_dummy", "conf_high"]
+    st = rows[(rows["index"] == "ST") & rows["param"].isin(data.labels)]
+    st = st[_verdicts(st, floor.iloc[0] if len(floor) else None).to_numpy()]
+    st = st.sort_values("value", ascending=False).head(k)
+    return [(data.labels[p], v) for p, v in zip(st["param"], st["value"])]
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def headline_sentences(data: RunData) -> list[str]:
+    """One generated sentence per headline indicator: probability, interval, drivers."""
+    out = []
+    level = f"{data.conf_level:.0%}"
+    for r in probabilities(data).itertuples(index=False):
+        s = (f"“{claim(data, r.output)}” holds in {pct(r.value)} of draws ({level} interval "
+             f"{interval(r.conf_low, r.conf_high, as_pct=True)})")
+        d = drivers(data, r.output, {})
+        if d:
+            s += "; its total-order variance is driven mainly by " + _join(
+                [f"{lab} ({fmt(v)})" for lab, v in d]) + "."
+        elif data.has("sobol", "ST"):
+            s += "; no input's total-order index clears the noise floor."
+        else:
+            s += "."
+        out.append(s)
+    return out
+
+
+def purpose(data: RunData) -> list:
+    st = data.study.get("study", {})
+    name = st.get("name") or data.results.attrs.get("study", "")
+    blocks = [Heading("Purpose and setting", 2, "purpose")]
+    if st.get("description"):
+        blocks.append(Para(f"Study “{name}”: {st['description']}"))
+    outs = analysed_outputs(data)
+    blocks.append(Para(
+        "The analysis serves three settings: factor prioritisation (which uncertain inputs "
+        "drive the results), factor fixing (which inputs could be fixed at any value in "
+        "their range without changing the results: those whose total-order index does not "
+        "clear the noise floor) and factor mapping (which regions of the input space make "
+        "the headline result fail). The headline results are binary indicators; the "
+        "outputs analysed are listed below."))
+    role = {o: "headline" for o in data.headline}
+    if data.key_output:
+        role.setdefault(data.key_output, "key output")
+    rows, recs = [], []
+    for o in dict.fromkeys([*data.headline, *outs, *([data.key_output] if data.key_output else [])]):
+        da = data.results[o]
+        dims = ", ".join(d for d in da.dims if d != "sample") or "scalar"
+        desc = da.attrs.get("description") or da.attrs.get("label") or ""
+        rows.append([o, role.get(o, "analysed"), dims, desc])
+        recs.append({"output": o, "role": role.get(o, "analysed"), "dims": dims,
+                     "description": desc})
+    blocks.append(Table("outputs", "Outputs analysed.", ["Output", "Role", "Dimensions",
+                                                         "Meaning"], rows, pd.DataFrame(recs),
+                        [0.22, 0.12, 0.14, 0.45]))
+    return blocks
+
+
+def _dist_text(name: str, args: dict) -> str:
+    """``triangular: low 0.05, mode 0.2, high 0.6`` (breakable at every space)."""
+    parts = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                      for k, v in args.items())
+    return f"{name}: {parts}" if name else parts
+
+
+def factors(data: RunData) -> list:
+    blocks = [Heading("Uncertain inputs", 2, "factors")]
+    rows = [[f"{f.label} ({f.name})", _dist_text(f.distribution, f.args),
+             f.group.replace("_", " "), f.description, f.source] for f in data.factors]
+    recs = pd.DataFrame([{"name": f.name, "label": f.label, "unit": f.unit,
+                          "distribution": f.distribution, "args": _dist_text("", f.args),
+                          "group": f.group, "description": f.description, "source": f.source}
+                         for f in data.factors])
+    blocks.append(Para(
+        f"{len(data.factors)} inputs are uncertain, in {len(data.groups)} assumption "
+        "families (groups). Each is sampled from the distribution shown; the source column "
+        "records where the range comes from."))
+    blocks.append(Table("factors", "Uncertain inputs: distribution, group and source.",
+                        ["Input", "Distribution", "Group", "Meaning", "Source"], rows, recs,
+                        [0.2, 0.17, 0.11, 0.27, 0.17]))
+    corr = data.study.get("correlations", [])
+    if corr:
+        blocks.append(Para("Declared rank correlations (Gaussian copula): " + "; ".join(
+            f"{' and '.join(data.labels.get(p, p) for p in c.get('params', []))}: "
+            f"Spearman {c.get('rank', float('nan')):g} ({c.get('reason', 'no reason given')})"
+            for c in corr) + ". All other inputs are independent."))
+    else:
+        blocks.append(Para("All inputs are sampled independently: no correlation is declared, "
+                           "so the Sobol' indices are variance shares of independent inputs."))
+    if data.constants:
+        crow = [[c.get("label") or n, n, fmt(c.get("value"), 3), c.get("description", ""),
+                 c.get("source", "")] for n, c in data.constants.items()]
+        crec = pd.DataFrame([{"name": n, "label": c.get("label", ""), "value": c.get("value"),
+                              "description": c.get("description", ""),
+                              "source": c.get("source", "")} for n, c in data.constants.items()])
+        blocks.append(Table("constants", "Fixed constants and the reason each is fixed.",
+                            ["Constant", "Name", "Value", "Reason", "Source"], crow, crec,
+                            [0.2, 0.16, None, 0.33, 0.17]))
+    return blocks
+
+
+def design(data: RunData) -> list:
+    m, a = data.manifest, data.results.attrs
+    s = m.get("samples", {})
+    ests = data.rows("sobol", ("S1", "ST"))
+    est = "; ".join(f"{i}: {e}" for i, e in ests.groupby("index")["estimator"].first().items()
+                    if isinstance(e, str)) if "estimator" in ests else ""
+    cim = ests["conf_method"].dropna().unique() if "conf_method" in ests else []
+    pairs = [
+        ("Design", str(a.get("design", data.study.get("sampling", {}).get("method", "")))),
+        ("Base sample size N", str(s.get("N", a.get("samples", "")))),
+        ("Independent replicates", str(s.get("replicates", a.get("replicates", "")))),
+        ("Second-order terms", str(s.get("second_order", a.get("second_order", "")))),
+        ("Model runs requested", str(s.get("runs_requested", ""))),
+        ("Seed", str(m.get("seed", a.get("seed", "")))),
+        ("Sobol' estimators", est or "–"),
+        ("Confidence intervals", f"{data.conf_level:.0%}, " + (", ".join(map(str, cim)) or "–")),
+        ("Methods", ", ".join(dict.fromkeys(data.indices.loc[data.indices["index"] != "P",
+                                                              "method"]))
+         if data.indices is not None else "–"),
+        ("Software", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())),
+    ]
+    return [Heading("Global design", 2, "design"),
+            Para("Every index is estimated over the whole joint input space from one global "
+                 "design; no input is varied one at a time."),
+            Table("design", "Sampling design and estimators.", ["Setting", "Value"],
+                  [list(p) for p in pairs], pd.DataFrame(pairs, columns=["setting", "value"]),
+                  [0.3, 0.6])]
+
+
+def uncertainty(data: RunData, figs: dict) -> list:
+    blocks = [Heading("Uncertainty of the headline outputs", 2, "uncertainty")]
+    blocks += [Para(s) for s in headline_sentences(data)]
+    prob = probabilities(data)
+    if len(prob):
+        blocks.append(Table(
+            "headline", f"Probability that each headline result holds ({data.conf_level:.0%} "
+            "interval).", ["Result", "P(holds)", "Interval", "Interval method"],
+            [[claim(data, r.output), pct(r.value), interval(r.conf_low, r.conf_high, True),
+              str(r.method or "")] for r in prob.itertuples(index=False)],
+            prob.assign(claim=[claim(data, o) for o in prob["output"]]), [0.5, None, None, 0.2]))
+    ind = data.independent()
+    rows, recs = [], []
+    for o in distribution_outputs(data):
+        da = ind[o]
+        extra = [d for d in da.dims if d != "sample"]
+        for combo in itertools.product(*(da[d].values.tolist() for d in extra)):
+            cell = dict(zip(extra, combo))
+            v = da.sel(cell).values if cell else da.values
+            v = v[np.isfinite(v)]
+            q5, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95])
+            rec = {"output": o, **cell, "mean": v.mean(), "median": q50, "q05": q5, "q95": q95,
+                   "share_positive": float(np.mean(v > 0)), "n": v.size}
+            recs.append(rec)
+            rows.append([data.label(o) + (f" ({cell_title(cell)})" if cell else ""),
+                         fmt(rec["mean"]), fmt(q50), interval(q5, q95), pct(rec["share_positive"])])
+    if rows:
+        blocks.append(Table("distributions", "Distribution of the main outputs over "
+                            f"{int(recs[0]['n'])} independent draws.",
+                            ["Output", "Mean", "Median", "5–95%", "Share > 0"], rows,
+                            pd.DataFrame(recs), [0.42, None, None, None, None]))
+    for o in term_outputs(data):
+        f = decomposition_frame(ind[o])
+        f = f[(f[["mean", "low", "high"]].abs() > 0).any(axis=1)]
+        if "actor" in f:
+            net = f.groupby("actor", sort=False)["mean"].sum()
+            top = [f"{pretty(a)}: {pretty(g.loc[g['mean'].abs().idxmax(), 'term'])} "
+                   f"({fmt(g.loc[g['mean'].abs().idxmax(), 'mean'])} of a net {fmt(net[a])})"
+                   for a, g in f.groupby("actor", sort=False)]
+            blocks.append(Para("The channel that moved most for each actor (mean change, post "
+                               "minus pre): " + "; ".join(top) + "."))
+        blocks.append(Table(
+            f"decomposition-{o}", f"Per-term change of {data.label(o)} (post − pre).",
+            (["Actor"] if "actor" in f else []) + ["Term", "Mean change", "5–95%"],
+            [([pretty(r.actor)] if "actor" in f else []) + [pretty(r.term), fmt(r.mean, 3),
+                                                            interval(r.low, r.high)]
+             for r in f.itertuples(index=False)], f,
+            ([0.18] if "actor" in f else []) + [0.3, None, None]))
+    return blocks + _figs(figs, "uncertainty")
+
+
+def indices(data: RunData, figs: dict) -> list:
+    blocks = [Heading("Sensitivity indices", 2, "indices")]
+    if not data.has("sobol", "ST"):
+        return blocks + [Note("No Sobol' indices in this run (indices.csv has no sobol rows); "
+                              "section omitted.")]
+    blocks.append(Para(
+        "First-order indices (S1) measure the share of output variance explained by an input "
+        "alone; total-order indices (ST) add all its interactions. ST − S1 is the share "
+        "carried by interactions. A dummy input that the model ignores gives the noise floor: "
+        "an input is called influential only when the lower end of its ST interval lies above "
+        "the upper end of the dummy's."))
+    for out in analysed_outputs(data):
+        rows_all = data.rows("sobol", ("S1", "ST", "ST_dummy"), out)
+        for cell in output_cells(rows_all, data.dim_columns):
+            r = select_cell(rows_all, cell, data.dim_columns)
+            floor_rows = r[r["index"] == "ST_dummy"]
+            floor = float(floor_rows["conf_high"].iloc[0]) if len(floor_rows) else None
+            w = r[r["param"].isin(data.labels)].pivot_table(
+                index="param", columns="index", values=["value", "conf_low", "conf_high"],
+                aggfunc="first")
+            w = w.sort_values(("value", "ST"), ascending=False)
+            st = r[(r["index"] == "ST") & r["param"].isin(data.labels)].set_index("param")
+            verdict = _verdicts(st.reset_index(), floor).to_numpy()
+            vmap = dict(zip(st.index, verdict))
+            title = data.label(out) + (f" ({cell_title(cell)})" if cell else "")
+            s1sum = float(w[("value", "S1")].sum())
+            n_inf = int(sum(vmap.values()))
+            blocks.append(Para(
+                f"{title}: the first-order indices sum to {fmt(s1sum)}, so interactions carry "
+                f"about {fmt(max(0.0, 1 - s1sum))} of the variance; {n_inf} of "
+                f"{len(w)} inputs are influential"
+                + (f" (noise floor {fmt(floor)})." if floor is not None else ".")))
+            rows, recs = [], []
+            for p, row in w.iterrows():
+                s1, st_v = row[("value", "S1")], row[("value", "ST")]
+                rows.append([data.labels[p], fmt(s1), interval(row[("conf_low", "S1")],
+                                                               row[("conf_high", "S1")]),
+                             fmt(st_v), interval(row[("conf_low", "ST")], row[("conf_high", "ST")]),
+                             fmt(st_v - s1), "influential" if vmap.get(p) else "not above floor"])
+                recs.append({"output": out, **cell, "param": p, "S1": s1,
+                             "S1_low": row[("conf_low", "S1")], "S1_high": row[("conf_high", "S1")],
+                             "ST": st_v, "ST_low": row[("conf_low", "ST")],
+                             "ST_high": row[("conf_high", "ST")], "interaction": st_v - s1,
+                             "influential": bool(vmap.get(p))})
+            stem = "-".join(["indices", out, *map(str, cell.values())])
+            blocks.append(Table(stem, f"Sobol' indices for {title}.",
+                                ["Input", "S1", "S1 interval", "ST", "ST interval", "ST − S1",
+                                 "Verdict"], rows, pd.DataFrame(recs),
+                                [0.28, None, None, None, None, None, 0.13]))
+    s2 = data.rows("sobol", "S2")
+    if len(s2):
+        top = s2.sort_values("value", ascending=False).head(3)
+        pairs = [f"{' × '.join(data.labels.get(x, x) for x in str(r.param).split(':'))} "
+                 f"({fmt(r.value)}, {data.label(r.output)})" for r in top.itertuples(index=False)]
+        blocks.append(Para("The largest second-order indices are " + _join(pairs) + "."))
+    return blocks + _figs(figs, "indices")
+
+
+def grouped(data: RunData, figs: dict) -> list:
+    blocks = [Heading("Grouped indices by assumption family", 2, "grouped")]
+    g = data.rows("sobol", ("S1_group", "ST_group"))
+    if not len(g):
+        return blocks + [Note("No grouped indices in this run; section omitted.")]
+    for out in analysed_outputs(data):
+        rows_all = g[g["output"] == out]
+        for cell in output_cells(rows_all, data.dim_columns):
+            r = select_cell(rows_all, cell, data.dim_columns)
+            w = r.pivot_table(index="param", columns="index", values=["value", "conf_low",
+                                                                      "conf_high"],
+                              aggfunc="first").sort_values(("value", "ST_group"), ascending=False)
+            title = data.label(out) + (f" ({cell_title(cell)})" if cell else "")
+            members = data.groups
+            rows = [[grp.replace("_", " "), ", ".join(data.labels.get(p, p) for p in
+                                                      members.get(grp, [])),
+                     fmt(x[("value", "S1_group")]),
+                     interval(x[("conf_low", "S1_group")], x[("conf_high", "S1_group")]),
+                     fmt(x[("value", "ST_group")]),
+                     interval(x[("conf_low", "ST_group")], x[("conf_high", "ST_group")])]
+                    for grp, x in w.iterrows()]
+            recs = pd.DataFrame([{"output": out, **cell, "group": grp,
+                                  "S1": x[("value", "S1_group")], "ST": x[("value", "ST_group")],
+                                  "ST_low": x[("conf_low", "ST_group")],
+                                  "ST_high": x[("conf_high", "ST_group")]}
+                                 for grp, x in w.iterrows()])
+            lead = w.index[0]
+            blocks.append(Para(f"{title}: the {lead.replace('_', ' ')} family has the largest "
+                               f"grouped total-order index ({fmt(w[('value', 'ST_group')].iloc[0])})."))
+            stem = "-".join(["grouped", out, *map(str, cell.values())])
+            blocks.append(Table(stem, f"Grouped indices for {title}.",
+                                ["Family", "Members", "S1", "S1 interval", "ST", "ST interval"],
+                                rows, recs, [0.16, 0.3, None, None, None, None]))
+    return blocks + _figs(figs, "grouped")
