@@ -185,7 +185,9 @@ def plot_compare(df: pd.DataFrame):
     """Specification-curve figure of a :func:`compare` table.
 
     One column per headline output. Top: P(holds) with its interval per run, sorted.
-    Bottom: a marker for each of the run's top drivers, numbered by rank.
+    Bottom: one row per input that is a top driver anywhere, a marker coloured by rank
+    where it is one of the run's top drivers; runs ranked by delta instead of the
+    total-order index are marked ``[δ]``.
 
     Returns
     -------
@@ -196,38 +198,39 @@ def plot_compare(df: pd.DataFrame):
 
     palette = sns.color_palette("colorblind", TOP)
     outputs = list(dict.fromkeys(df["output"]))
-    drivers = {o: _driver_rows(df[df["output"] == o]) for o in outputs}
-    n_runs = df.groupby("output").size().max()
-    n_drv = max((len(v) for v in drivers.values()), default=1) or 1
-    fig, axes = plt.subplots(2, len(outputs), squeeze=False, sharex="col",
-                             figsize=(max(4.0, 1.2 + 0.7 * n_runs) * len(outputs), 3.2 + 0.3 * n_drv),
-                             gridspec_kw={"height_ratios": [3, max(1, n_drv) * 0.45]})
+    rows = _driver_rows(df)  # one driver axis for every output, so the rows line up
+    n_runs = int(df.groupby("output").size().max())
+    label_w = 0.075 * max((len(r) for r in rows), default=10)  # inches for the driver labels
+    col_w = max(2.2, 0.45 * n_runs + 0.8)
+    fig, axes = plt.subplots(2, len(outputs), squeeze=False, sharex="col", sharey="row", layout="constrained",
+                             figsize=(label_w + 1.6 + col_w * len(outputs), 3.6 + 0.28 * len(rows)),
+                             gridspec_kw={"height_ratios": [3, max(1.0, 0.35 * len(rows))]})
     for c, o in enumerate(outputs):
-        sub = df[df["output"] == o].sort_values("p_holds").reset_index(drop=True)
+        sub = df[df["output"] == o].sort_values("p_holds", kind="stable").reset_index(drop=True)
         top, bottom = axes[0, c], axes[1, c]
         x = np.arange(len(sub))
         p = sub["p_holds"].to_numpy(float)
         top.errorbar(x, p, yerr=[p - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - p],
                      fmt="o", color="black", ecolor="0.4", capsize=3)
         top.set_ylim(-0.02, 1.02)
-        top.set_ylabel("P(holds)")
         top.set_title(str(sub["output_label"].iloc[0]))
         top.grid(axis="y", alpha=0.3)
-        rows = drivers[o]
         for i in range(1, TOP + 1):
             lab = sub[f"driver_{i}_label"]
-            has = lab.notna()
-            yy = [rows.index(v) for v in lab[has]]
-            bottom.scatter(x[has.to_numpy()], yy, s=90, color=palette[i - 1], label=f"rank {i}", zorder=3)
-        bottom.set_yticks(range(len(rows)), rows)
-        bottom.set_ylim(len(rows) - 0.5, -0.5)
-        bottom.set_xticks(x, _short_names(sub["study"]), rotation=35, ha="right")
+            has = lab.notna().to_numpy()
+            bottom.scatter(x[has], [rows.index(v) for v in lab[has]], s=70, color=palette[i - 1],
+                           label=f"rank {i}", zorder=3)
+        # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
+        ticks = [n + (" [δ]" if i == "delta" else "") for n, i in zip(_short_names(sub["study"]), sub["drivers_index"])]
+        bottom.set_xticks(x, ticks, rotation=40, ha="right")
         bottom.set_xlim(-0.5, len(sub) - 0.5)
         bottom.grid(alpha=0.3)
-        idx = ", ".join(sorted(set(sub["drivers_index"].dropna()) - {""})) or "none"
-        bottom.set_ylabel(f"top drivers ({idx})")
+    idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
+    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} Wilson interval")
+    axes[1, 0].set_yticks(range(len(rows)), rows)
+    axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
+    axes[1, 0].set_ylabel(f"top drivers ({idx})")
     axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    fig.tight_layout()
     return fig
 
 

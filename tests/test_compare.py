@@ -130,7 +130,7 @@ def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
     top, bottom = fig.axes[0], fig.axes[1]
-    assert [t.get_text() for t in bottom.get_xticklabels()] == ["correlated", "flagship"]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["correlated [δ]", "flagship"]
     np.testing.assert_allclose(top.lines[0].get_ydata(), [0.16, 0.55])
     assert [t.get_text() for t in bottom.get_yticklabels()] == [
         "China's options", "Russia's capacity", "Value of autonomy"]
