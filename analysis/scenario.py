@@ -90,8 +90,8 @@ def _peel(x, y, n_total, alpha, mass_min):
         keep = np.stack([xi >= cuts[0], xi <= cuts[1]])  # (2, m, d)
         n_new = keep.sum(axis=1)
         mean_new = np.einsum("m,smd->sd", yi, keep) / np.maximum(n_new, 1)
-        # Friedman & Fisher's patient criterion: density gained per sample removed, so a peel
-        # that removes many tied values is not preferred for its size alone.
+        # Density gained per sample removed: with tied values a peel can remove more than
+        # alpha of the box, and it should not win for its size alone.
         gain = (mean_new - yi.mean()) / np.maximum(m - n_new, 1)
         gain[(n_new == m) | (n_new < mass_min * n_total)] = -np.inf
         side, j = np.unravel_index(np.argmax(gain), gain.shape)
@@ -105,7 +105,7 @@ def _peel(x, y, n_total, alpha, mass_min):
 
 
 def _paste(x, y, low, high, alpha):
-    """Widen restricted bounds while doing so raises the density (Friedman & Fisher §8)."""
+    """Widen restricted bounds while doing so raises the density (Friedman & Fisher's pasting)."""
     low, high = low.copy(), high.copy()
     while True:
         out = (x < low) | (x > high)
