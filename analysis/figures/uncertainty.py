@@ -119,10 +119,12 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
     with style():
         fig, a = figure(SINGLE, 0.35 * SINGLE + 0.22 * n, ax=ax)
         y = np.arange(n)[::-1]
-        err = np.vstack([frame["value"] - frame["conf_low"], frame["conf_high"] - frame["value"]])
-        a.errorbar(frame["value"], y, xerr=err, fmt="o", color=PALETTE[0], ms=4, capsize=2.5,
+        val = frame["value"].to_numpy(float)
+        err = np.vstack([val - frame["conf_low"].to_numpy(float),
+                         frame["conf_high"].to_numpy(float) - val])
+        a.errorbar(val, y, xerr=err, fmt="o", color=PALETTE[0], ms=4, capsize=2.5,
                    lw=1.0)
-        for yi, v in zip(y, frame["value"]):
+        for yi, v in zip(y, val):
             a.annotate(f"{v:.0%}", (v, yi), xytext=(0, 5), textcoords="offset points",
                        ha="center", fontsize=7)
         a.set_yticks(y, [textwrap.fill(labels.get(o, o), 26) for o in frame["output"]])

@@ -1,0 +1,231 @@
+"""Figures: files are valid PDF/PNG at journal sizes, and every figure's data come from the
+run directory (bar lengths equal indices.csv, shares equal the saved draws)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from PIL import Image
+
+from analysis.figures import (build_figures, figure_specs, load_run, plot_decomposition,
+                              plot_distribution, plot_indices, plot_probability, plot_ranks,
+                              plot_s2, plot_scatter, ranks_frame)
+from analysis.figures.data import select_cell
+from analysis.figures.scatter import DENSE
+from analysis.figures.sensitivity import noise_floor, plot_convergence, plot_morris
+from analysis.figures.style import DOUBLE, SINGLE
+from analysis.figures.uncertainty import decomposition_frame
+from tests.synthetic import LABELS, make_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="module")
+def built(run):
+    return build_figures(run)
+
+
+@pytest.fixture(scope="module")
+def data(run):
+    return load_run(run)
+
+
+@pytest.fixture(scope="module")
+def indices(run):
+    return pd.read_csv(run / "indices.csv")
+
+
+def _ab(run) -> xr.Dataset:
+    """The A and B rows of the saved Saltelli design, computed here independently."""
+    ds = xr.load_dataset(run / "results.nc")
+    labels = json.loads(ds.attrs["matrix_labels"])
+    codes = [labels.index("A"), labels.index("B")]
+    return ds.isel(sample=np.isin(ds["matrix"].values, codes))
+
+
+EXPECTED = ["distribution-net_benefit", "distribution-delta_nb_europe", "probability",
+            "decomposition-terms", "indices-europe_flip", "indices-grouped-europe_flip",
+            "indices-delta_nb_europe", "indices-grouped-delta_nb_europe", "s2-delta_nb_europe",
+            "scatter-delta_nb_europe", "morris-delta_nb_europe", "ranks-delta_nb_europe",
+            "convergence-europe_flip", "convergence-delta_nb_europe"]
+
+
+def test_every_figure_is_written_as_pdf_and_png(run, built):
+    assert [p.name for p in built] == [f"{n}.{e}" for n in EXPECTED for e in ("pdf", "png")]
+    for p in built:
+        raw = p.read_bytes()
+        if p.suffix == ".pdf":
+            assert raw.startswith(b"%PDF-") and raw.rstrip().endswith(b"%%EOF")
+        else:
+            assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_pngs_are_300_dpi_and_one_or_two_journal_columns(built):
+    for p in (q for q in built if q.suffix == ".png"):
+        with Image.open(p) as im:
+            im.verify()
+        with Image.open(p) as im:
+            assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+            width_in = im.size[0] / 300
+        assert any(abs(width_in - w) < 0.01 for w in (SINGLE, DOUBLE, SINGLE * 1.6)), p.name
+
+
+def test_indices_bars_equal_indices_csv(data, indices):
+    rows = indices[(indices["output"] == "delta_nb_europe") & (indices["method"] == "sobol")]
+    fig = plot_indices(rows[rows["index"].isin(["S1", "ST"])], labels=data.labels,
+                       floor=noise_floor(rows))
+    ax = fig.axes[0]
+    st = rows[rows["index"] == "ST"].sort_values("value")  # bars run bottom-up
+    s1 = rows[rows["index"] == "S1"].set_index("param").loc[st["param"]]
+    np.testing.assert_allclose([b.get_width() for b in ax.containers[0]], st["value"])
+    np.testing.assert_allclose([b.get_width() for b in ax.containers[2]], s1["value"])
+    # Axis labels are the parameters' labels, not their variable names.
+    assert [t.get_text() for t in ax.get_yticklabels()] == [LABELS[p] for p in st["param"]]
+    floor = rows.loc[rows["index"] == "ST_dummy", "conf_high"].item()
+    assert any(np.allclose(line.get_xdata(), floor) for line in ax.get_lines())
+
+
+def test_grouped_bars_equal_indices_csv(data, indices):
+    rows = indices[(indices["output"] == "europe_flip")
+                   & indices["index"].isin(["S1_group", "ST_group"])]
+    fig = plot_indices(rows, labels={})
+    st = rows[rows["index"] == "ST_group"].sort_values("value")
+    np.testing.assert_allclose([b.get_width() for b in fig.axes[0].containers[0]], st["value"])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        g.replace("_", " ") for g in st["param"]]
+
+
+def test_probability_point_and_interval_equal_p_row(data, indices):
+    p = indices[indices["index"] == "P"]
+    fig = plot_probability(p, labels={"europe_flip": "Flip"})
+    err = fig.axes[0].containers[0]
+    np.testing.assert_allclose(err.lines[0].get_xdata(), p["value"])
+    seg = err.lines[2][0].get_segments()[0]
+    np.testing.assert_allclose(sorted(seg[:, 0]), [p["conf_low"].item(), p["conf_high"].item()])
+
+
+def test_distribution_shares_above_zero_come_from_the_saved_draws(run, data):
+    ab = _ab(run)["net_benefit"]
+    fig = plot_distribution(data.independent()["net_benefit"], label="Net benefit")
+    for ax, actor in zip(fig.axes, ["united_states", "europe", "asia_pacific"]):
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        want = [f"{ph.capitalize()}: {np.mean(ab.sel(actor=actor, phase=ph).values > 0):.0%} > 0"
+                for ph in ("pre", "post")]
+        assert texts == want
+    assert fig.axes[0].get_xlabel() == "Net benefit"
+
+
+def test_decomposition_bars_equal_mean_change_per_term(run):
+    terms = _ab(run)["terms"]
+    change = (terms.sel(phase="post") - terms.sel(phase="pre")).mean("sample")
+    fig = plot_decomposition(decomposition_frame(_ab(run)["terms"]))
+    ax = fig.axes[1]  # Europe
+    got = {t.get_text(): b.get_width() for t, b in zip(ax.get_yticklabels(), ax.containers[0])}
+    want = {t.capitalize(): float(change.sel(actor="europe", term=t))
+            for t in change["term"].values if float(np.abs(change.sel(actor="europe", term=t))) > 0}
+    assert got.keys() == want.keys()
+    np.testing.assert_allclose([got[k] for k in want], list(want.values()))
+
+
+def test_decomposition_reads_term_owner_coordinate():
+    da = xr.DataArray(np.arange(12.0).reshape(2, 2, 3), dims=("sample", "phase", "term"),
+                      coords={"phase": ["pre", "post"], "term": ["eu.a", "eu.b", "us.c"],
+                              "term_actor": ("term", ["eu", "eu", "us"])})
+    f = decomposition_frame(da)
+    assert list(f["actor"]) == ["eu", "eu", "us"]
+    assert list(f["term"]) == ["a", "b", "c"]
+    np.testing.assert_allclose(f["mean"], [3.0, 3.0, 3.0])
+
+
+def test_s2_heatmap_values_equal_indices_csv(data, indices):
+    rows = indices[(indices["index"] == "S2") & (indices["output"] == "delta_nb_europe")]
+    params = list(LABELS)
+    fig = plot_s2(rows, params=params, labels=LABELS)
+    shown = fig.axes[0].images[0].get_array()
+    for r in rows.itertuples():
+        a, b = r.param.split(":")
+        i, j = sorted((params.index(a), params.index(b)), reverse=True)
+        assert shown[i, j] == pytest.approx(r.value)
+
+
+def test_ranks_and_morris_come_from_indices_csv(data, indices):
+    ranks = ranks_frame(data, "delta_nb_europe", {})
+    sub = indices[indices["output"] == "delta_nb_europe"]
+    mu = sub[sub["index"] == "mu_star"].set_index("param")["value"]
+    np.testing.assert_array_equal(ranks["Morris μ*"].sort_index(),
+                                  mu.rank(ascending=False, method="min").sort_index())
+    fig = plot_ranks(ranks, labels=LABELS)
+    order = ranks.sort_values(ranks.columns[0])
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), order.to_numpy(float))
+    mfig = plot_morris(sub[sub["method"] == "morris"], labels=LABELS)
+    pts = mfig.axes[0].containers[0].lines[0]
+    sigma = sub[sub["index"] == "sigma"].set_index("param")["value"]
+    np.testing.assert_allclose(pts.get_xdata(), mu.sort_index())
+    np.testing.assert_allclose(pts.get_ydata(), sigma.sort_index())
+
+
+def test_convergence_lines_equal_indices_nc(run, data):
+    conv = xr.load_dataset(run / "indices.nc", group="convergence")
+    v, c = conv["delta_nb_europe__ST"], conv["delta_nb_europe__ST_conf"]
+    fig = plot_convergence(v, c, labels=LABELS, tolerance=0.05)
+    lines = [ln for ln in fig.axes[0].get_lines()]
+    first = v.isel(N=-1).to_series().idxmax()
+    np.testing.assert_allclose(lines[0].get_ydata(), v.sel(param=first).values)
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), c.max("param").values)
+
+
+def test_scatter_plots_the_top_inputs_against_the_key_output(run, data):
+    spec = next(s for s in figure_specs(data) if s.name == "scatter-delta_nb_europe")
+    fig = spec.draw()
+    ab = _ab(run)
+    st = pd.read_csv(run / "indices.csv").query("output == 'delta_nb_europe' and index == 'ST'")
+    top = list(st.sort_values("value", ascending=False)["param"][:4])
+    assert [a.get_xlabel() for a in fig.axes[:4]] == [LABELS[p] for p in top]
+    ok = ab["europe_flip"].values.astype(bool)
+    holds = fig.axes[0].collections[1].get_offsets()
+    np.testing.assert_allclose(holds[:, 0], ab[top[0]].values[ok])
+    np.testing.assert_allclose(holds[:, 1], ab["delta_nb_europe"].values[ok])
+
+
+def test_dense_scatter_colours_hexagons_by_share_that_holds():
+    rng = np.random.default_rng(0)
+    x = rng.random(DENSE + 1000)
+    fig = plot_scatter({"p": x}, x + rng.normal(0, 0.1, x.size), labels={"p": "P"}, ylabel="y",
+                       holds=(x > 0.5).astype(int), holds_label="x above half")
+    hexes = fig.axes[0].collections[0]
+    share, centres = hexes.get_array(), hexes.get_offsets()[:, 0]
+    assert np.all(share[centres < 0.4] == 0) and np.all(share[centres > 0.6] == 1)
+
+
+def test_absent_methods_give_no_figure_and_no_error(tmp_path):
+    run = make_run(tmp_path, morris=False, delta=False, convergence=False, with_terms=False)
+    names = {s.name for s in figure_specs(load_run(run))}
+    assert not {n for n in names if n.split("-")[0] in ("morris", "ranks", "convergence",
+                                                         "decomposition")}
+    assert "indices-delta_nb_europe" in names
+
+
+def test_figures_never_import_the_model_or_salib():
+    code = ("import sys, analysis.figures, analysis.appendix; "
+            "print(any(m.split('.')[0] == 'SALib' for m in sys.modules), "
+            "any(m.startswith('study.models') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_cells_of_a_multi_dimensional_output_are_faceted(data, indices):
+    rows = indices[(indices["output"] == "net_benefit") & (indices["method"] == "sobol")]
+    cell = {"actor": "europe", "phase": "post"}
+    sel = select_cell(rows, cell, data.dim_columns)
+    assert set(sel["actor"]) == {"europe"} and set(sel["phase"]) == {"post"}
+    assert len(sel[sel["index"] == "ST"]) == len(LABELS)
