@@ -221,7 +221,8 @@ def plot_compare(df: pd.DataFrame):
             bottom.scatter(x[has], [rows.index(v) for v in lab[has]], s=70, color=palette[i - 1],
                            label=f"rank {i}", zorder=3)
         # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
-        ticks = [n + (" [δ]" if i == "delta" else "") for n, i in zip(_short_names(sub["study"]), sub["drivers_index"])]
+        names = _short_names(sub["study"])
+        ticks = [n + (" [δ]" if i == "delta" else "") for n, i in zip(names, sub["drivers_index"])]
         bottom.set_xticks(x, ticks, rotation=40, ha="right")
         bottom.set_xlim(-0.5, len(sub) - 0.5)
         bottom.grid(alpha=0.3)

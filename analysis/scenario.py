@@ -223,7 +223,8 @@ def prim(x: np.ndarray, y: np.ndarray, *, threshold: float | None = None, peel_a
             low[j], high[j] = -np.inf, np.inf
             qp = quasi_p_values(xr_, yr, low, high)
         c, dn, ms = _stats(xr_, yr, n_total, k_total, low, high)
-        if boxes and not (dn > max(yr.mean(), k_total / n_total) and np.nanmin(qp, initial=1.0) < significance / x.shape[1]):
+        enriched = dn > max(yr.mean(), k_total / n_total)
+        if boxes and not (enriched and np.nanmin(qp, initial=1.0) < significance / x.shape[1]):
             break
         boxes.append(PrimBox(low, high, c, dn, ms, qp, step, lows, highs, cov, dens, mass))
         rest &= ~_inside(x, low, high)

@@ -74,10 +74,12 @@ def check_rank_matrix(corr) -> np.ndarray:
         raise CorrelationError(f"the rank correlation matrix must be symmetric; got {float(c[i, j])!r} at "
                                f"({i}, {j}) and {float(c[j, i])!r} at ({j}, {i})")
     if not np.allclose(np.diag(c), 1.0, rtol=0, atol=1e-12):
-        raise CorrelationError(f"the rank correlation matrix must have ones on its diagonal; got {np.diag(c).tolist()!r}")
+        raise CorrelationError("the rank correlation matrix must have ones on its diagonal; "
+                               f"got {np.diag(c).tolist()!r}")
     off = c[~np.eye(len(c), dtype=bool)]
     if off.size and np.max(np.abs(off)) >= 1:
-        raise CorrelationError(f"rank correlations must lie strictly between -1 and 1; got {float(off[np.argmax(np.abs(off))])!r}")
+        worst = float(off[np.argmax(np.abs(off))])
+        raise CorrelationError(f"rank correlations must lie strictly between -1 and 1; got {worst!r}")
     r = to_pearson(c)
     smallest = np.linalg.eigvalsh(r).min() if len(r) else 1.0
     # A margin well above rounding keeps the Cholesky factor (and so the design) stable.
