@@ -302,14 +302,16 @@ def _standardize(yk, n_salib):
 def _intervals(reps, boot, ci, conf_level):
     """Point estimates and intervals; each entry's last axis is the element."""
     out = {}
+    r = len(next(iter(reps.values())))
+    t = stats.t.ppf(0.5 + conf_level / 2, r - 1) if r > 1 else np.nan
+    z = stats.norm.ppf(0.5 + conf_level / 2)
     for key, per_rep in reps.items():
         est = per_rep.mean(axis=0)
         if ci == "replicates":
-            r = per_rep.shape[0]
-            half = stats.t.ppf(0.5 + conf_level / 2, r - 1) * per_rep.std(axis=0, ddof=1) / np.sqrt(r)
+            half = t * per_rep.std(axis=0, ddof=1) / np.sqrt(r)
             low, high = est - half, est + half
         elif ci == "bootstrap":
-            half = stats.norm.ppf(0.5 + conf_level / 2) * boot[key].std(axis=0, ddof=1)
+            half = z * boot[key].std(axis=0, ddof=1)
             low, high = est - half, est + half
         else:
             alpha = (1 - conf_level) / 2
