@@ -239,7 +239,7 @@ def _inputs(x: xr.Dataset) -> dict:
         if name not in x.data_vars:
             v[name] = np.float64(EXTENSION_DEFAULTS[name])
             continue
-        var = x[name]
+        var = x.variables[name]  # a Variable: no DataArray built per input
         if var.dims not in ((), ("sample",)):
             raise StudyError(where, name, f"must have dims () or ('sample',); got {var.dims}")
         v[name] = var.data.astype(np.float64, copy=False)
@@ -278,7 +278,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     """
     v = _inputs(x)
     n = x.sizes["sample"]
-    on_sample = next((x[k].data for k in x.data_vars if x[k].dims == ("sample",)), None)
+    on_sample = next((x.variables[k].data for k in x.data_vars if x.variables[k].dims == ("sample",)), None)
     # zeros_like dispatches to dask, so broadcasting keeps the input's chunks.
     zero = np.zeros(n) if on_sample is None else np.zeros_like(on_sample, dtype=np.float64)
     state = {
@@ -299,8 +299,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     calm = isinstance(eps, np.generic | np.ndarray) and eps.ndim == 0 and float(eps) == 0.0
     nb_calm = nb if calm else _solve(v, state, 0.0)[1]
 
-    # Arrays are assembled with `sample` last, so every stack writes contiguous rows; the
-    # Dataset is transposed to put `sample` first at the end (a view, no copy).
+    # Arrays are assembled with `sample` last, so every stack writes contiguous rows.
     def col(a):
         return a if np.shape(a) == zero.shape else zero + a
 
@@ -358,10 +357,13 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
               "term_kind": ("term", kinds.tolist())}
     if "sample" in x.coords:
         coords["sample"] = x["sample"]
-    ds = xr.Dataset(out, coords=coords).transpose("sample", ...)
-    for name, text in OUTPUT_DESCRIPTIONS.items():
-        ds[name].attrs.update(description=text, units="1" if name in _SHARES else "normalised utility")
-    return ds
+    # `sample` moves to the front as a view (np.moveaxis dispatches to dask too).
+    variables = {
+        name: (("sample",) + dims[:-1], np.moveaxis(data, -1, 0),
+               {"description": OUTPUT_DESCRIPTIONS[name], "units": "1" if name in _SHARES else "normalised utility"})
+        for name, (dims, data) in out.items()
+    }
+    return xr.Dataset(variables, coords=coords)
 
 
 _SHARES = {"acceptance", "delta_acceptance", "joint_acceptance", "acceleration_index", "europe_flip",
