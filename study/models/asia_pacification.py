@@ -293,8 +293,8 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     # Kim 2011 (T11): fearing abandonment more after the war lowers Europe's risk control.
     state["rho_e"] = (v["risk_control"], v["risk_control"] * (1.0 - v["kim_bargaining_penalty"]
                                                            * (state["d"][1] - state["d"][0])))
-    terms, nb, acc = _solve(v, state, v["china_escalation"])
     eps = v["china_escalation"]
+    terms, nb, acc = _solve(v, state, eps)
     # Without escalation the no-escalation solve is the same solve; skip it (numpy only).
     calm = isinstance(eps, np.generic | np.ndarray) and eps.ndim == 0 and float(eps) == 0.0
     nb_calm = nb if calm else _solve(v, state, 0.0)[1]
