@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -207,8 +208,12 @@ def _rows(method, output, dims, param, index, value, conf, **extra):
 
 def make_run(root: Path, *, n_rows: int = 64, replicates: int = 2, seed: int = 7,
              morris: bool = True, delta: bool = True, convergence: bool = True,
-             with_terms: bool = True, status: str = "complete") -> Path:
-    """Write a complete synthetic run directory under ``root`` and return its path."""
+             with_terms: bool = True, status: str = "complete", cjk: bool = True) -> Path:
+    """Write a complete synthetic run directory under ``root`` and return its path.
+
+    ``cjk=False`` drops the Chinese characters from the study file's sources, for the
+    check that such an appendix also compiles with pdflatex.
+    """
     rng = np.random.default_rng(seed)
     names = list(PARAMS)
     u, labels, base, m = _design(n_rows, replicates, names, rng)
@@ -219,7 +224,8 @@ def make_run(root: Path, *, n_rows: int = 64, replicates: int = 2, seed: int = 7
     run = root / "runs" / "synthetic" / "20260101T000000Z-abcdef12"
     (run / "figures").mkdir(parents=True)
     (run / "appendix").mkdir()
-    (run / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
+    toml = STUDY_TOML if cjk else re.sub(r"[\u3000-\u9fff]+", "", STUDY_TOML)
+    (run / "study.toml").write_text(toml, encoding="utf-8")
 
     coords = {"row": ("sample", row), "replicate": ("sample", rep), "matrix": ("sample", mat),
               "actor": ACTORS, "phase": PHASES, "term": TERMS}
@@ -291,9 +297,11 @@ def make_run(root: Path, *, n_rows: int = 64, replicates: int = 2, seed: int = 7
                 ns = [8, 16, 32]
                 vals = np.array([[st[p] * (1 + 0.3 / k) for p in names] for k in (1, 2, 4)])
                 confs = np.array([[0.3 / k] * len(names) for k in (1, 2, 4)])
-                nc_conv[f"{output}__ST"] = (("N", "param"), vals)
-                nc_conv[f"{output}__ST_conf"] = (("N", "param"), confs)
-                nc_conv["__N"] = ns
+                # The layout analysis.indices writes: per-replicate base rows `n` and the
+                # model runs of each prefix in the `runs` coordinate.
+                nc_sobol[f"{output}__convergence__ST"] = (("n", "param"), vals)
+                nc_sobol[f"{output}__convergence__ST_conf"] = (("n", "param"), confs)
+                nc_conv["n"] = ns
     flip = out["europe_flip"].reshape(-1, m)[:, [m_of["A"], m_of["B"]]].ravel()
     p_hat = flip.mean()
     half = 1.96 * np.sqrt(p_hat * (1 - p_hat) / flip.size)
@@ -305,14 +313,13 @@ def make_run(root: Path, *, n_rows: int = 64, replicates: int = 2, seed: int = 7
             "converged"]
     df[cols].to_csv(run / "indices.csv", index=False)
 
-    xr.Dataset({k: v for k, v in nc_sobol.items()}, coords={"param": names}).to_netcdf(
-        run / "indices.nc", group="sobol", mode="w")
+    coords = {"param": names}
     if convergence:
-        ns = nc_conv.pop("__N")
-        xr.Dataset(nc_conv, coords={"param": names, "N": ns}).to_netcdf(
-            run / "indices.nc", group="convergence", mode="a")
+        ns = np.array(nc_conv["n"])
+        coords |= {"n": ns, "runs": ("n", ns * replicates * m)}
+    xr.Dataset(nc_sobol, coords=coords).to_netcdf(run / "indices.nc", group="sobol", mode="w")
 
-    sha = hashlib.sha256(STUDY_TOML.encode()).hexdigest()
+    sha = hashlib.sha256(toml.encode()).hexdigest()
     manifest = {
         "status": status, "argv": ["study", "run", "params/synthetic.toml"], "seed": seed,
         "study": {"name": "synthetic", "file": "params/synthetic.toml", "sha256": sha},

@@ -174,13 +174,18 @@ def test_ranks_and_morris_come_from_indices_csv(data, indices):
 
 
 def test_convergence_lines_equal_indices_nc(run, data):
-    conv = xr.load_dataset(run / "indices.nc", group="convergence")
-    v, c = conv["delta_nb_europe__ST"], conv["delta_nb_europe__ST_conf"]
+    conv = xr.load_dataset(run / "indices.nc", group="sobol")
+    v = conv["delta_nb_europe__convergence__ST"].rename(n="N")
+    c = conv["delta_nb_europe__convergence__ST_conf"].rename(n="N")
     fig = plot_convergence(v, c, labels=LABELS, tolerance=0.05)
     lines = [ln for ln in fig.axes[0].get_lines()]
     first = v.isel(N=-1).to_series().idxmax()
     np.testing.assert_allclose(lines[0].get_ydata(), v.sel(param=first).values)
     np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), c.max("param").values)
+    # load_run puts the model runs of each nested prefix on the axis.
+    read = data.convergence["delta_nb_europe__ST"]
+    np.testing.assert_array_equal(read["N"], conv["runs"].values)
+    np.testing.assert_allclose(read.values, v.values)
 
 
 def test_scatter_plots_the_top_inputs_against_the_key_output(run, data):

@@ -35,6 +35,7 @@ def convergence(data: RunData, figs: dict) -> list:
         return blocks + [Note("No convergence data in this run (indices.nc has no "
                               "/convergence group); section omitted.")]
     tol = data.study.get("analysis", {}).get("tolerance")
+    axis = "runs" if conv.attrs.get("axis") == "runs" else "N"
     rows, recs = [], []
     for out in analysed_outputs(data):
         var = f"{out}__ST"
@@ -50,7 +51,7 @@ def convergence(data: RunData, figs: dict) -> list:
             width = float(c.sel(N=n).max()) if c is not None else float("nan")
             top = [data.labels.get(p, p) for p in at.index[:3]]
             rows.append([data.label(out), str(int(n)), fmt(width), ", ".join(top)])
-            recs.append({"output": out, "N": int(n), "max_half_width": width,
+            recs.append({"output": out, axis: int(n), "max_half_width": width,
                          "top1": at.index[0], "top2": at.index[1] if len(at) > 1 else "",
                          "top3": at.index[2] if len(at) > 2 else ""})
     if not rows:
@@ -61,7 +62,7 @@ def convergence(data: RunData, figs: dict) -> list:
     ok = last["max_half_width"] <= tol if tol is not None else pd.Series(False, last.index)
     blocks.append(Para(
         "Indices are re-estimated on nested sub-designs of the same run (each prefix of "
-        "the design with N a power of two is itself balanced). At the final N the widest "
+        "the design with N a power of two is itself balanced). At the full design the widest "
         "total-order half-width is "
         + _join([f"{fmt(w)} for {data.label(o)}" for o, w in
                  zip(last["output"], last["max_half_width"])])
@@ -73,8 +74,9 @@ def convergence(data: RunData, figs: dict) -> list:
         blocks.append(Para("The most influential input is the same at the last two sample "
                            "sizes for " + _join(stable) + "."))
     blocks.append(Table("convergence", "Widest total-order interval half-width and leading "
-                        "inputs against the base sample size.",
-                        ["Output", "N", "Widest half-width", "Leading inputs (ST)"], rows, rec,
+                        "inputs on nested sub-designs.",
+                        ["Output", "Model runs" if axis == "runs" else "N", "Widest half-width",
+                         "Leading inputs (ST)"], rows, rec,
                         [0.3, None, None, 0.4]))
     return blocks + _figs(figs, "convergence")
 

@@ -173,6 +173,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     conv = data.convergence
     if conv is not None:
         tol = data.study.get("analysis", {}).get("tolerance", 0.05)
+        xlabel = "Model runs" if conv.attrs.get("axis") == "runs" else "Base sample size N"
         for out in analysed_outputs(data):
             var = f"{out}__ST"
             if var in conv and "N" in conv[var].dims:
@@ -185,8 +186,9 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 specs.append(FigureSpec(
                     _stem("convergence", out), "convergence",
                     f"Convergence of the total-order indices of {data.label(out)} with the "
-                    "base sample size (nested sub-designs of one run).",
-                    lambda v=v, c=c: plot_convergence(v, c, labels=labels, tolerance=tol)))
+                    f"{xlabel.lower()} (nested sub-designs of one run).",
+                    lambda v=v, c=c: plot_convergence(v, c, labels=labels, tolerance=tol,
+                                                      xlabel=xlabel)))
     return specs
 
 

@@ -223,13 +223,42 @@ def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Fact
             for n, d, a, g, lab, u, desc, src in params]
 
 
+def _group(path: Path, name: str) -> xr.Dataset | None:
+    try:
+        return xr.load_dataset(path, group=name)
+    except OSError:  # netCDF4 raises OSError for a missing group
+        return None
+
+
 def _read_convergence(path: Path) -> xr.Dataset | None:
+    """Convergence of the indices as ``<output>__ST`` / ``<output>__ST_conf`` on dim ``N``.
+
+    Two layouts are read: variables ``<output>__convergence__<var>`` on dim ``n`` (base rows
+    per replicate, with a ``runs`` coordinate) in the ``/sobol`` group, as
+    ``analysis.indices`` writes them, or ``<output>__<var>`` on dim ``N`` in a
+    ``/convergence`` group. ``N`` becomes the number of model runs when ``runs`` is known.
+    """
     if not path.exists():
         return None
-    try:
-        return xr.load_dataset(path, group="convergence")
-    except OSError:  # netCDF raises OSError for a missing group
+    ds = _group(path, "convergence")
+    if ds is not None:
+        return ds
+    sobol = _group(path, "sobol")
+    if sobol is None:
         return None
+    keep = {v: v.replace("__convergence__", "__") for v in sobol.data_vars
+            if "__convergence__" in v}
+    if not keep:
+        return None
+    conv = sobol[list(keep)].rename(keep)
+    conv = conv.drop_dims([d for d in conv.dims if d not in
+                           set().union(*(conv[v].dims for v in conv.data_vars))])
+    if "n" in conv.dims:
+        if "runs" in conv.coords:
+            conv = conv.assign_coords(n=conv["runs"].values).drop_vars("runs")
+            conv.attrs["axis"] = "runs"
+        conv = conv.rename(n="N")
+    return conv
 
 
 def load_run(run_dir: str | Path) -> RunData:

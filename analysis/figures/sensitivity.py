@@ -134,7 +134,7 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
 
 def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
                      labels: dict[str, str], tolerance: float | None = None, top: int = 6,
-                     title: str = "", ax=None):
+                     xlabel: str = "Base sample size N", title: str = "", ax=None):
     """Total-order indices against the number of base samples, from nested sub-designs.
 
     Parameters
@@ -148,6 +148,8 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
         Parameter name -> label.
     tolerance : float, optional
         Target half-width.
+    xlabel : str
+        What ``N`` counts (base sample size, or model runs).
     top : int
         Parameters shown (largest index at the largest N).
     title : str
@@ -172,7 +174,7 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
                 a.fill_between(ns, v - c, v + c, color=PALETTE[k % len(PALETTE)], alpha=0.15,
                                lw=0)
         a.set_xscale("log", base=2)
-        a.set_xlabel("Base sample size N")
+        a.set_xlabel(xlabel)
         a.set_ylabel("Total-order index")
         a.set_title(title)
         fig.legend(*a.get_legend_handles_labels(), frameon=False, fontsize=6,
@@ -183,7 +185,7 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
             if tolerance is not None:
                 b.axhline(tolerance, color="0.4", ls="--", lw=0.7, label=f"Tolerance {tolerance:g}")
             b.set_xscale("log", base=2)
-            b.set_xlabel("Base sample size N")
+            b.set_xlabel(xlabel)
             b.set_ylabel("Interval half-width")
             b.legend(frameon=False)
         else:
