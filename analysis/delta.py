@@ -23,7 +23,7 @@ What differs from SALib 1.6, and why:
 - A constant output has no delta: its values are NaN, with a warning and a note.
 
 Cost: the kernel sums are ``n × 100`` Gaussian evaluations per parameter and resample
-(about 4 ms at ``n = 8192`` on one core), so the bootstrap dominates; see
+(about 6 ms at ``n = 8192`` on one idle core), so the bootstrap dominates; see
 :func:`delta_indices`.
 
 References
@@ -149,23 +149,15 @@ def _delta_s1_discrete(codes: np.ndarray, labels: np.ndarray, n_values: int,
     return delta, s1
 
 
-def _one_output(x: np.ndarray, y: np.ndarray, order_sets, labels, discrete_max: int):
-    """delta and S1 for every input and every ordering in ``order_sets`` (first = data)."""
-    values, codes = np.unique(y, return_inverse=True)
-    d = x.shape[1]
-    out = np.empty((len(order_sets), 2, d))
-    if values.size <= discrete_max:
-        for r, (rows, order) in enumerate(order_sets):
-            c = codes[rows][order].T  # (d, n)
-            out[r] = _delta_s1_discrete(c, labels, values.size, values)
-        return out, "discrete"
-    grid = np.linspace(y.min(), y.max(), GRID_POINTS)
-    for r, (rows, order) in enumerate(order_sets):
-        yr = y[rows]
-        f_y = _density(yr, grid)
-        for i in range(d):
-            out[r, :, i] = _delta_s1_kde(yr[order[:, i]], labels, grid, f_y)
-    return out, "kde"
+def _sorted_rows(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Rows of a resample sorted by each input, from the sample's own sort.
+
+    A resample is ``counts[i]`` copies of row ``i``; repeating each row of the sample's
+    sorted order that many times sorts the resample without sorting again. Returns
+    shape (d, n).
+    """
+    n, d = order.shape
+    return np.repeat(order.T.ravel(), counts[order.T].ravel()).reshape(d, n)
 
 
 def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_level: float = 0.95,
@@ -185,8 +177,9 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
     conf_level : float, default 0.95
     resamples : int, default 100
         Bootstrap resamples of whole rows (shared by all inputs and outputs). The time
-        is about ``4 ms × d × (resamples + 1)`` per continuous output at ``n = 8192``
-        (one core); 100 resamples estimate the interval half-width to about 7 %.
+        is about ``6 ms × (d + 1) × (resamples + 1)`` per continuous output at ``n = 8192``
+        (one core), about 2 ms × (resamples + 1) per discrete output; memory stays
+        O(n d). 100 resamples estimate the interval half-width to about 7 %.
     rng : numpy.random.Generator
         Source of the bootstrap draws.
     elements : sequence of str, optional
@@ -239,26 +232,41 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
     # A dummy input independent of everything gives the estimator's noise floor: the
     # given-data delta of a non-influential input is positive, not zero.
     x = np.column_stack([x, rng.permutation(n)])
-    # Ties in an input keep row order, as SciPy's ordinal ranks (and SALib) do.
-    order_sets = [(np.arange(n), np.argsort(x, axis=0, kind="stable"))]
-    for _ in range(resamples):
-        rows = rng.integers(n, size=n)
-        order_sets.append((rows, np.argsort(x[rows], axis=0, kind="stable")))
+    # Ties in an input keep row order, as SciPy's ordinal ranks (and SALib) do; in a
+    # resample, copies of one row stay together (see _sorted_rows).
+    order = np.argsort(x, axis=0, kind="stable")
     k = y.shape[1]
-    res = np.full((k, resamples + 1, 2, d + 1), np.nan)
-    estimator, notes = [], {}
+    estimator, notes, kinds = [], {}, []
     flat_x = np.ptp(x, axis=0) == 0
     for j in np.flatnonzero(flat_x):
         warnings.warn(f"delta: input {params[j]!r} is constant; its delta and S1 are NaN", UserWarning, stacklevel=2)
     for e in range(k):
-        if np.ptp(y[:, e]) == 0:
+        values, codes = np.unique(y[:, e], return_inverse=True)
+        if values.size == 1:
             msg = f"output {elements[e]!r} is constant ({float(y[0, e])!r}): delta and S1 are undefined (NaN)"
             warnings.warn(f"delta: {msg}", UserWarning, stacklevel=2)
             notes[elements[e]] = msg
             estimator.append("constant")
-            continue
-        res[e], kind = _one_output(x, y[:, e], order_sets, labels, discrete_max)
-        estimator.append(kind)
+        elif values.size <= discrete_max:
+            estimator.append("discrete")
+            kinds.append((e, "discrete", (values, codes)))
+        else:
+            estimator.append("kde")
+            kinds.append((e, "kde", np.linspace(y[:, e].min(), y[:, e].max(), GRID_POINTS)))
+    res = np.full((k, resamples + 1, 2, d + 1), np.nan)
+    # Resamples are the outer loop so that memory stays O(n d) whatever their number.
+    for r in range(resamples + 1):
+        counts = np.ones(n, dtype=np.int64) if r == 0 else np.bincount(rng.integers(n, size=n), minlength=n)
+        rows = _sorted_rows(order, counts)  # (d + 1, n)
+        for e, kind, extra in kinds:
+            if kind == "discrete":
+                values, codes = extra
+                res[e, r] = _delta_s1_discrete(codes[rows], labels, values.size, values)
+                continue
+            ys = y[:, e][rows]
+            f_y = _density(ys[0], extra)
+            for i in range(d + 1):
+                res[e, r, :, i] = _delta_s1_kde(ys[i], labels, extra, f_y)
     res[..., flat_x] = np.nan
     z = norm.ppf(0.5 + conf_level / 2)
     point, boot = res[:, 0], res[:, 1:]
