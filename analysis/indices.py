@@ -236,10 +236,10 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
         y = values.reshape(-1, r, m, values.shape[1])
         ds = sobol.sobol_indices(y, params=params, second_order=second, groups=groups, ci=a.ci,
                                  conf_level=a.conf_level, resamples=a.resamples, rng=_rng(study, "sobol", o),
-                                 elements=index, source=f"results.nc: output {o!r}")
-        conv = None if convergence is None else convergence(y, params=params, second_order=False, groups=None, ci=a.ci, conf_level=a.conf_level,
+                                 source=f"results.nc: output {o!r}")
+        conv = None if convergence is None else convergence(y, params=params, groups=groups, ci=a.ci, conf_level=a.conf_level,
                            resamples=min(a.resamples, 200), rng=_rng(study, "convergence", o),
-                           tolerance=a.tolerance, elements=index)
+                           tolerance=a.tolerance)
         ci = ds.attrs["ci_method"]
         att = ds.attrs
         new = _rows(ds, "sobol", o, dims, index, {
@@ -253,10 +253,13 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
                 row["param"] = "(dummy)"
         new += _s2_rows(ds, o, dims, index, ci, att.get("estimator_S2", ""))
         if conv is not None:
-            verdict = conv["converged"].values
+            per_param = conv["converged"].transpose("element", "param")
+            overall = conv["converged_all"].values
+            pos = {str(p): i for i, p in enumerate(conv["param"].values)}
             for row in new:
                 e = _element_position(index, dims, row)
-                row["converged"] = bool(verdict[e]) if np.ndim(verdict) else bool(verdict)
+                i = pos.get(row["param"])
+                row["converged"] = bool(per_param.values[e, i] if i is not None else overall[e])
         rows.extend(new)
         if att.get("notes"):
             notes.append(f"sobol {o}: {att['notes']}")
@@ -276,12 +279,12 @@ def _element_position(index, dims, row) -> int:
 
 def _label(ds: xr.Dataset, output: str, index, prefix: str = "") -> xr.Dataset:
     """Rename to ``<output>__<var>`` and unstack elements into the output's own dims."""
-    ds = ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds
+    ds = ds.drop_attrs()
+    ds = ds.drop_vars([c for c in ds.coords if "element" in ds[c].dims])
     if index is None:
-        ds = ds.isel(element=0, drop=True)
+        ds = ds.isel(element=0)
     else:
-        ds = ds.assign_coords(element=index).unstack("element")
-        ds = ds.rename({d: f"{output}__{d}" for d in index.names}) if False else ds
+        ds = ds.assign_coords(xr.Coordinates.from_pandas_multiindex(index, "element")).unstack("element")
     tag = f"{prefix}__" if prefix else ""
     return ds.rename({v: f"{output}__{tag}{v}" for v in ds.data_vars})
 
@@ -294,7 +297,7 @@ def _morris(study, run_dir, outputs, rows) -> xr.Dataset | None:
     except RunError:
         return None
     design = make_design(study, "morris", res.attrs.get("trajectories"))
-    grid = design.points
+    grid = design.unit(0, design.n_blocks)[0]  # the bin-centre points the model was run on
     params = list(design.params)
     if grid.shape[0] != res.sizes["sample"]:
         raise RunError(run_dir, "results-morris.nc", f"must hold the {grid.shape[0]} points of the recorded Morris "
@@ -313,20 +316,27 @@ def _morris(study, run_dir, outputs, rows) -> xr.Dataset | None:
     return xr.merge(out, compat="override", join="outer") if out else None
 
 
+#: The delta estimator's kernel densities cost O(n) per input, output and resample; these
+#: caps keep it to seconds per output while its interval stays informative.
+DELTA_MAX_ROWS = 4096
+DELTA_RESAMPLES = 30
+
+
 def _delta(study, results, outputs, rows, iid) -> xr.Dataset | None:
     delta = METHODS["delta"]
     a = study.analysis
     params = json.loads(results.attrs["params"])
+    iid = iid[:DELTA_MAX_ROWS]  # A and B rows interleave, so a prefix keeps both
     x = np.column_stack([results[p].values[iid] for p in params])
     out = []
     for o in outputs:
         values, index, dims = flatten(results[o])
         ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level,
-                                 resamples=min(a.resamples, 100), rng=_rng(study, "delta", o))
+                                 resamples=min(a.resamples, DELTA_RESAMPLES), rng=_rng(study, "delta", o))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         rows.extend(_rows(ds, "delta", o, dims, index, {
             "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator"),
             "S1": ("param", "correlation ratio from the delta estimator's classes")},
-            "bootstrap over draws, normal interval"))
+            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval"))
         out.append(_label(ds, o, index))
     return xr.merge(out, compat="override", join="outer") if out else None
