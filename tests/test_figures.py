@@ -188,6 +188,15 @@ def test_convergence_lines_equal_indices_nc(run, data):
     np.testing.assert_allclose(read.values, v.values)
 
 
+def test_convergence_rows_per_replicate_become_base_sample_size(tmp_path):
+    run = make_run(tmp_path)
+    sobol = xr.load_dataset(run / "indices.nc", group="sobol").drop_vars("runs")
+    sobol.to_netcdf(run / "indices.nc", group="sobol", mode="w")
+    conv = load_run(run).convergence
+    np.testing.assert_array_equal(conv["N"], sobol["n"].values * 2)  # replicates = 2
+    assert conv.attrs["axis"] == "N"
+
+
 def test_scatter_plots_the_top_inputs_against_the_key_output(run, data):
     spec = next(s for s in figure_specs(data) if s.name == "scatter-delta_nb_europe")
     fig = spec.draw()

@@ -178,9 +178,14 @@ def run_record(data: RunData) -> list:
              ("Model", str(m.get("model", {}).get("ref", ""))),
              ("sha256 of the model file", str(m.get("model", {}).get("sha256", ""))),
              ("Git commit", str(m.get("git_commit") or "not recorded")),
-             ("Host, Python", f"{m.get('host', '')}, {m.get('python', '')}")]
+             ("Host, Python", ", ".join(str(v) for v in (m.get("host"), m.get("python")) if v)
+              or "–")]
     pairs += [(f"sha256 of {f}", sha256(data.path / f)) for f in files]
     failed = s.get("runs_failed") or 0
+    if m.get("status") != "complete":
+        # Not an error: `study run` writes the appendix before it seals the manifest.
+        pairs.insert(1, ("Note", "status and timings as recorded when this appendix was "
+                                 "built; manifest.json holds the final values"))
     text = ("Every requested model run completed." if not failed else
             f"{failed} model runs failed; they are flagged in results.nc (variable status) and "
             "left out of every estimate that does not need a complete design.")

@@ -257,6 +257,8 @@ def _read_convergence(path: Path) -> xr.Dataset | None:
         if "runs" in conv.coords:
             conv = conv.assign_coords(n=conv["runs"].values).drop_vars("runs")
             conv.attrs["axis"] = "runs"
+        else:
+            conv.attrs["axis"] = "rows per replicate"
         conv = conv.rename(n="N")
     return conv
 
@@ -293,8 +295,15 @@ def load_run(run_dir: str | Path) -> RunData:
     constants = {}
     for name, val in doc.get("constants", {}).items():
         constants[name] = val if isinstance(val, dict) else {"value": val}
+    conv = _read_convergence(run / "indices.nc")
+    if conv is not None and conv.attrs.get("axis") == "rows per replicate":
+        # `n` counts base rows of each replicate design; the base sample size is n * R.
+        reps = int(results.attrs.get("replicates", manifest.get("samples", {}).get(
+            "replicates", 1)))
+        conv = conv.assign_coords(N=conv["N"].values * reps)
+        conv.attrs["axis"] = "N"
     return RunData(path=run, manifest=manifest, study=doc, results=results, indices=indices,
-                   convergence=_read_convergence(run / "indices.nc"),
+                   convergence=conv,
                    factors=_load_factors(study_path, doc, results), constants=constants)
 
 
