@@ -208,6 +208,10 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
             ds.to_netcdf(tmp_nc, mode="a", group=name)
     tmp_csv.replace(csv_path)
     tmp_nc.replace(nc_path)
+    if a.headline:
+        from .scenario import scenario_discovery
+
+        scenario_discovery(run_dir)
     return nc_path, csv_path
 
 

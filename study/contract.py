@@ -47,7 +47,7 @@ def resolve(ref: str, study_dir, study_path="<study>") -> Callable:
     module_name, _, func_name = ref.partition(":")
     with _importable(study_dir):
         try:
-            module = importlib.import_module(module_name)
+            module = _import(module_name, study_dir)
         except ModuleNotFoundError as e:
             if e.name and module_name.startswith(e.name):
                 raise StudyError(study_path, "study.model",
@@ -67,8 +67,37 @@ def resolve(ref: str, study_dir, study_path="<study>") -> Callable:
     return func
 
 
+def _beside(module_name: str, study_dir) -> Path | None:
+    candidate = Path(study_dir) / (module_name.replace(".", "/") + ".py")
+    return candidate.resolve() if candidate.is_file() else None
+
+
+def _import(module_name: str, study_dir):
+    """Import a module, preferring the file beside the study over a same-named one in memory.
+
+    Two studies in one process (a notebook, a test session) may each keep a ``model.py``
+    beside their file; ``sys.modules`` caches by name only, so load the right file.
+    """
+    local = _beside(module_name, study_dir)
+    cached = sys.modules.get(module_name)
+    if local is None or (cached is not None and Path(getattr(cached, "__file__", "") or "").resolve() == local):
+        return importlib.import_module(module_name)
+    spec = importlib.util.spec_from_file_location(module_name, local)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
 def source_file(ref: str, study_dir) -> Path | None:
     """The file a model's module was loaded from (for the manifest's hash)."""
+    local = _beside(ref.partition(":")[0], study_dir)
+    if local is not None:
+        return local
     with _importable(study_dir):
         spec = importlib.util.find_spec(ref.partition(":")[0])
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None

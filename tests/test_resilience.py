@@ -1,0 +1,161 @@
+"""Scale and resilience: kill and resume, failing chunks, recorded failures, dask equality."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from study import open_run, run_study
+from study.errors import RunError, StudyError
+from tests.helpers import MODELS, ROOT, write_study
+
+
+def _study(tmp_path, model="slow_model:evaluate", **kw):
+    for f in ("slow_model.py", "broken_models.py"):
+        shutil.copy(MODELS / f, tmp_path)
+    kw.setdefault("samples", 128)
+    kw.setdefault("chunk_rows", 2)
+    return write_study(tmp_path, model, **kw)
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "study", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _values(run_dir):
+    with open_run(run_dir) as ds:
+        return ds.load().drop_attrs()
+
+
+def test_sigkill_mid_evaluation_then_resume_gives_identical_results(tmp_path):
+    path = _study(tmp_path)
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
+                             "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    chunks = []
+    while time.monotonic() < deadline and len(chunks) < 3:
+        chunks = list(out.rglob("chunks/sobol-*.nc"))
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(chunks) >= 3, "the run finished or stalled before it could be killed"
+    run_dir = chunks[0].parents[1]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "running"  # killed: nothing claims completeness
+    assert not (run_dir / "results.nc").exists()
+    done_before = len(list((run_dir / "chunks").glob("sobol-*.nc")))
+
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
+    assert done_before < 64  # 128 base rows / 2 per chunk: some were left to evaluate
+
+    fresh = run_study(path, out=tmp_path / "fresh", figures=False, appendix=False)
+    xr.testing.assert_identical(_values(run_dir), _values(fresh))
+    a, b = pd.read_csv(run_dir / "indices.csv"), pd.read_csv(fresh / "indices.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_refuses_a_changed_study_file(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_late", samples=128, chunk_rows=4)
+    with pytest.raises(StudyError):
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    path.write_text(path.read_text().replace("seed = 3", "seed = 4"))
+    proc = _cli("run", "--resume", run_dir)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {path}: has changed since the run started (sha256 ")
+    assert proc.stderr.rstrip().endswith("resuming would mix two studies in one run: start a new run instead")
+
+
+def test_resume_refuses_a_changed_model(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_late", samples=128, chunk_rows=4)
+    with pytest.raises(StudyError):
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    model = tmp_path / "broken_models.py"
+    model.write_text(model.read_text() + "\n# edited\n")
+    with pytest.raises(RunError, match=r"broken_models\.py: the model's source changed since the run started"):
+        run_study(resume=run_dir, figures=False, appendix=False)
+
+
+def test_resume_refuses_a_complete_run(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_on_some", samples=16, chunk_rows=8)
+    (tmp_path / "broken_models.py").write_text(
+        "import xarray as xr\n\ndef raises_on_some(x):\n    return xr.Dataset({'y': x.x1 + x.x2})\n")
+    run_dir = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    proc = _cli("run", "--resume", run_dir)
+    assert (proc.returncode, proc.stderr) == (2, f"error: {run_dir}: is already complete; nothing to resume "
+                                                 "(start a new run instead)\n")
+
+
+def test_model_raising_on_one_chunk_fails_the_run_and_keeps_completed_chunks(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_late", samples=128, chunk_rows=4)
+    proc = _cli("run", path, "--out", tmp_path / "runs", "--no-figures", "--no-appendix")
+    assert proc.returncode == 2
+    # 128 base rows × 4 replicates × 4 matrices; chunks of 4 rows = 64 samples: sample 400 is in chunk 6.
+    assert proc.stderr == ("error: model 'broken_models:raises_late': chunk of samples 384–447: raised "
+                           "RuntimeError: solver diverged; first failing sample 400 (x1="
+                           + proc.stderr.split("(x1=")[1])
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "solver diverged" in manifest["error"]
+    kept = sorted(p.name for p in (run_dir / "chunks").glob("sobol-*.nc"))
+    assert kept == [f"sobol-{b:010d}.nc" for b in range(0, 24, 4)]
+
+
+def test_recorded_failures_are_counted_and_sobol_is_refused(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_on_some", samples=64, chunk_rows=8,
+                  methods='["sobol", "delta"]')
+    run_dir = run_study(path, out=tmp_path / "runs", allow_failures=True, figures=False, appendix=False)
+    ds = open_run(run_dir)
+    failed = ds.status.values != 0
+    np.testing.assert_array_equal(failed, ds.x1.values > 0.95)
+    assert np.isnan(ds.y.values[failed]).all() and np.isfinite(ds.y.values[~failed]).all()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["samples"]["runs_failed"] == int(failed.sum()) > 0
+    with xr.open_dataset(run_dir / "indices.nc") as idx:
+        notes = json.loads(idx.attrs["notes"])
+        assert idx.attrs["failed_samples"] == int(failed.sum())
+    assert any(n.startswith(f"sobol: refused, {int(failed.sum())} samples failed") for n in notes)
+    table = pd.read_csv(run_dir / "indices.csv")
+    assert "sobol" not in set(table.method) and "delta" in set(table.method)
+
+
+@pytest.mark.slow
+def test_dask_workers_give_identical_results(tmp_path):
+    path = ROOT / "params" / "ishigami.toml"
+    local = run_study(path, samples=128, out=tmp_path / "a", figures=False, appendix=False)
+    dist = run_study(path, samples=128, out=tmp_path / "b", workers=2, figures=False, appendix=False)
+    xr.testing.assert_identical(_values(local), _values(dist))
+    xr.testing.assert_identical(open_run(local, "morris").load().drop_attrs(),
+                                open_run(dist, "morris").load().drop_attrs())
+    pd.testing.assert_frame_equal(pd.read_csv(local / "indices.csv"), pd.read_csv(dist / "indices.csv"))
+
+
+@pytest.mark.slow
+def test_existing_scheduler_on_loopback(tmp_path):
+    from distributed import Client, LocalCluster
+
+    path = ROOT / "params" / "ishigami.toml"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        run_dir = run_study(path, samples=64, out=tmp_path / "b", scheduler=cluster.scheduler_address,
+                            figures=False, appendix=False)
+        with Client(cluster.scheduler_address) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+    local = run_study(path, samples=64, out=tmp_path / "a", figures=False, appendix=False)
+    xr.testing.assert_identical(_values(local), _values(run_dir))
