@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=_run_dir, metavar="RUN_DIR", help="finish an interrupted or failed run")
     run.add_argument("--allow-failures", action="store_true",
                      help="record samples on which the model fails as missing instead of failing the run")
+    run.add_argument("--until-converged", action="store_true",
+                     help="double N (extending the same design) until every total-order interval is "
+                          "narrower than [analysis].tolerance")
+    run.add_argument("--max-samples", type=_positive_int, metavar="N",
+                     help="budget for --until-converged: the largest N (default 16 × the file's N)")
     run.add_argument("--no-figures", action="store_true", help="skip figures")
     run.add_argument("--no-appendix", action="store_true", help="skip the appendix")
     run.set_defaults(func=_cmd_run)
@@ -101,6 +106,7 @@ def _cmd_run(args) -> int:
         run_dir = run_study(args.study_file, samples=args.samples, seed=args.seed, out=args.out,
                             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                             allow_failures=args.allow_failures, figures=not args.no_figures,
+                            until_converged=args.until_converged, max_samples=args.max_samples,
                             appendix=not args.no_appendix)
     except KeyboardInterrupt:
         print("interrupted; the run is resumable with: study run --resume <RUN_DIR> (see its manifest.json)",

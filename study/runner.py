@@ -51,12 +51,15 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
     completed = 0
     for i, kind in enumerate(_designs(study)):
         design = make_design(study, kind)
-        if (run_dir / store.results_name(kind, i == 0)).exists():  # finished before a resume
+        have = _blocks_stored(run_dir / store.results_name(kind, i == 0))
+        if have == design.n_blocks:  # finished before a resume
             completed += design.n_samples
             continue
         chunk = study.sampling.chunk_rows
         done = store.done_chunks(run_dir, kind)
-        todo = chunk_ranges(design.n_blocks, chunk, done)
+        # A stored design being extended (--until-converged) keeps its blocks [0, have).
+        todo = [(b0, min(b0 + chunk, design.n_blocks)) for b0 in range(have, design.n_blocks, chunk)
+                if b0 not in done]
         seen_outputs = {}
 
         def on_done(b0, ds, kind=kind):
@@ -77,7 +80,7 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         attrs = design_attrs(study, design)
         store.combine_chunks(run_dir, kind, store.results_name(kind, i == 0), attrs)
         completed += design.n_samples
-        manifest.update(samples={"runs_completed": completed})
+    manifest.update(samples={"runs_completed": completed})
 
 
 def probe(study: Study, study_dir: Path) -> None:
@@ -94,6 +97,24 @@ def probe(study: Study, study_dir: Path) -> None:
     _check_output_names(study, {k for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
 
 
+def _blocks_stored(path: Path) -> int:
+    if not path.exists():
+        return 0
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        return int(ds.attrs.get("base_rows", ds.attrs.get("trajectories", ds.sizes["sample"])))
+
+
+def _converged(run_dir: Path) -> bool:
+    """Every total-order interval of the analysed outputs within the study's tolerance."""
+    import pandas as pd
+
+    table = pd.read_csv(run_dir / "indices.csv")
+    st = table[(table["method"] == "sobol") & (table["index"] == "ST")]
+    return bool(len(st)) and bool(st["converged"].fillna(True).astype(bool).all())
+
+
 def design_attrs(study: Study, design) -> dict:
     import json
 
@@ -108,15 +129,20 @@ def design_attrs(study: Study, design) -> dict:
                      matrix_labels=json.dumps(list(design.labels)), base_rows=design.n_blocks)
     if design.kind == "morris":
         attrs.update(trajectories=design.n_blocks, levels=a.morris_levels)
+    if design.kind == "latin":
+        attrs.update(base_rows=design.n_blocks)
     return attrs
 
 
-def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool) -> None:
+def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool,
+                 analyze: bool = True) -> None:
     from analysis.indices import analyze_run
 
-    t = time.perf_counter()
-    analyze_run(run_dir)
-    timings = {"analysis_s": round(time.perf_counter() - t, 3)}
+    timings = {}
+    if analyze:
+        t = time.perf_counter()
+        analyze_run(run_dir)
+        timings["analysis_s"] = round(time.perf_counter() - t, 3)
     if figures:
         from analysis.figures import build_figures
 
@@ -135,6 +161,7 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
 def run_study(path=None, *, samples: int | None = None, seed: int | None = None, out=DEFAULT_ROOT,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
+              until_converged: bool = False, max_samples: int | None = None,
               argv: list[str] | None = None) -> Path:
     """Run a study and return its run directory.
 
@@ -157,6 +184,11 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         Record samples on which the model fails as missing (``status``) instead of failing.
     figures, appendix : bool
         Build figures and the appendix after the analysis.
+    until_converged : bool
+        Sobol designs: while some total-order interval is wider than ``[analysis].tolerance``,
+        double N by extending the same scrambled sequences (only new points are evaluated).
+    max_samples : int, optional
+        Largest N ``until_converged`` may reach (default 16 × the initial N).
 
     Returns
     -------
@@ -205,7 +237,23 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
         _count_failures(run_dir, manifest)
         store.seal(run_dir)
-        _postprocess(run_dir, manifest, figures=figures, appendix=appendix)
+        _postprocess(run_dir, manifest, figures=False, appendix=False)
+        limit = max_samples or 16 * study.sampling.samples
+        while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
+            if 2 * study.sampling.samples > limit:
+                manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
+                break
+            study = study.replace(samples=2 * study.sampling.samples)
+            runs = sum(make_design(study, k).n_samples for k in _designs(study))
+            manifest.update(overrides={"samples": study.sampling.samples},
+                            samples={"N": study.sampling.samples, "runs_requested": runs})
+            _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
+                      allow_failures=allow_failures or manifest.data.get("allow_failures", False))
+            store.seal(run_dir)
+            _postprocess(run_dir, manifest, figures=False, appendix=False)
+        if until_converged:
+            manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
+        _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
     except KeyboardInterrupt:
         manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
         raise

@@ -133,16 +133,20 @@ def results_name(design: str, main: bool) -> str:
 
 
 def combine_chunks(run_dir: Path, design: str, out_name: str, attrs: dict) -> Path:
-    """Concatenate a design's chunk files into one netCDF file, streamed through dask."""
-    files = sorted((Path(run_dir) / "chunks").glob(f"{design}-*.nc"))
+    """Concatenate a design's chunk files into one netCDF file, streamed through dask.
+
+    If the file exists already (a design being extended), its samples come first.
+    """
+    chunks = sorted((Path(run_dir) / "chunks").glob(f"{design}-*.nc"))
     out = Path(run_dir) / out_name
+    files = ([out] if out.exists() else []) + chunks
     tmp = out.with_name(f".{out.name}.tmp")
     with xr.open_mfdataset(files, combine="nested", concat_dim="sample", data_vars="minimal",
                            coords="minimal", compat="override", join="override", chunks={}) as ds:
         ds.attrs.update(attrs)
         ds.to_netcdf(tmp)
     os.replace(tmp, out)
-    for f in files:
+    for f in chunks:
         f.unlink()
     if not any(out.parent.joinpath("chunks").iterdir()):
         out.parent.joinpath("chunks").rmdir()

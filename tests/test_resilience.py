@@ -159,3 +159,20 @@ def test_existing_scheduler_on_loopback(tmp_path):
             assert len(client.scheduler_info()["workers"]) == 2
     local = run_study(path, samples=64, out=tmp_path / "a", figures=False, appendix=False)
     xr.testing.assert_identical(_values(local), _values(run_dir))
+
+
+def test_until_converged_extends_the_same_design(tmp_path):
+    (tmp_path / "lin.py").write_text(
+        "import xarray as xr\n\ndef f(x):\n    return xr.Dataset({'y': 3 * x.x1 + x.x2})\n")
+    path = write_study(tmp_path, "lin:f", samples=16, chunk_rows=4, extra="tolerance = 0.01")
+    grown = run_study(path, out=tmp_path / "a", until_converged=True, max_samples=128, figures=False,
+                      appendix=False)
+    manifest = json.loads((grown / "manifest.json").read_text())
+    n = manifest["samples"]["N"]
+    assert 16 < n <= 128 and manifest["overrides"]["samples"] == n
+    assert manifest["samples"]["runs_completed"] == manifest["samples"]["runs_requested"] == n * 4
+    direct = run_study(path, samples=n, out=tmp_path / "b", figures=False, appendix=False)
+    xr.testing.assert_identical(_values(grown), _values(direct))
+    converged = pd.read_csv(grown / "indices.csv").query("method == 'sobol' and index == 'ST'")["converged"]
+    assert manifest["convergence"]["converged"] == bool(converged.all())
+    assert manifest["convergence"]["converged"] or n == 128
