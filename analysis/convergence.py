@@ -100,10 +100,11 @@ def convergence(y, *, params: Sequence[str], groups: Mapping[str, Sequence[str]]
     out["converged_all"] = (last <= tolerance).all("param")
     out["runs_to_converge"] = ("element", _runs_to_converge(out.max_ST_conf.values <= tolerance,
                                                             out.runs.values))
-    out.attrs = {"method": "sobol convergence", "tolerance": tolerance, "top": top, "ci_method": ci, "conf_level": conf_level,
-                      "criterion": "ST interval half-width at most the tolerance",
-                      "rank_agreement": "Savage-score top-down correlation with the full design "
-                                        "(Iman & Conover 1987)"}
+    out.attrs = {"method": "sobol convergence", "tolerance": tolerance, "top": top, "ci_method": ci,
+                 "conf_level": conf_level,
+                 "criterion": "ST interval half-width at most the tolerance",
+                 "rank_agreement": "Savage-score top-down correlation with the full design "
+                                   "(Iman & Conover 1987)"}
     return out
 
 

@@ -338,7 +338,7 @@ def _to_dataset(out, plan, labels, constant, ci, conf_level, resamples, n, n_rep
     data["constant"] = ("element", constant, {"meaning": "zero variance over A and B (indices NaN)"})
     notes = [f"output {labels[k]!s} has zero variance in at least one replicate: its indices are NaN"
              for k in np.flatnonzero(constant)]
-    coords = {"param": plan.params, "group": list(plan.groups)}
+    coords = {"param": plan.params, "group": np.array(list(plan.groups), dtype=str)}
     if plan.second_order:
         coords["param2"] = plan.params
     if isinstance(labels, pd.MultiIndex):
