@@ -143,7 +143,8 @@ def ppf(name: str, args: dict, u: np.ndarray) -> np.ndarray:
     >>> ppf("uniform", {"low": 2.0, "high": 4.0}, np.array([0.25, 0.5]))
     array([2.5, 3. ])
     """
-    return np.asarray(DISTRIBUTIONS[name].ppf(args, np.asarray(u, dtype=float)), dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):  # callers check finiteness and say where
+        return np.asarray(DISTRIBUTIONS[name].ppf(args, np.asarray(u, dtype=float)), dtype=float)
 
 
 def moments(name: str, args: dict) -> tuple[float, float]:

@@ -227,7 +227,7 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
         if bad.any():
             raise StudyError(study.path, f"parameters.{name}",
                              f"{p.describe()} must map every design point to a finite value; got "
-                             f"{values[bad][0]!r} at unit value {u[bad, j][0]!r} ({int(bad.sum())} of "
+                             f"{float(values[bad][0])!r} at unit value {float(u[bad, j][0]):.6g} ({int(bad.sum())} of "
                              f"{len(values)} points)")
         data[name] = ("sample", values, _param_attrs(p))
     for c in study.constants:
