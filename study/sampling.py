@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from scipy.stats import qmc
 
+from .design import cross, layout
 from .distributions import DISTRIBUTIONS, ppf
 from .errors import StudyError
 from .spec import Study
@@ -42,47 +43,6 @@ def qmc_seed(ss: np.random.SeedSequence) -> int:
     2⁻⁶⁴, so the same integer reproduces the design in both.
     """
     return int(ss.generate_state(1, dtype=np.uint64)[0])
-
-
-def saltelli_layout(params, groups: dict[str, tuple[str, ...]], second_order: bool) -> tuple[str, ...]:
-    """Matrix labels of one base row of a Saltelli design (see ``docs/architecture.md``).
-
-    ``A, AB:p…, [BA:p…], B`` as SALib 1.6 orders them, then ``ABg:g`` for every group with
-    more than one member (single-member groups reuse ``AB:p``).
-    """
-    labels = ["A", *(f"AB:{p}" for p in params)]
-    if second_order:
-        labels += [f"BA:{p}" for p in params]
-    labels.append("B")
-    labels += [f"ABg:{g}" for g, members in groups.items() if len(members) > 1]
-    return tuple(labels)
-
-
-def saltelli_cross(base: np.ndarray, params, groups, second_order: bool) -> np.ndarray:
-    """Build the Saltelli blocks from base points: shape (n, 2d) -> (n, M, d)."""
-    n, d2 = base.shape
-    d = d2 // 2
-    a, b = base[:, :d], base[:, d:]
-    labels = saltelli_layout(params, groups, second_order)
-    out = np.empty((n, len(labels), d))
-    eye = np.arange(d)
-    out[:, 0] = a
-    out[:, 1 : 1 + d] = a[:, None, :]
-    out[:, 1 + eye, eye] = b
-    k = 1 + d
-    if second_order:
-        out[:, k : k + d] = b[:, None, :]
-        out[:, k + eye, eye] = a
-        k += d
-    out[:, k] = b
-    index = {p: i for i, p in enumerate(params)}
-    for g, members in groups.items():
-        if len(members) > 1:
-            k += 1
-            mask = np.zeros(d, bool)
-            mask[[index[m] for m in members]] = True
-            out[:, k] = np.where(mask, b, a)
-    return out
 
 
 def saltelli_unit(d: int, n: int, *, second_order: bool = True, seed: int, skip: int = 0,
@@ -124,7 +84,7 @@ def saltelli_unit(d: int, n: int, *, second_order: bool = True, seed: int, skip:
         if skip:
             engine.fast_forward(skip)
         base = engine.random(n)
-    return saltelli_cross(base, params, groups, second_order).reshape(-1, d)
+    return cross(base[:, :d], base[:, d:], params, groups, second_order).reshape(-1, d)
 
 
 @dataclass(frozen=True)
@@ -186,7 +146,7 @@ def make_design(study: Study, kind: str | None = None, samples: int | None = Non
     groups = {g: tuple(sorted(m)) for g, m in sorted(study.groups.items())}
     if kind == "sobol":
         r = study.sampling.replicates
-        labels = saltelli_layout(params, groups, study.sampling.second_order)
+        labels = tuple(layout(params, groups, study.sampling.second_order))
         seeds = tuple(qmc_seed(stream(seed, "sobol", i)) for i in range(r))
         return Design("sobol", params, n // r, r * len(labels), labels, r, seeds, groups,
                       study.sampling.second_order)
