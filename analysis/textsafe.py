@@ -27,7 +27,8 @@ _LATEX_SPECIALS = {
     "&": r"\&",
     "#": r"\#",
     "%": r"\%",
-    "_": r"\_",
+    # Identifiers such as europe_net_benefit_post may break after an underscore.
+    "_": r"\_\allowbreak{}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     # Characters that are harmless in TeX's catcodes but print wrongly in OT1/T1 text.
@@ -120,7 +121,7 @@ def latex_escape(text: object) -> str:
     Examples
     --------
     >>> latex_escape(r"\\input{x} 50% & a_b")
-    '\\\\textbackslash{}input\\\\{x\\\\} 50\\\\% \\\\& a\\\\_b'
+    '\\\\textbackslash{}input\\\\{x\\\\} 50\\\\% \\\\& a\\\\_\\\\allowbreak{}b'
     >>> latex_escape("α ≤ 1")
     '\\\\ensuremath{\\\\alpha} \\\\ensuremath{\\\\le} 1'
     """

@@ -20,7 +20,7 @@ SPECIALS = {
     "&": r"\&",
     "#": r"\#",
     "%": r"\%",
-    "_": r"\_",
+    "_": r"\_\allowbreak{}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
@@ -60,7 +60,7 @@ def test_plain_collapses_whitespace_and_drops_control_characters():
 _SAFE_WORDS = {"textbackslash", "textasciitilde", "textasciicircum", "textless",
                "textgreater", "textbar", "ensuremath", "S", "ldots", "le", "ge", "ne",
                "approx", "pm", "times", "to", "infty", "cdot", "in", "forall", "exists",
-               "wedge", "vee", "neg", "varsigma"}
+               "wedge", "vee", "neg", "varsigma", "allowbreak"}
 
 
 def _unescape_latex(s: str) -> str:

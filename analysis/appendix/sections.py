@@ -13,7 +13,8 @@ from scipy import stats
 
 from ..figures.data import (RunData, analysed_outputs, cell_title, distribution_outputs,
                             output_cells, select_cell, term_outputs)
-from ..figures.uncertainty import decomposition_frame, pretty
+from ..figures.data import coord_label
+from ..figures.uncertainty import decomposition_frame, pretty, term_label
 from .blocks import Fig, Heading, Note, Para, Table, fmt, interval, pct
 
 __all__ = ["claim", "headline_sentences", "purpose", "factors", "design", "uncertainty",
@@ -31,8 +32,8 @@ def claim(data: RunData, output: str) -> str:
         return str(attrs["label"])
     desc = str(attrs.get("description") or "")
     m = re.match(r"\s*1\s+if\s+(.+)", desc)
-    text = m.group(1) if m else desc
-    return text.strip().rstrip(".") or pretty(output)
+    text = (m.group(1) if m else desc).strip().rstrip(".")
+    return text[:1].upper() + text[1:] if text else pretty(output)
 
 
 def _figs(figs: dict, section: str) -> list:
@@ -137,7 +138,7 @@ def purpose(data: RunData) -> list:
                      "description": desc})
     blocks.append(Table("outputs", "Outputs analysed.", ["Output", "Role", "Dimensions",
                                                          "Meaning"], rows, pd.DataFrame(recs),
-                        [0.22, 0.12, 0.14, 0.45]))
+                        [0.24, 0.12, 0.17, 0.45]))
     return blocks
 
 
@@ -249,7 +250,7 @@ def uncertainty(data: RunData, figs: dict) -> list:
         f = f[(f[["mean", "low", "high"]].abs() > 0).any(axis=1)]
         if "actor" in f:
             net = f.groupby("actor", sort=False)["mean"].sum()
-            top = [f"{pretty(a)}: {pretty(g.loc[g['mean'].abs().idxmax(), 'term'])} "
+            top = [f"{coord_label(a)}: {term_label(g.loc[g['mean'].abs().idxmax(), 'term'])} "
                    f"({fmt(g.loc[g['mean'].abs().idxmax(), 'mean'])} of a net {fmt(net[a])})"
                    for a, g in f.groupby("actor", sort=False)]
             blocks.append(Para("The channel that moved most for each actor (mean change, post "
@@ -257,7 +258,7 @@ def uncertainty(data: RunData, figs: dict) -> list:
         blocks.append(Table(
             f"decomposition-{o}", f"Per-term change of {data.label(o)} (post − pre).",
             (["Actor"] if "actor" in f else []) + ["Term", "Mean change", "5–95%"],
-            [([pretty(r.actor)] if "actor" in f else []) + [pretty(r.term), fmt(r.mean, 3),
+            [([coord_label(r.actor)] if "actor" in f else []) + [term_label(r.term), fmt(r.mean, 3),
                                                             interval(r.low, r.high)]
              for r in f.itertuples(index=False)], f,
             ([0.18] if "actor" in f else []) + [0.3, None, None]))

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .data import (RunData, analysed_outputs, cell_title, distribution_outputs, key_cell,
-                   load_run, output_cells, select_cell, term_outputs)
+from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
+                   key_cell, load_run, output_cells, select_cell, term_outputs)
 from .scatter import plot_scatter
-from .sensitivity import (noise_floor, plot_convergence, plot_indices, plot_morris,
+from .sensitivity import (S2_MAX, noise_floor, plot_convergence, plot_indices, plot_morris,
                           plot_ranks, plot_s2)
 from .style import DOUBLE, SINGLE, figure, save, style
 from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
@@ -87,7 +87,8 @@ def ranks_frame(data: RunData, output: str, cell: dict) -> pd.DataFrame:
 def figure_specs(data: RunData) -> list[FigureSpec]:
     """The figures this run's data support, in appendix order."""
     specs: list[FigureSpec] = []
-    labels = {**data.labels, **{g: g.replace("_", " ") for g in data.groups}}
+    labels = {**data.labels, **{g: coord_label(g) if g not in data.labels else data.labels[g]
+                                for g in data.groups}}
     ind = data.independent()
     headline = data.headline
     conf = data.conf_level
@@ -141,8 +142,10 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
             params = [p for p in top_inputs(data, key, cell, k=len(data.factors))]
             specs.append(FigureSpec(
                 _stem("s2", key), "indices",
-                f"Second-order indices for {data.label(key)}{where}; * marks pairs whose "
-                "interval lies above zero.",
+                f"Second-order indices for {data.label(key)}{where}"
+                + (f" among the {S2_MAX} inputs with the largest total-order indices"
+                   if len(params) > S2_MAX else "")
+                + "; * marks pairs whose interval lies above zero.",
                 lambda: plot_s2(s2, params=params, labels=labels)))
         top = top_inputs(data, key, cell)
         if top:

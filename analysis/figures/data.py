@@ -21,7 +21,8 @@ try:
 except ImportError:  # pragma: no cover - the study package ships with analysis
     StudyError = ValueError
 
-__all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title"]
+__all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title",
+           "coord_label"]
 
 # Columns of indices.csv that are not output dimensions (docs/architecture.md).
 INDEX_COLUMNS = ("method", "output", "param", "index", "value", "conf", "conf_low",
@@ -70,16 +71,24 @@ class RunData:
         return out
 
     def label(self, name: str) -> str:
-        """Label of a parameter, group or output, falling back to a readable name."""
+        """Label of a parameter, group or output, falling back to a readable name.
+
+        Outputs use their ``label`` (or ``long_name``) attribute, else a short
+        ``description`` (one that fits an axis, and is not an indicator's "1 if ..."
+        definition), else the name with spaces.
+        """
         if name in self.labels:
             return self.labels[name]
         if name in self.results.data_vars:
             attrs = self.results[name].attrs
             lab = attrs.get("label") or attrs.get("long_name")
+            desc = str(attrs.get("description") or "")
+            if not lab and 0 < len(desc) <= 60 and not desc.startswith("1 if"):
+                lab = desc
             if lab:
-                unit = attrs.get("unit") or attrs.get("units")
-                return f"{lab} ({unit})" if unit else str(lab)
-        return str(name).replace("_", " ")
+                return str(lab)
+        s = str(name).replace("_", " ")
+        return s[:1].upper() + s[1:]
 
     # -- study settings -------------------------------------------------------------
     def _attr_list(self, key: str) -> list[str]:
@@ -184,12 +193,12 @@ def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
 
 def cell_title(cell: dict) -> str:
     """Readable title for an output cell, e.g. ``europe, post``."""
-    return ", ".join(_pretty(v) for v in cell.values())
+    return ", ".join(coord_label(v) for v in cell.values())
 
 
-def _pretty(value) -> str:
-    s = str(value).replace("_", " ")
-    return s[:1].upper() + s[1:]
+def coord_label(value) -> str:
+    """A coordinate value as a name: ``united_states`` -> ``United States``."""
+    return " ".join(w[:1].upper() + w[1:] for w in str(value).split("_"))
 
 
 def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Factor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.lines import Line2D
 
@@ -65,8 +67,8 @@ def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[s
                 a.scatter(x[ok], y[ok], s=3, color=PALETTE[0], alpha=0.6, lw=0)
             else:
                 a.scatter(x, y, s=3, color=PALETTE[0], alpha=0.5, lw=0)
-            a.set_xlabel(labels.get(p, p))
-        axes[0].set_ylabel(ylabel)
+            a.set_xlabel(textwrap.fill(labels.get(p, p), 30 if n < 4 else 24))
+        axes[0].set_ylabel(textwrap.fill(ylabel, 40))
         if dense:
             label = f"Share where it holds: {holds_label}" if holds is not None else "Draws"
             fig.colorbar(mappable, ax=list(axes), shrink=0.85, label=label, pad=0.01)

@@ -3,6 +3,8 @@ convergence with N, Morris screening and the triangulation of rankings."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -48,7 +50,8 @@ def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | 
     wide = wide.loc[order]
     n = len(order)
     with style():
-        fig, a = figure(SINGLE, 0.3 * SINGLE + 0.16 * n, ax=ax)
+        # Many inputs with long labels leave a one-column figure no room for the bars.
+        fig, a = figure(DOUBLE if n > 12 else SINGLE, 0.3 * SINGLE + 0.16 * n, ax=ax)
         y = np.arange(n)
         h = 0.38
         for k, (idx, name, off) in enumerate((("ST", "Total order", h / 2),
@@ -62,7 +65,7 @@ def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | 
         if floor is not None:
             a.axvspan(0, floor, color="0.85", zorder=0, lw=0)
             a.axvline(floor, color="0.4", lw=0.7, ls="--", label="Noise floor")
-        a.set_yticks(y, [labels.get(p, p.replace("_", " ")) for p in order])
+        a.set_yticks(y, [labels.get(p, p.replace("_", " ").capitalize()) for p in order])
         a.axvline(0, color="0.3", lw=0.5)
         a.set_xlabel("Sobol' index")
         a.set_title(title)
@@ -84,6 +87,9 @@ def s2_matrix(frame: pd.DataFrame, params: list[str]) -> tuple[np.ndarray, np.nd
     return val, sig
 
 
+S2_MAX = 8
+
+
 def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
             title: str = "", ax=None):
     """Second-order indices as a lower-triangle heatmap; * marks intervals above zero.
@@ -93,7 +99,8 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
     frame : pandas.DataFrame
         ``S2`` rows for one output cell (``param`` = ``"a:b"``).
     params : list of str
-        Parameters in display order.
+        Parameters in display order; only the first :data:`S2_MAX` are drawn (pass them
+        by decreasing total-order index), since a larger matrix cannot be read in print.
     labels : dict
         Parameter name -> label.
     title : str
@@ -103,11 +110,11 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
     -------
     matplotlib.figure.Figure
     """
+    params = list(params)[:S2_MAX]
     val, sig = s2_matrix(frame, params)
     n = len(params)
     with style():
-        fig, a = figure(SINGLE * (1.4 if n > 8 else 1.0), SINGLE * (1.25 if n > 8 else 0.9),
-                        ax=ax)
+        fig, a = figure(DOUBLE * 0.75, SINGLE * 0.95, ax=ax)
         mask = np.triu(np.ones((n, n), bool))
         shown = np.ma.masked_array(val, mask | np.isnan(val))
         vmax = max(float(np.nanmax(np.abs(val))) if np.isfinite(val).any() else 0.0, 1e-3)
@@ -116,19 +123,24 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
         for i in range(n):
             for j in range(i):
                 if np.isfinite(val[i, j]):
-                    txt = f"{val[i, j] + 0.0:.2f}".replace("-0.00", "0.00")
+                    txt = f"{val[i, j] + 0.0:.2f}".replace("-0.00", "0.00").replace("-", "\u2212")
                     txt += "*" if sig[i, j] else ""
                     light = im.norm(val[i, j]) < 0.6
-                    a.text(j, i, txt, ha="center", va="center", fontsize=5.5 if n > 8 else 6.5,
+                    a.text(j, i, txt, ha="center", va="center", fontsize=5.5 if n > 5 else 6.5,
                            color="white" if light else "black")
-        names = [labels.get(p, p) for p in params]
-        a.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
-        a.set_yticks(range(n), names)
+        # Numbered axes and a key: long labels on a rotated axis of a triangle overprint.
+        a.set_xticks(range(n), [str(k + 1) for k in range(n)])
+        a.set_yticks(range(n), [str(k + 1) for k in range(n)])
+        a.tick_params(length=0)
+        key = [f"{k + 1}  {textwrap.shorten(labels.get(p, p), 42)}" for k, p in enumerate(params)]
+        a.text(1.04, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
+               fontsize=6, linespacing=1.35)
         a.set_xlim(-0.5, n - 1.5)
         a.set_ylim(n - 0.5, 0.5)
         a.spines[:].set_visible(False)
         a.set_title(title)
-        fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$")
+        fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$",
+                     location="left", pad=0.12)
     return fig
 
 
@@ -193,6 +205,9 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
     return fig
 
 
+MORRIS_KEYED = 12
+
+
 def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "", ax=None):
     """Morris screening: mu* against sigma, with sigma/mu* = 0.1, 0.5 and 1 as guides.
 
@@ -212,7 +227,7 @@ def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "",
     wide = frame.pivot_table(index="param", columns="index", values="value", aggfunc="first")
     mu, sd = wide["mu_star"].to_numpy(float), wide["sigma"].to_numpy(float)
     with style():
-        fig, a = figure(SINGLE, 0.85 * SINGLE, ax=ax)
+        fig, a = figure(DOUBLE, 0.5 * DOUBLE, ax=ax)
         xerr = wide["mu_star_conf"].to_numpy(float) if "mu_star_conf" in wide else None
         a.errorbar(mu, sd, xerr=xerr, fmt="o", ms=3.5, color=PALETTE[0], ecolor="0.6",
                    lw=0.6, capsize=1.2)
@@ -222,10 +237,16 @@ def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "",
         for ratio, ls in ((0.1, ":"), (0.5, "--"), (1.0, "-")):
             a.plot([0, top], [0, ratio * top], color="0.7", lw=0.6, ls=ls, zorder=0,
                    label=f"σ/μ* = {ratio:g}")
-        order = np.argsort(-mu)
-        for i in order[:8]:  # label the leading factors; the rest would overprint
-            a.annotate(labels.get(wide.index[i], wide.index[i]), (mu[i], sd[i]),
-                       xytext=(3, 2), textcoords="offset points", fontsize=6)
+        # Numbers at the points and a key beside the axes: full labels at the points
+        # overprint wherever several inputs share a sigma (e.g. all the linear ones).
+        order = np.argsort(-mu, kind="stable")[:MORRIS_KEYED]
+        key = []
+        for k, i in enumerate(order, start=1):
+            a.annotate(str(k), (mu[i], sd[i]), xytext=(2, 2 + 5 * (k % 2)),
+                       textcoords="offset points", fontsize=5.5)
+            key.append(f"{k:>2}  {labels.get(wide.index[i], wide.index[i])}")
+        a.text(1.03, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
+               fontsize=6, linespacing=1.35)
         a.set_xlim(0, top)
         a.set_ylim(0, ytop)
         a.legend(frameon=False, loc="upper left", fontsize=6, handlelength=1.6)
@@ -262,7 +283,8 @@ def plot_ranks(ranks: pd.DataFrame, *, labels: dict[str, str], title: str = "", 
                 if np.isfinite(r):
                     a.text(j, i, f"{int(r)}", ha="center", va="center", fontsize=6.5,
                            color="white" if im.norm(r) < 0.5 else "black")
-        a.set_xticks(range(m), list(ranks.columns))
+        a.set_xticks(range(m), list(ranks.columns), rotation=30, ha="right",
+                     rotation_mode="anchor")
         a.set_yticks(range(n), [labels.get(p, p) for p in ranks.index])
         a.spines[:].set_visible(False)
         a.tick_params(length=0)

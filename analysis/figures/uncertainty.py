@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data import coord_label
 from .style import DOUBLE, PALETTE, SINGLE, figure, style
 
 __all__ = ["plot_distribution", "plot_probability", "plot_decomposition", "pretty",
@@ -19,6 +20,11 @@ def pretty(value) -> str:
     """Readable coordinate value: ``united_states`` -> ``United states``."""
     s = str(value).replace("_", " ")
     return s[:1].upper() + s[1:]
+
+
+def term_label(value) -> str:
+    """A term name for display: underscores to spaces, case kept (``us_commitment``)."""
+    return str(value).replace("_", " ")
 
 
 def share_positive(values: np.ndarray) -> float:
@@ -75,9 +81,9 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                     v = da.sel(phase=ph).values
                     a.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.35,
                            color=PALETTE[k], edgecolor=PALETTE[k], linewidth=0.8,
-                           label=f"{pretty(ph)}: {share_positive(v):.0%} > 0")
+                           label=f"{coord_label(ph)}: {share_positive(v):.0%} > 0")
                 a.axvline(0, color="0.3", lw=0.6, ls="--")
-                a.legend(frameon=False, loc="upper left", handlelength=1.0)
+                a.legend(frameon=False, loc="best", handlelength=1.0)
             else:
                 v = da.values
                 v = v[np.isfinite(v)]
@@ -90,7 +96,7 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                           label=f"mean {v.mean():.3g}")
                 a.legend(frameon=False, loc="upper right", handlelength=1.2)
             a.set_xlabel(label)
-            a.set_title(", ".join(pretty(c) for c in cell.values()))
+            a.set_title(", ".join(coord_label(c) for c in cell.values()))
         axes[0].set_ylabel("Density")
     return fig
 
@@ -181,9 +187,10 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
     """
     actors = list(dict.fromkeys(frame["actor"])) if "actor" in frame else [None]
     n = len(actors)
-    n_terms = frame["term"].nunique()
+    n_terms = (frame.groupby("actor")["term"].nunique().max() if "actor" in frame
+               else frame["term"].nunique())
     with style():
-        fig, axes = figure(DOUBLE if n > 1 else SINGLE, 0.35 * SINGLE + 0.13 * n_terms,
+        fig, axes = figure(DOUBLE if n > 1 else SINGLE, 0.35 * SINGLE + 0.15 * n_terms,
                            1, n, ax=ax)
         axes = np.atleast_1d(axes).ravel()
         for a, actor in zip(axes, actors):
@@ -195,10 +202,10 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
             a.barh(y, f["mean"], color=colors, height=0.7)
             a.errorbar(f["mean"], y, xerr=np.vstack([f["mean"] - f["low"], f["high"] - f["mean"]]),
                        fmt="none", ecolor="0.25", lw=0.7, capsize=1.5)
-            a.set_yticks(y, [pretty(t) for t in f["term"]])
+            a.set_yticks(y, [term_label(t) for t in f["term"]])
             a.axvline(0, color="0.3", lw=0.6)
             net = f["mean"].sum()
-            name = pretty(actor) if actor is not None else "Net"
+            name = coord_label(actor) if actor is not None else "Net"
             a.set_title(f"{name} (net {net:+.2f})".replace("-", "\u2212"))
             a.set_xlabel(label)
     return fig
