@@ -308,7 +308,9 @@ def _intervals(reps, boot, ci, conf_level):
     for key, per_rep in reps.items():
         est = per_rep.mean(axis=0)
         if ci == "replicates":
-            half = t * per_rep.std(axis=0, ddof=1) / np.sqrt(r)
+            # A replicate too small to vary gives a non-finite estimate: the interval is NaN.
+            with np.errstate(invalid="ignore"):
+                half = t * per_rep.std(axis=0, ddof=1) / np.sqrt(r)
             low, high = est - half, est + half
         elif ci == "bootstrap":
             half = z * boot[key].std(axis=0, ddof=1)
