@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp_ = sub.add_parser("compare", help="variants side by side: table and figure")
     cmp_.add_argument("run_dirs", nargs="+", type=_run_dir)
-    cmp_.add_argument("--out", type=Path, help="output folder (default: runs/compare/<UTC time>)")
+    cmp_.add_argument("--out", type=Path,
+                      help="output folder (default: <first RUN_DIR>/variants, where that run's appendix finds it)")
     cmp_.set_defaults(func=_cmd_compare)
     return parser
 
@@ -144,7 +145,7 @@ def _cmd_rebuild(args) -> int:
 def _cmd_compare(args) -> int:
     from analysis.compare import main_compare
 
-    print(main_compare(args.run_dirs, args.out))
+    print(main_compare(args.run_dirs, args.out or args.run_dirs[0] / "variants"))
     return 0
 
 
