@@ -360,7 +360,8 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     # `sample` moves to the front as a view (np.moveaxis dispatches to dask too).
     variables = {
         name: (("sample",) + dims[:-1], np.moveaxis(data, -1, 0),
-               {"description": OUTPUT_DESCRIPTIONS[name], "units": "1" if name in _SHARES else "normalised utility"})
+               {"label": OUTPUT_LABELS[name], "description": OUTPUT_DESCRIPTIONS[name],
+                "units": "1" if name in _SHARES else "normalised utility"})
         for name, (dims, data) in out.items()
     }
     return xr.Dataset(variables, coords=coords)
@@ -368,6 +369,20 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
 
 _SHARES = {"acceptance", "delta_acceptance", "joint_acceptance", "acceleration_index", "europe_flip",
            "all_accept_flip", "europe_binding", "strategy_switch", "war_necessary", "backfire"}
+#: Short names for figures and tables (the descriptions below say how each is computed).
+OUTPUT_LABELS = {
+    "net_benefit": "Net benefit", "delta_net_benefit": "Change in net benefit", "acceptance": "Acceptance",
+    "delta_acceptance": "Change in acceptance", "joint_acceptance": "Joint acceptance",
+    "acceleration_index": "Acceleration index", "europe_net_benefit_post": "Europe's net benefit after",
+    "europe_flip": "Europe: not worth it → worth a try", "all_accept_flip": "All three accept after, not before",
+    "normalised_net_benefit": "Normalised net benefit", "consensus_index": "Consensus index",
+    "europe_binding": "Europe is the binding actor", "total_cost": "Total cost",
+    "us_desirability": "US desirability if allies comply", "strategy_value": "Strategy value",
+    "strategy_margin": "Combine-and-manage minus divide-and-rule", "strategy_switch": "US strategy switch",
+    "counterfactual_net_benefit": "No-war counterfactual net benefit", "war_necessary": "War necessary for the flip",
+    "escalation_effect": "Effect of China's escalation", "backfire": "Escalation backfires",
+    "term_value": "Term contribution",
+}
 OUTPUT_DESCRIPTIONS = {
     "net_benefit": "Net benefit of taking part in / pushing Asia-Pacification (sum of term_value)",
     "delta_net_benefit": "Change in net benefit from pre to post",
