@@ -109,9 +109,13 @@ def _cmd_run(args) -> int:
                             allow_failures=args.allow_failures, figures=not args.no_figures,
                             until_converged=args.until_converged, max_samples=args.max_samples,
                             appendix=not args.no_appendix)
-    except KeyboardInterrupt:
-        print("interrupted; the run is resumable with: study run --resume <RUN_DIR> (see its manifest.json)",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        run_dir = getattr(e, "run_dir", None)
+        if run_dir is None:
+            print("interrupted before the run directory was created; nothing to resume", file=sys.stderr)
+        else:
+            print(f"interrupted; finished chunks are kept. Resume with: study run --resume {run_dir}",
+                  file=sys.stderr)
         return 130
     print(run_dir)
     return 0

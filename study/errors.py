@@ -37,3 +37,11 @@ class ModelContractError(StudyError):
 
 class RunError(StudyError):
     """A run directory cannot be created, resumed or read as asked."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; carries the (resumable) run directory."""
+
+    def __init__(self, run_dir):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .errors import RunError, StudyError
+from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
 from .contract import file_sha256, source_file
 from .sampling import make_design
@@ -256,7 +256,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
     except KeyboardInterrupt:
         manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
-        raise
+        raise Interrupted(run_dir) from None
     except StudyError as e:
         manifest.update(status="failed", error=str(e))
         raise

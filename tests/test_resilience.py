@@ -176,3 +176,24 @@ def test_until_converged_extends_the_same_design(tmp_path):
     converged = pd.read_csv(grown / "indices.csv").query("method == 'sobol' and index == 'ST'")["converged"]
     assert manifest["convergence"]["converged"] == bool(converged.all())
     assert manifest["convergence"]["converged"] or n == 128
+
+
+def test_ctrl_c_leaves_a_resumable_run_and_says_how(tmp_path):
+    path = _study(tmp_path)
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
+                             "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.rglob("chunks/sobol-*.nc"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    run_dir = next(out.rglob("manifest.json")).parent
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (f"interrupted; finished chunks are kept. Resume with: study run "
+                                            f"--resume {run_dir}")
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
