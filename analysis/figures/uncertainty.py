@@ -94,6 +94,7 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                 a.axvline(med, color=PALETTE[1], lw=1.0, label=f"median {med:.3g}")
                 a.axvline(v.mean(), color=PALETTE[2], lw=1.0, ls=":",
                           label=f"mean {v.mean():.3g}")
+                a.plot([], [], ls="", label=f"{share_positive(v):.0%} of draws > 0")
                 a.legend(frameon=False, loc="upper right", handlelength=1.2)
             a.set_xlabel(label)
             a.set_title(", ".join(coord_label(c) for c in cell.values()))
