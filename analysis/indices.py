@@ -335,7 +335,8 @@ def _delta(study, results, outputs, rows, iid) -> xr.Dataset | None:
     out = []
     for o in outputs:
         values, index, dims = flatten(results[o])
-        ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level,
+        labels = [o] if index is None else [f"{o}[{', '.join(map(str, np.atleast_1d(k)))}]" for k in index]
+        ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level, elements=labels,
                                  resamples=min(a.resamples, DELTA_RESAMPLES), rng=_rng(study, "delta", o))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         rows.extend(_rows(ds, "delta", o, dims, index, {

@@ -161,7 +161,7 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
 def run_study(path=None, *, samples: int | None = None, seed: int | None = None, out=DEFAULT_ROOT,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
-              until_converged: bool = False, max_samples: int | None = None,
+              until_converged: bool = False, max_samples: int | None = None, variants: bool = True,
               argv: list[str] | None = None) -> Path:
     """Run a study and return its run directory.
 
@@ -189,6 +189,10 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         double N by extending the same scrambled sequences (only new points are evaluated).
     max_samples : int, optional
         Largest N ``until_converged`` may reach (default 16 × the initial N).
+    variants : bool
+        Also run the study files listed in ``[analysis].variants`` (each its own run, at
+        ``variant_samples`` or this run's N if smaller) and compare them with this run in
+        ``<run>/variants/`` for the appendix's structural-alternatives section.
 
     Returns
     -------
@@ -208,6 +212,10 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         study = load_study(path, samples=samples, seed=seed)
         study_dir = path.resolve().parent
         probe(study, study_dir)
+        for v in study.analysis.variants if variants else ():
+            if not (path.parent / v).is_file():
+                raise StudyError(path, "analysis.variants", f"must list study files relative to this one; got {v!r}, "
+                                 "which does not exist")
         requested = sum(make_design(study, k).n_samples for k in _designs(study))
         run_dir = store.new_run_dir(out, study)
         shutil.copyfile(path, run_dir / "study.toml")
@@ -253,6 +261,12 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             _postprocess(run_dir, manifest, figures=False, appendix=False)
         if until_converged:
             manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
+        if study.analysis.variants and variants:
+            _run_variants(study, run_dir, manifest, out=out, workers=workers, scheduler=scheduler)
+        # Results and indices are whole: record it, so the appendix's run record can say so.
+        # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
+        manifest.update(status="complete", timings={"finished": store.utc_now(),
+                                                    "wall_s": round(time.perf_counter() - started, 3)})
         _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
     except KeyboardInterrupt:
         manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
@@ -269,9 +283,25 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             client.close()
             if cluster is not None and not scheduler:
                 cluster.close()
-    manifest.update(status="complete", timings={"finished": store.utc_now(),
-                                                "wall_s": round(time.perf_counter() - started, 3)})
+    manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
     return run_dir
+
+
+def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, out, workers, scheduler) -> None:
+    from analysis.compare import main_compare
+
+    base = Path(manifest["study"]["file"]).parent
+    n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
+    dirs = []
+    for v in study.analysis.variants:
+        path = base / v
+        vs = load_study(path)
+        # Designs differ in what a sample size may be: keep Sobol's power of two and replicates.
+        size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
+        dirs.append(run_study(path, samples=size, out=out, workers=workers, scheduler=scheduler,
+                              figures=False, appendix=False, variants=False))
+    main_compare([run_dir, *dirs], run_dir / "variants")
+    manifest.update(variants=[str(d) for d in dirs])
 
 
 def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:

@@ -81,6 +81,8 @@ class Analysis:
     tolerance: float = 0.05
     morris_trajectories: int = 64
     morris_levels: int = 4
+    variants: tuple[str, ...] = ()
+    variant_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +392,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     if not tol > 0:
         ld.fail(f"{p}.tolerance", f"must be positive; got {tol!r}")
     levels = ld.integer(t, "morris_levels", p, 4, minimum=2, what="an integer >= 2")
+    variants = ld.strings(t, "variants", p, ())
     if levels % 2:
         ld.fail(f"{p}.morris_levels", f"must be even (Morris's symmetric step needs it); got {levels}")
     return Analysis(
@@ -397,7 +400,8 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         headline=ld.strings(t, "headline", p, ()), key_output=ld.string(t, "key_output", p),
         outputs=ld.strings(t, "outputs", p, ()), tolerance=tol,
         morris_trajectories=ld.integer(t, "morris_trajectories", p, 64, minimum=2, what="an integer >= 2"),
-        morris_levels=levels,
+        morris_levels=levels, variants=variants,
+        variant_samples=ld.integer(t, "variant_samples", p, 0),
     )
 
 
