@@ -140,7 +140,11 @@ def _cmd_rebuild(args) -> int:
     elif args.stage == "figures":
         from analysis.figures import build_figures as build
     else:
-        from analysis.appendix import build_appendix as build
+        from analysis.appendix import build_appendix, compile_pdf
+
+        def build(run_dir):
+            build_appendix(run_dir)
+            print(f"{run_dir / 'appendix'}: {compile_pdf(run_dir)[1]}", file=sys.stderr)
     build(args.run_dir)
     print(args.run_dir)
     return 0

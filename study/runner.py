@@ -9,6 +9,7 @@ Any run that is not complete can be resumed: chunks already on disk are kept.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -150,10 +151,14 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
         build_figures(run_dir)
         timings["figures_s"] = round(time.perf_counter() - t, 3)
     if appendix:
-        from analysis.appendix import build_appendix
+        from analysis.appendix import build_appendix, compile_pdf
 
         t = time.perf_counter()
         build_appendix(run_dir)
+        _, how = compile_pdf(run_dir)
+        manifest.update(appendix_pdf=how)
+        if how.startswith("xelatex failed"):
+            print(f"warning: {run_dir / 'appendix'}: {how}", file=sys.stderr)
         timings["appendix_s"] = round(time.perf_counter() - t, 3)
     manifest.update(timings=timings)
 

@@ -145,3 +145,30 @@ def build_appendix(run_dir: str | Path) -> Path:
             + table_latex(t, prefix) + "\n", encoding="utf-8")
         t.data.to_csv(out / "tables" / f"{t.name}.csv", index=False)
     return out / "appendix.tex"
+
+
+def compile_pdf(run_dir) -> tuple[Path | None, str]:
+    """Compile ``appendix/appendix.tex`` to PDF with XeLaTeX, if it is installed.
+
+    Runs without shell escape (a description can never execute anything) and twice, for
+    the cross-references.
+
+    Returns
+    -------
+    (pathlib.Path or None, str)
+        The PDF (None if not compiled) and a one-line account of what happened.
+    """
+    import shutil
+    import subprocess
+
+    folder = Path(run_dir) / "appendix"
+    engine = shutil.which("xelatex")
+    if engine is None:
+        return None, "not compiled: xelatex is not installed (appendix.tex and appendix.md are written)"
+    for _ in range(2):
+        proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                               "appendix.tex"], cwd=folder, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            errors = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
+            return None, f"xelatex failed: {errors[0] if errors else 'exit status ' + str(proc.returncode)}"
+    return folder / "appendix.pdf", "compiled with xelatex"
