@@ -22,9 +22,13 @@ def pretty(value) -> str:
     return s[:1].upper() + s[1:]
 
 
+_ACRONYMS = {"us": "US", "ap4": "AP4", "eu": "EU", "nato": "NATO", "dprk": "DPRK"}
+
+
 def term_label(value) -> str:
-    """A term name for display: underscores to spaces, case kept (``us_commitment``)."""
-    return str(value).replace("_", " ")
+    """A term name for display: underscores to spaces, acronyms upper case (``US commitment``)."""
+    words = str(value).replace("_", " ").split(" ")
+    return " ".join(_ACRONYMS.get(w.lower(), w) for w in words)
 
 
 def share_positive(values: np.ndarray) -> float:
@@ -207,6 +211,6 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
             a.axvline(0, color="0.3", lw=0.6)
             net = f["mean"].sum()
             name = coord_label(actor) if actor is not None else "Net"
-            a.set_title(f"{name} (net {net:+.2f})".replace("-", "\u2212"))
+            a.set_title(f"{name}\n(net {net:+.2f})".replace("-", "\u2212"))
             a.set_xlabel(label)
     return fig
