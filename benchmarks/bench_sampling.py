@@ -10,31 +10,12 @@ Run: ``python benchmarks/bench_sampling.py [--log2n 14] [--d 25] [--seed 2024060
 from __future__ import annotations
 
 import argparse
-import gc
-import time
-import tracemalloc
 
 import numpy as np
 from SALib.sample import sobol as salib_sample
 
 from study.sampling import saltelli_unit
-
-
-def measure(fn):
-    """Wall time (s) of ``fn()`` untraced, then its peak traced memory (bytes), and its result.
-
-    Tracing slows allocation-heavy code unevenly, so time and memory come from two calls.
-    """
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    elapsed = time.perf_counter() - t0
-    gc.collect()
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, peak, out
+from common import measure
 
 
 def main(argv=None) -> None:

@@ -11,9 +11,6 @@ Run: ``python benchmarks/bench_sobol.py [--log2n 14] [--d 25] [--resamples 100]`
 from __future__ import annotations
 
 import argparse
-import gc
-import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -22,23 +19,7 @@ from SALib.sample import sobol as salib_sample
 
 from analysis.sobol import sobol_indices
 from study.testing import sobol_g_values
-
-
-def measure(fn):
-    """Wall time (s) of ``fn()`` untraced, then its peak traced memory (bytes), and its result.
-
-    Tracing slows allocation-heavy code unevenly, so time and memory come from two calls.
-    """
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    elapsed = time.perf_counter() - t0
-    gc.collect()
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, peak, out
+from common import measure
 
 
 def main(argv=None) -> None:
