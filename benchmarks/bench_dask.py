@@ -1,0 +1,140 @@
+"""Dask speed-up: ``study run --workers 2`` against in-process evaluation, model costing ~1 ms per sample.
+
+The model is ``benchmarks/slow_model.py`` (vectorized, CPU-bound; see its docstring for why
+not a ``sleep``). Its constant ``work`` is calibrated here so that one sample costs about
+``--ms`` milliseconds on this machine. The study is a Sobol' design over its three
+parameters (first and total order, 8 replicates); the same study file is run in this
+process and on a local dask cluster of 2 single-threaded worker processes, at equal N,
+and the two results must be identical. Prints the evaluation time (from each run's
+manifest) and the end-to-end time of ``run_study`` (cluster start-up included), and the
+speed-ups.
+
+``study run`` evaluates the first chunk in its own process before handing the rest to the
+cluster (a broken model fails fast), so with ``K`` chunks the ideal speed-up on 2 workers
+is ``K / (1 + ceil((K - 1) / 2))``: 1.67x for the default 5 chunks. With more chunks than
+``2 * workers + 1``, ``run_chunks`` (``study/evaluate.py``) drops one chunk: the run is
+marked complete but ``results.nc`` lacks those samples; this benchmark reports it (see
+``benchmarks/README.md``). Speed-ups are ratios of evaluated samples per second.
+
+Run: ``python benchmarks/bench_dask.py [--log2n 12] [--ms 1.0] [--workers 2] [--chunks 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import slow_model  # noqa: E402
+from study import run_study  # noqa: E402
+
+STUDY = """\
+[study]
+name = "slow_model"
+model = "slow_model:evaluate"
+description = "Ishigami function with a calibrated per-sample cost (dask benchmark)"
+
+[sampling]
+method = "sobol"
+samples = {n}
+seed = 7
+second_order = false
+replicates = 8
+chunk_rows = {chunk_rows}
+
+[analysis]
+methods = ["sobol"]
+
+[constants]
+work = {work}
+
+[parameters.x1]
+distribution = "uniform"
+low = -3.141592653589793
+high = 3.141592653589793
+
+[parameters.x2]
+distribution = "uniform"
+low = -3.141592653589793
+high = 3.141592653589793
+
+[parameters.x3]
+distribution = "uniform"
+low = -3.141592653589793
+high = 3.141592653589793
+"""
+
+
+def calibrate(ms: float, n: int = 2000) -> tuple[int, float]:
+    """Steps of the recurrence that make one sample cost ``ms`` milliseconds; and the cost measured."""
+    rng = np.random.default_rng(0)
+    x = xr.Dataset({k: ("sample", rng.uniform(-3, 3, n)) for k in ("x1", "x2", "x3")})
+
+    def per_sample(work):
+        t0 = time.perf_counter()
+        slow_model.evaluate(x.assign(work=work))
+        return (time.perf_counter() - t0) / n * 1e3
+
+    work = 2000
+    work = max(1, round(work * ms / per_sample(work)))
+    return work, min(per_sample(work) for _ in range(2))
+
+
+def timed_run(study_file: Path, out: Path, workers: int | None) -> tuple[float, dict, Path]:
+    t0 = time.perf_counter()
+    run_dir = run_study(study_file, out=out, workers=workers, figures=False, appendix=False)
+    wall = time.perf_counter() - t0
+    return wall, json.loads((run_dir / "manifest.json").read_text()), run_dir
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log2n", type=int, default=12)
+    parser.add_argument("--ms", type=float, default=1.0, help="target model cost per sample (ms)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--chunks", type=int, default=5, help="number of evaluation chunks")
+    args = parser.parse_args(argv)
+    work, cost = calibrate(args.ms)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
+    try:
+        shutil.copy(HERE / "slow_model.py", tmp / "slow_model.py")
+        study_file = tmp / "slow_model.toml"
+        blocks = 2**args.log2n // 8  # one block = one base row of each of the 8 replicates
+        chunk_rows = -(-blocks // args.chunks)
+        study_file.write_text(STUDY.format(n=2**args.log2n, chunk_rows=chunk_rows, work=work))
+        local_wall, local, local_dir = timed_run(study_file, tmp / "runs", None)
+        dask_wall, dist, dask_dir = timed_run(study_file, tmp / "runs", args.workers)
+        with xr.open_dataset(local_dir / "results.nc") as a, xr.open_dataset(dask_dir / "results.nc") as b:
+            n_local, n_dask = a.sizes["sample"], b.sizes["sample"]
+            identical = n_local == n_dask and bool(np.array_equal(a["y"].values, b["y"].values))
+        chunks = -(-blocks // chunk_rows)
+        ideal = chunks / (1 + -(-(chunks - 1) // args.workers))
+        print(f"model cost {cost:.2f} ms per sample (work = {work} steps), N = 2^{args.log2n}, "
+              f"{n_local:,} model runs in {chunks} chunks; dask results identical: {identical}")
+        if n_dask != n_local:
+            print(f"  WARNING: the dask run's results.nc holds {n_dask:,} of {n_local:,} samples although its "
+                  f"manifest says {dist['samples']['runs_completed']:,} completed and status {dist['status']!r}")
+        le, de = local["timings"]["evaluation_s"], dist["timings"]["evaluation_s"]
+        print(f"  {'':<22}{'evaluation s':>13}{'run_study s':>13}")
+        print(f"  {'in process':<22}{le:>13.1f}{local_wall:>13.1f}")
+        print(f"  {f'dask, {args.workers} workers':<22}{de:>13.1f}{dask_wall:>13.1f}")
+        print(f"  {'speed-up':<22}{(n_dask / de) / (n_local / le):>12.2f}x{(n_dask / dask_wall) / (n_local / local_wall):>12.2f}x"
+              f"   (ideal with {chunks} chunks {ideal:.2f}x; model alone {n_local * cost / 1e3:.1f} s)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Peak memory of ``study run`` against the base sample size N, each N in a fresh process.
+
+Runs the flagship study (``params/asia_pacification.toml``: Sobol' with second order and
+grouped indices, Morris and delta, the analysis and scenario discovery; no figures or
+appendix) once per N, each in its own child process, and reads the child's peak resident
+set size from the kernel (``os.wait4``, ``ru_maxrss``: exact, not sampled). A poller also
+records the peak per stage (sampling + evaluation + writing ``results.nc``, then the
+analysis), switching stage when the manifest records ``evaluation_s``. Prints one line per
+N and the ratio of each peak to the smallest N's.
+
+Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--out /tmp/bench-runs] [--keep]``
+(each run directory is deleted afterwards unless ``--keep``: at N = 2**18 ``results.nc``
+alone holds about 17 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGSHIP = ROOT / "params" / "asia_pacification.toml"
+
+
+def study_copy(dest: Path, source: Path = FLAGSHIP, **keys) -> Path:
+    """Write a copy of a study file with top-level-style keys replaced or removed.
+
+    Each keyword ``key=value`` replaces every ``key = …`` line (a multi-line array too)
+    with ``key = value`` (``value`` is TOML text); ``key=None`` removes it. The flagship's
+    ``variants`` (separate studies run beside it at a fixed N) are always removed, so that
+    a benchmark times the flagship's own run.
+
+    Parameters
+    ----------
+    dest : pathlib.Path
+        File to write.
+    source : pathlib.Path
+        Study file to copy (default: the flagship).
+    **keys : str or None
+        Keys to replace (TOML value text) or remove (``None``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+    """
+    text = source.read_text()
+    for key, value in {"variants": None, "variant_samples": None, **keys}.items():
+        # A value runs to the end of its line, or to its closing bracket for an array.
+        pattern = re.compile(rf"^{re.escape(key)}\s*=\s*(\[[^\]]*\]|[^\n]*)[^\n]*\n", re.MULTILINE)
+        text = pattern.sub("" if value is None else f"{key} = {value}\n", text)
+    dest.write_text(text)
+    return dest
+
+
+def _stage_peaks(proc: psutil.Process, out: Path, stop: threading.Event, peaks: dict) -> None:
+    """Poll the child's resident set size every 50 ms, attributing it to the current stage."""
+    stage = "evaluation"
+    while not stop.is_set():
+        try:
+            rss = proc.memory_info().rss
+        except psutil.Error:
+            return
+        if stage == "evaluation":
+            manifests = list(out.glob("*/*/manifest.json"))
+            try:
+                if manifests and "evaluation_s" in json.loads(manifests[0].read_text())["timings"]:
+                    stage = "analysis"
+            except (ValueError, KeyError):
+                pass  # caught mid-rename; read again next tick
+        peaks[stage] = max(peaks.get(stage, 0), rss)
+        stop.wait(0.05)
+
+
+def measure(log2n: int, out_root: Path, study: Path, keep: bool) -> dict:
+    """Run the study at N = 2**log2n in a child process; its peak memory, timings and size."""
+    out = Path(tempfile.mkdtemp(prefix=f"mem-2^{log2n}-", dir=out_root))
+    cmd = [sys.executable, "-m", "study", "run", str(study), "--samples", str(2**log2n),
+           "--no-figures", "--no-appendix", "--out", str(out)]
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peaks, stop = {}, threading.Event()
+    poller = threading.Thread(target=_stage_peaks, args=(psutil.Process(child.pid), out, stop, peaks))
+    poller.start()
+    # wait4 gives this child's own rusage; ru_maxrss is in KiB on Linux.
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t0
+    stop.set()
+    poller.join()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    run_dir = Path(child.stdout.read().strip().splitlines()[-1]) if child.returncode == 0 else None
+    if run_dir is None:
+        raise SystemExit(f"study run at N = 2^{log2n} failed with exit status {child.returncode}: {' '.join(cmd)}")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
+    if not keep:
+        shutil.rmtree(out)
+    return {"log2n": log2n, "runs": manifest["samples"]["runs_completed"], "peak": usage.ru_maxrss * 1024,
+            "peak_eval": peaks.get("evaluation", 0), "peak_analysis": peaks.get("analysis", 0),
+            "wall": wall, "timings": manifest["timings"], "disk": size}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log2n", type=int, nargs="+", default=[14, 18])
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-runs")
+    parser.add_argument("--study", type=Path, default=FLAGSHIP)
+    parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    study = study_copy(args.out / args.study.name, args.study)
+    print(f"study {args.study.name} (without its variants), no figures or appendix; peak RSS per run "
+          "(kernel ru_maxrss)")
+    print(f"{'N':>8} {'model runs':>11} {'peak MiB':>9} {'eval MiB':>9} {'analysis MiB':>12} "
+          f"{'eval s':>7} {'analysis s':>10} {'wall s':>7} {'disk GB':>8}  peak ratio")
+    first = None
+    for log2n in args.log2n:
+        r = measure(log2n, args.out, study, args.keep)
+        first = first or r["peak"]
+        t = r["timings"]
+        print(f"{'2^' + str(log2n):>8} {r['runs']:>11,} {r['peak'] / 2**20:>9.0f} {r['peak_eval'] / 2**20:>9.0f} "
+              f"{r['peak_analysis'] / 2**20:>12.0f} {t.get('evaluation_s', float('nan')):>7.1f} "
+              f"{t.get('analysis_s', float('nan')):>10.1f} {r['wall']:>7.1f} {r['disk'] / 1e9:>8.2f}  "
+              f"{r['peak'] / first:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
