@@ -81,3 +81,25 @@ def test_indices_nc_holds_the_same_numbers(run, table):
         st = ds["europe_flip__ST"].to_series()
     csv = table.query("method == 'sobol' and output == 'europe_flip' and index == 'ST'").set_index("param")["value"]
     np.testing.assert_allclose(st.loc[csv.index].values, csv.values, rtol=1e-9)
+
+
+def test_variants_are_compared_with_the_probability_that_the_result_holds(run):
+    study = load_study(FLAGSHIP)
+    table = pd.read_csv(run / "variants" / "compare.csv")
+    expected = {"asia_pacification"} | {v.removesuffix(".toml") for v in study.analysis.variants}
+    assert set(table["study"]) == expected and len(expected) == 7
+    for _, row in table.iterrows():
+        assert row["ci_low"] <= row["p_holds"] <= row["ci_high"]
+    flip = table.query("output == 'europe_flip'").set_index("study")["p_holds"]
+    # The conclusion's backfire warning: without intimidation, escalation makes the flip likelier.
+    assert flip["asia_pacification_china_escalation_no_intimidation"] > flip["asia_pacification"]
+    # Kim's penalty works against the headline (the brief, T11).
+    assert flip["asia_pacification_kim_penalty"] < flip["asia_pacification"]
+
+
+def test_scenario_discovery_names_a_failure_box_with_coverage_and_density(run):
+    boxes = pd.read_csv(run / "scenarios.csv").query("kind == 'chosen' and output == 'europe_flip'")
+    assert len(boxes) and boxes["param"].notna().all()
+    first = boxes[boxes["box"] == boxes["box"].min()]
+    assert (first["coverage"].between(0, 1)).all() and (first["density"] > 0.41).all()
+    assert set(first["param"]) & {"us_commitment_value", "europe_autonomy_value"}
