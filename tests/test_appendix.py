@@ -137,7 +137,8 @@ def test_scenarios_and_variants_are_reported_when_present(tmp_path, no_figures):
     md = (Path(build_appendix(run)).parent / "appendix.md").read_text(encoding="utf-8")
     assert "coverage 80%, density 90%, mass 20%, 1 inputs restricted" in md
     assert "| Value of US commitment | 0\\.310 | 0\\.520 | 0\\.001 |" in md
-    assert "| baseline | Europe flips | 61% | 58–64% | Autonomy |" in md
+    assert "| synthetic | Europe flips | 61% | 58–64% | Autonomy |" in md
+    assert "synthetic: baseline" in md
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,7 +201,8 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
     from study.cli import main
 
     assert main(["run", str(study_file), "--samples", "64", "--out", str(tmp_path)]) == 0
-    (run,) = [p.parent for p in tmp_path.glob("*/*/manifest.json")]
+    (run,) = [p.parent for p in tmp_path.glob("asia_pacification/*/manifest.json")]
+    assert len(list(tmp_path.glob("asia_pacification_*/*/manifest.json"))) == 6  # its variants
     build_appendix(run)
     flat = _squash(_compile(run / "appendix"))
     for sentence in headline_sentences(load_run(run)):

@@ -152,7 +152,7 @@ def variants(data: RunData) -> list:
     rows = [[str(r.study) + (" (this run)" if str(r.run).endswith(this) else ""),
              str(r.output_label or r.output), pct(r.p_holds), interval(r.ci_low, r.ci_high, True),
              str(getattr(r, "driver_1_label", "") or "")]
-            for r in df.fillna("").itertuples(index=False)]
+            for r in df.astype(object).fillna("").itertuples(index=False)]
     blocks.append(Para(f"The headline results under {df['run'].nunique()} model variants, side by side; "
                        "each variant is its own run of the same model under its own study file. A "
                        "variant with declared rank correlations is sampled by a Latin hypercube through a "
