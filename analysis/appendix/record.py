@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import stats
 
 from ..figures import ranks_frame
+from ..figures.data import select_cell
 from ..figures.data import RunData, analysed_outputs, key_cell
 from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
@@ -97,7 +99,7 @@ def triangulation(data: RunData, figs: dict) -> list:
         same = len(set(both.nsmallest(k, base).index) & set(both.nsmallest(k, m).index))
         agree.append(f"{m} (Kendall τ {fmt(tau)}; {same} of the top {k} shared)")
     blocks.append(Para(f"For {data.label(key)}, the ranking by {base} is compared with "
-                       + _join(agree) + "."))
+                       + _join(agree) + ". " + _agreement_sentence(data, key)))
     rows = [[data.labels.get(p, p), *[("–" if pd.isna(v) else str(int(v))) for v in r]]
             for p, r in ranks.sort_values(base).iterrows()]
     blocks.append(Table("triangulation", f"Rank of each input for {data.label(key)} "
@@ -105,6 +107,27 @@ def triangulation(data: RunData, figs: dict) -> list:
                         ranks.rename_axis("param").reset_index(),
                         [0.4] + [None] * ranks.shape[1]))
     return blocks + _figs(figs, "triangulation")
+
+
+def _agreement_sentence(data: RunData, key: str) -> str:
+    """Where the methods agree and disagree (analysis.triangulation), in the inputs' labels."""
+    from ..triangulation import rank_agreement
+
+    cell = key_cell(data, key)
+    values = {}
+    for arg, method, index in (("sobol_st", "sobol", "ST"), ("morris_mu_star", "morris", "mu_star"),
+                               ("delta", "delta", "delta")):
+        rows = select_cell(data.rows(method, index, key), cell, data.dim_columns)
+        rows = rows[rows["param"].isin(data.labels)]
+        values[arg] = (xr.DataArray(rows["value"].to_numpy(float), dims="param",
+                                    coords={"param": rows["param"].to_numpy()}) if len(rows) else None)
+    if sum(v is not None for v in values.values()) < 2:
+        return ""
+    table = rank_agreement(**values)
+    text = " ".join(table.attrs["per_output"]["summary"])
+    for name in sorted(data.labels, key=len, reverse=True):  # longest first: no partial matches
+        text = text.replace(name, data.labels[name])
+    return text
 
 
 def scenarios(data: RunData) -> list:
