@@ -11,6 +11,7 @@ value, conf, conf_low, conf_high, estimator, conf_method, influential, rank, con
 from __future__ import annotations
 
 import json
+import warnings
 import zlib
 from pathlib import Path
 
@@ -187,7 +188,7 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
     if "morris" in a.methods:
         trees["morris"] = _morris(study, run_dir, outputs, rows)
     if "delta" in a.methods:
-        trees["delta"] = _delta(study, results, outputs, rows, iid)
+        trees["delta"] = _delta(study, results, outputs, rows, iid, notes)
 
     table = pd.DataFrame(rows)
     dim_cols = [c for c in table.columns if c not in CSV_COLUMNS]
@@ -326,7 +327,7 @@ DELTA_MAX_ROWS = 4096
 DELTA_RESAMPLES = 30
 
 
-def _delta(study, results, outputs, rows, iid) -> xr.Dataset | None:
+def _delta(study, results, outputs, rows, iid, notes) -> xr.Dataset | None:
     delta = METHODS["delta"]
     a = study.analysis
     params = json.loads(results.attrs["params"])
@@ -336,8 +337,12 @@ def _delta(study, results, outputs, rows, iid) -> xr.Dataset | None:
     for o in outputs:
         values, index, dims = flatten(results[o])
         labels = [o] if index is None else [f"{o}[{', '.join(map(str, np.atleast_1d(k)))}]" for k in index]
-        ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level, elements=labels,
-                                 resamples=min(a.resamples, DELTA_RESAMPLES), rng=_rng(study, "delta", o))
+        with warnings.catch_warnings(record=True) as caught:
+            # A constant output (delta undefined) is recorded in the notes, not printed.
+            warnings.simplefilter("always")
+            ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level, elements=labels,
+                                     resamples=min(a.resamples, DELTA_RESAMPLES), rng=_rng(study, "delta", o))
+        notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         rows.extend(_rows(ds, "delta", o, dims, index, {
             "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator"),
