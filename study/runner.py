@@ -322,6 +322,10 @@ def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:
 
 def _prepare_resume(run_dir: Path, path):
     manifest = store.Manifest.load(run_dir)
+    for key in ("status", "study", "model", "samples"):
+        if key not in manifest.data:
+            raise RunError(manifest.path, key, "missing key; this manifest was not written by study run, so the "
+                           "run cannot be resumed")
     status = manifest["status"]
     if status == "complete":
         raise RunError(run_dir, "", "is already complete; nothing to resume (start a new run instead)")
