@@ -135,8 +135,9 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
                          frame["conf_high"].to_numpy(float) - val])
         a.errorbar(val, y, xerr=err, fmt="o", color=PALETTE[0], ms=4, capsize=2.5,
                    lw=1.0)
-        for yi, v in zip(y, val):
-            a.annotate(f"{v:.0%}", (v, yi), xytext=(0, 5), textcoords="offset points",
+        # Narrow intervals hide behind the marker, so the label states them too.
+        for yi, v, lo, hi in zip(y, val, frame["conf_low"], frame["conf_high"]):
+            a.annotate(f"{v:.1%} ({lo:.1%}–{hi:.1%})", (v, yi), xytext=(0, 5), textcoords="offset points",
                        ha="center", fontsize=7)
         a.set_yticks(y, [textwrap.fill(labels.get(o, o), 26) for o in frame["output"]])
         a.set_xlim(0, 1)
