@@ -8,9 +8,14 @@ sample and the model stays pure and vectorized like a real one. The recurrence i
 CPU-bound (it holds a core, as a real model does), which a ``time.sleep`` stand-in would
 not: sleeping workers overlap even on a busy machine and would overstate the speed-up.
 The result depends on every step (``z`` feeds the output), so no step can be skipped.
+
+An optional constant ``sleep`` (seconds per sample) adds a wait instead: it stands for a
+model that waits on an external simulator, and measures scheduling overhead alone.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import xarray as xr
@@ -22,7 +27,8 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     Parameters
     ----------
     x : xarray.Dataset
-        ``x1, x2, x3`` along ``sample``; constant ``work`` (steps of the recurrence).
+        ``x1, x2, x3`` along ``sample``; constant ``work`` (steps of the recurrence) and
+        optionally ``sleep`` (seconds to wait per sample).
 
     Returns
     -------
@@ -33,5 +39,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     z = np.zeros_like(x1)
     for _ in range(int(x["work"])):
         np.sin(z + x1, out=z)
+    if "sleep" in x:
+        time.sleep(float(x["sleep"]) * x1.size)
     y = np.sin(x1) + 7.0 * np.sin(x2) ** 2 + 0.1 * x3**4 * np.sin(x1) + 1e-3 * z
     return xr.Dataset({"y": ("sample", y)}, coords={"sample": x["sample"]} if "sample" in x.coords else None)
