@@ -9,6 +9,7 @@ a chunk's numbers do not depend on where or in which order it ran.
 from __future__ import annotations
 
 import functools
+import itertools
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -135,7 +136,7 @@ def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: 
         pending[fut] = (b0, b1)
         return fut
 
-    ac = as_completed([submit(*c) for c, _ in zip(queue, range(window))])
+    ac = as_completed([submit(*c) for c in itertools.islice(queue, window)])
     for fut in ac:
         b0, b1 = pending.pop(fut)
         ds = fut.result()

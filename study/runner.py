@@ -78,6 +78,11 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
                 todo = todo[1:]
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
                        allow_failures=allow_failures, client=client, progress=bar)
+        expected = set(range(have, design.n_blocks, chunk))
+        missing = sorted(expected - store.done_chunks(run_dir, kind))
+        if missing:  # never seal a design with a hole in it
+            raise RuntimeError(f"{len(missing)} chunks of the {kind} design were not written (first at block "
+                               f"{missing[0]}); the run stays resumable")
         attrs = design_attrs(study, design)
         store.combine_chunks(run_dir, kind, store.results_name(kind, i == 0), attrs)
         completed += design.n_samples

@@ -147,6 +147,17 @@ def test_dask_workers_give_identical_results(tmp_path):
 
 
 @pytest.mark.slow
+def test_dask_with_many_more_chunks_than_workers_loses_none(tmp_path):
+    path = _study(tmp_path, model="broken_models:raises_on_some", samples=64, chunk_rows=1)
+    (tmp_path / "broken_models.py").write_text(
+        "import xarray as xr\n\ndef raises_on_some(x):\n    return xr.Dataset({'y': x.x1 * x.x2})\n")
+    local = run_study(path, out=tmp_path / "a", figures=False, appendix=False)
+    dist = run_study(path, out=tmp_path / "b", workers=2, figures=False, appendix=False)
+    assert open_run(dist).sizes["sample"] == 64 * 4  # N = 64 rows × 4 matrices, in 16 chunks: none lost
+    xr.testing.assert_identical(_values(local), _values(dist))
+
+
+@pytest.mark.slow
 def test_existing_scheduler_on_loopback(tmp_path):
     from distributed import Client, LocalCluster
 
