@@ -8,7 +8,7 @@ records the peak per stage (sampling + evaluation + writing ``results.nc``, then
 analysis), switching stage when the manifest records ``evaluation_s``. Prints one line per
 N and the ratio of each peak to the smallest N's.
 
-Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--out /tmp/bench-runs] [--keep]``
+Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--out DIR] [--keep]``
 (each run directory is deleted afterwards unless ``--keep``: at N = 2**18 ``results.nc``
 alone holds about 17 GB).
 """
