@@ -174,7 +174,9 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
     if not path.exists():
         status = Manifest.load(run_dir)["status"]
         raise RunError(run_dir, "", f"has no {name} (run status: {status})")
-    return xr.open_dataset(path)
+    # cache=False: a variable read with .values is not kept, so reading outputs one by one
+    # holds one at a time (measured at N = 2^18: 9.3 GB peak with the cache, 2.4 GB without).
+    return xr.open_dataset(path, cache=False)
 
 
 def seal(run_dir: Path) -> None:

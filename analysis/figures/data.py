@@ -129,16 +129,7 @@ class RunData:
         In a Saltelli design only the A and B matrices are; the AB/BA blocks re-use their
         columns. Other designs (Latin, Morris) are returned whole.
         """
-        ds = self.results
-        labels = ds.attrs.get("matrix_labels")
-        if "matrix" not in ds.coords or labels is None:
-            return ds
-        labels = json.loads(labels) if isinstance(labels, str) else list(labels)
-        codes = [i for i, lab in enumerate(labels) if lab in ("A", "B")]
-        mask = np.isin(ds["matrix"].values, codes)
-        if "status" in ds:
-            mask &= ds["status"].values == 0
-        return ds.isel(sample=np.flatnonzero(mask))
+        return independent_rows(self.results)
 
     # -- indices --------------------------------------------------------------------
     @property
@@ -176,6 +167,19 @@ def output_cells(df: pd.DataFrame, dims: list[str]) -> list[dict]:
         return [{}]
     keys = df[used].drop_duplicates()
     return [{d: v for d, v in zip(used, r) if pd.notna(v)} for r in keys.itertuples(False)]
+
+
+def independent_rows(ds: xr.Dataset) -> xr.Dataset:
+    """The A and B rows of a Saltelli design (minus failed samples); other designs whole."""
+    labels = ds.attrs.get("matrix_labels")
+    if "matrix" not in ds.coords or labels is None:
+        return ds
+    labels = json.loads(labels) if isinstance(labels, str) else list(labels)
+    codes = [i for i, lab in enumerate(labels) if lab in ("A", "B")]
+    mask = np.isin(ds["matrix"].values, codes)
+    if "status" in ds:
+        mask &= ds["status"].values == 0
+    return ds.isel(sample=np.flatnonzero(mask))
 
 
 def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
@@ -294,7 +298,10 @@ def load_run(run_dir: str | Path) -> RunData:
         if not (run / name).is_file():
             raise StudyError(run, name, f"must exist in the run directory; got no `{name}`")
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    results = xr.load_dataset(run / "results.nc")
+    # Figures and tables use only the independent draws: reading just those rows keeps
+    # memory at a few percent of a Saltelli design however large N grows.
+    with xr.open_dataset(run / "results.nc", cache=False) as lazy:
+        results = independent_rows(lazy).load()
     study_path = run / "study.toml"
     doc = tomllib.loads(study_path.read_text(encoding="utf-8")) if study_path.exists() else {}
     indices = None
