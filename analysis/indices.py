@@ -284,7 +284,10 @@ def _element_position(index, dims, row) -> int:
 
 def _label(ds: xr.Dataset, output: str, index, prefix: str = "") -> xr.Dataset:
     """Rename to ``<output>__<var>`` and unstack elements into the output's own dims."""
-    ds = ds.drop_attrs()
+    ds = ds.copy(deep=False)  # clear attributes in place: Dataset.drop_attrs rebuilds per variable
+    ds.attrs = {}
+    for v in ds.variables.values():
+        v.attrs = {}
     ds = ds.drop_vars([c for c in ds.coords if "element" in ds[c].dims])
     if index is None:
         ds = ds.isel(element=0)

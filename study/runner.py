@@ -71,11 +71,6 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
 
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
-            # The first chunk runs here even with a cluster: a broken model fails fast.
-            if todo and client is not None:
-                run_chunks(study, design, todo[:1], on_done, model_ref=study.model, study_dir=study_dir,
-                           allow_failures=allow_failures, progress=bar)
-                todo = todo[1:]
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
                        allow_failures=allow_failures, client=client, progress=bar)
         expected = set(range(have, design.n_blocks, chunk))
