@@ -28,7 +28,7 @@ from scipy import stats
 
 from study.errors import RunError, StudyError
 
-from .scenario import iid_rows
+from .draws import iid_rows
 
 TOP = 3
 COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",

@@ -26,6 +26,7 @@ from study.spec import load_study
 from study.store import Manifest, open_run
 
 from . import METHODS
+from .draws import iid_rows
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
                "conf_method", "influential", "rank", "converged"]
@@ -127,15 +128,6 @@ def _probability(holds: np.ndarray, replicate: np.ndarray | None, conf_level: fl
     return p, half, centre - half, centre + half, "Wilson score interval"
 
 
-def _iid_rows(results: xr.Dataset) -> np.ndarray:
-    """Positions of the rows that form an i.i.d.-like sample (A and B of a Saltelli design)."""
-    if results.attrs.get("design") != "sobol":
-        return np.arange(results.sizes["sample"])
-    labels = json.loads(results.attrs["matrix_labels"])
-    matrix = results["matrix"].values
-    return np.flatnonzero((matrix == labels.index("A")) | (matrix == labels.index("B")))
-
-
 def analyze_run(run_dir) -> tuple[Path, Path]:
     """Compute every requested index of a run and write ``indices.nc`` and ``indices.csv``.
 
@@ -156,7 +148,6 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
     outputs = output_names(results, study)
     status = results["status"].values if "status" in results else None
     failed = int((status != 0).sum()) if status is not None else 0
-    ok = status == 0 if status is not None else np.ones(results.sizes["sample"], bool)
     rows, notes, trees = [], [], {}
     design = results.attrs.get("design")
     if failed:
@@ -164,7 +155,7 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
                      "probabilities and moment-independent measures")
 
     # Headline probabilities.
-    iid = np.intersect1d(_iid_rows(results), np.flatnonzero(ok))
+    iid = np.flatnonzero(iid_rows(results))
     rep = results["replicate"].values[iid] if "replicate" in results.coords else None
     head = {}
     for h in a.headline:

@@ -37,6 +37,7 @@ import xarray as xr
 from scipy import stats
 
 from study.errors import RunError
+from .draws import iid_rows
 
 CSV_COLUMNS = ("output", "box", "step", "kind", "coverage", "density", "mass", "n_restricted",
                "param", "label", "low", "high", "qp_value", "significant")
@@ -272,24 +273,6 @@ def tree_rules(x: np.ndarray, y: np.ndarray, names, *, max_depth: int = 3, seed:
 #: Independent draws used for scenario discovery (A and B rows interleave, so a prefix of a
 #: Saltelli design keeps both and stays balanced).
 MAX_ROWS = 65536
-
-
-def iid_rows(ds: xr.Dataset) -> np.ndarray:
-    """Mask of the samples that form an i.i.d.-like sample of the inputs.
-
-    Saltelli designs: the A and B matrices only (the other matrices repeat their columns).
-    Other designs: every sample. Samples whose model evaluation failed (``status`` != 0)
-    are left out.
-    """
-    n = ds.sizes["sample"]
-    keep = np.ones(n, bool)
-    if "matrix_labels" in ds.attrs and "matrix" in ds.coords:
-        labels = json.loads(ds.attrs["matrix_labels"])
-        codes = [labels.index(m) for m in ("A", "B")]
-        keep &= np.isin(ds["matrix"].values, codes)
-    if "status" in ds:
-        keep &= ds["status"].values == 0
-    return keep
 
 
 def _summary(name, label, box: PrimBox | None, params, labels, k, n, significance):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from ..draws import iid_rows
 
 try:
     from study.errors import StudyError
@@ -170,16 +171,8 @@ def output_cells(df: pd.DataFrame, dims: list[str]) -> list[dict]:
 
 
 def independent_rows(ds: xr.Dataset) -> xr.Dataset:
-    """The A and B rows of a Saltelli design (minus failed samples); other designs whole."""
-    labels = ds.attrs.get("matrix_labels")
-    if "matrix" not in ds.coords or labels is None:
-        return ds
-    labels = json.loads(labels) if isinstance(labels, str) else list(labels)
-    codes = [i for i, lab in enumerate(labels) if lab in ("A", "B")]
-    mask = np.isin(ds["matrix"].values, codes)
-    if "status" in ds:
-        mask &= ds["status"].values == 0
-    return ds.isel(sample=np.flatnonzero(mask))
+    """The independent draws of a run (see :mod:`analysis.draws`)."""
+    return ds.isel(sample=np.flatnonzero(iid_rows(ds)))
 
 
 def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
