@@ -228,14 +228,22 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
     second = bool(int(results.attrs["second_order"]))
     out = []
     for o in outputs:
-        values, index, dims = flatten(results[o])
-        y = values.reshape(-1, r, m, values.shape[1])
-        ds = sobol.sobol_indices(y, params=params, second_order=second, groups=groups, ci=a.ci,
-                                 conf_level=a.conf_level, resamples=a.resamples, rng=_rng(study, "sobol", o),
-                                 source=f"results.nc: output {o!r}")
-        conv = None if convergence is None else convergence(y, params=params, groups=groups, ci=a.ci, conf_level=a.conf_level,
-                           resamples=min(a.resamples, 200), rng=_rng(study, "convergence", o),
-                           tolerance=a.tolerance)
+        _, index, dims = flatten(results[o].isel(sample=slice(0, 1)))  # element labels only
+        parts, conv_parts = [], []
+        # One element at a time, read from disk as it is needed: memory holds one column of
+        # the design, not the whole output. Each element gets the same fresh generator, so
+        # its bootstrap rows are those of an all-elements call.
+        for column in _columns(results[o]):
+            y = column.reshape(-1, r, m, 1)
+            parts.append(sobol.sobol_indices(y, params=params, second_order=second, groups=groups, ci=a.ci,
+                                             conf_level=a.conf_level, resamples=a.resamples,
+                                             rng=_rng(study, "sobol", o), source=f"results.nc: output {o!r}"))
+            if convergence is not None:
+                conv_parts.append(convergence(y, params=params, groups=groups, ci=a.ci, conf_level=a.conf_level,
+                                              resamples=min(a.resamples, 200), rng=_rng(study, "convergence", o),
+                                              tolerance=a.tolerance))
+        ds = _stack(parts)
+        conv = _stack(conv_parts) if conv_parts else None
         ci = ds.attrs["ci_method"]
         att = ds.attrs
         new = _rows(ds, "sobol", o, dims, index, {
@@ -264,6 +272,23 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
             out.append(_label(conv.drop_vars([v for v in conv.coords if v not in conv.dims], errors="ignore"),
                           o, index, prefix="convergence"))
     return xr.merge(out, compat="override", join="outer") if out else None
+
+
+def _columns(da: xr.DataArray):
+    """Each element of an output's extra dimensions as a 1-d array along ``sample``.
+
+    C order over the extra dimensions, as :func:`flatten` numbers the elements.
+    """
+    dims = [d for d in da.dims if d != "sample"]
+    for pos in np.ndindex(*[da.sizes[d] for d in dims]):
+        yield da.isel(dict(zip(dims, pos))).values
+
+
+def _stack(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Per-element results along ``element`` again, their notes joined."""
+    notes = "; ".join(n for n in (p.attrs.get("notes", "") for p in parts) if n)
+    out = xr.concat(parts, dim="element", coords="minimal", compat="override", combine_attrs="override")
+    return out.assign_coords(element=np.arange(len(parts))).assign_attrs(notes=notes)
 
 
 def _element_position(index, dims, row) -> int:
