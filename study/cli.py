@@ -87,15 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_study() -> Path:
-    return Path("params") / "asia_pacification.toml"
-
-
 def _cmd_run(args) -> int:
-    from .spec import load_study
+    from .spec import DEFAULT_STUDY, load_study
 
     if args.resume is None:  # fail fast on a bad file, before the heavy imports
-        load_study(args.study_file or _default_study(), samples=args.samples, seed=args.seed)
+        load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed)
     from .runner import run_study
 
     if args.resume is not None and (args.samples or args.seed is not None):
@@ -119,9 +115,9 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .spec import load_study
+    from .spec import DEFAULT_STUDY, load_study
 
-    path = args.study_file or _default_study()
+    path = args.study_file or DEFAULT_STUDY
     study = load_study(path)
     from .runner import probe
 

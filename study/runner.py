@@ -17,7 +17,7 @@ from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
 from .contract import file_sha256, source_file
 from .sampling import make_design
-from .spec import Study, load_study
+from .spec import DEFAULT_STUDY, Study, load_study
 from . import store
 
 DEFAULT_ROOT = Path("runs")
@@ -213,7 +213,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     if resume is not None:
         run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
     else:
-        path = Path(path) if path is not None else default_study()
+        path = Path(path) if path is not None else DEFAULT_STUDY
         study = load_study(path, samples=samples, seed=seed)
         study_dir = path.resolve().parent
         probe(study, study_dir)
@@ -332,14 +332,14 @@ def _prepare_resume(run_dir: Path, path):
     recorded = manifest["study"]
     copy = run_dir / "study.toml"
     if path is not None:
-        current = store.hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).exists() else None
+        current = file_sha256(path) if Path(path).exists() else None
         if current != recorded["sha256"]:
             raise RunError(path, "", f"differs from the study file this run was started with (sha256 "
                            f"{recorded['sha256'][:12]}…, now {str(current)[:12]}…); resuming would mix two "
                            "studies in one run: start a new run instead")
     original = Path(recorded["file"])
     study_dir = original.resolve().parent if original.exists() else run_dir
-    if original.exists() and store.hashlib.sha256(original.read_bytes()).hexdigest() != recorded["sha256"]:
+    if original.exists() and file_sha256(original) != recorded["sha256"]:
         raise RunError(original, "", f"has changed since the run started (sha256 {recorded['sha256'][:12]}…); "
                        "resuming would mix two studies in one run: start a new run instead")
     over = manifest.data.get("overrides", {})
@@ -354,8 +354,3 @@ def _prepare_resume(run_dir: Path, path):
                            "outputs: start a new run instead")
     manifest.update(status="running", error=None, resumed=manifest.data.get("resumed", []) + [store.utc_now()])
     return run_dir, study, study_dir, manifest
-
-
-def default_study() -> Path:
-    """The flagship study file, ``params/asia_pacification.toml`` under the current directory."""
-    return Path("params") / "asia_pacification.toml"

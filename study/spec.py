@@ -20,6 +20,8 @@ import numpy as np
 from .distributions import DISTRIBUTIONS
 from .errors import StudyError
 
+#: The flagship study, run by ``study run`` without a study file (relative to the working directory).
+DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
 SAMPLING_METHODS = ("sobol", "morris", "latin")
 ANALYSIS_METHODS = ("sobol", "morris", "delta")
 CI_METHODS = ("replicates", "bootstrap", "bootstrap-percentile")
