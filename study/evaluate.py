@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -148,9 +147,12 @@ def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: 
             ac.add(submit(*nxt))
 
 
-def chunk_ranges(n_blocks: int, chunk: int, done: set[int] = frozenset()) -> list[tuple[int, int]]:
-    """Block ranges ``[b0, b1)`` of ``chunk`` blocks each, skipping those already done."""
-    return [(b0, min(b0 + chunk, n_blocks)) for b0 in range(0, n_blocks, chunk) if b0 not in done]
+def chunk_ranges(n_blocks: int, chunk: int, done=frozenset(), start: int = 0) -> list[tuple[int, int]]:
+    """Block ranges ``[b0, b1)`` of ``chunk`` blocks from ``start``, skipping those already done.
+
+    ``start`` > 0 extends a stored design (``--until-converged``) without touching its blocks.
+    """
+    return [(b0, min(b0 + chunk, n_blocks)) for b0 in range(start, n_blocks, chunk) if b0 not in done]
 
 
 def dask_client(workers: int | None = None, scheduler: str | None = None):

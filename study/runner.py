@@ -59,8 +59,7 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         chunk = study.sampling.chunk_rows
         done = store.done_chunks(run_dir, kind)
         # A stored design being extended (--until-converged) keeps its blocks [0, have).
-        todo = [(b0, min(b0 + chunk, design.n_blocks)) for b0 in range(have, design.n_blocks, chunk)
-                if b0 not in done]
+        todo = chunk_ranges(design.n_blocks, chunk, done, start=have)
         seen_outputs = {}
 
         def on_done(b0, ds, kind=kind):

@@ -1,7 +1,6 @@
 """Scale and resilience: kill and resume, failing chunks, recorded failures, dask equality."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from study import ModelContractError, StudyError, load_study, open_run, run_study
-from study.errors import RunError
+from study import ModelContractError, draw, load_study, open_run, run_study
 from tests.helpers import MODELS, ROOT, write_study
 
 ISHIGAMI = ROOT / "params" / "ishigami.toml"
@@ -142,5 +141,3 @@ def test_draw_maps_through_each_distribution(tmp_path):
     assert float(ds.x1.min()) >= -np.pi and float(ds.x1.max()) <= np.pi
     assert float(ds.a) == 7.0
 
-
-from study import draw  # noqa: E402  (kept beside the test that uses it)
