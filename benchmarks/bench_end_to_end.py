@@ -25,7 +25,7 @@ the clock starts. Prints each time and
 the ratios, and checks that EMA's and the toolkit's ``ST`` agree within their intervals'
 scale (different scrambles, so not to the digit).
 
-Run: ``python benchmarks/bench_end_to_end.py [--log2n 8] [--salib-log2n 8 12] [--skip-ema-sequential]``
+Run: ``python benchmarks/bench_end_to_end.py [--log2n 8 [9 ...]] [--salib-log2n 12 ...] [--skip-ema-sequential]``
 """
 
 from __future__ import annotations
@@ -161,10 +161,29 @@ def st_gap(table: pd.DataFrame, salib: dict, study) -> tuple[float, float]:
     return float(np.nanmax(gaps)), float(np.nanmax(confs))
 
 
+def compare_with_ema(study, study_file: Path, log2n: int, work: Path, args) -> None:
+    """Time the toolkit, EMA's evaluators and the SALib script at N = 2**log2n; print the ratios."""
+    n = 2**log2n
+    runs = n * (2 * len(study.param_names) + 2)
+    ours, table = run_toolkit(study_file, n, work / "runs")
+    print(f"\nN = 2^{log2n} ({runs:,} model runs)")
+    print(f"  toolkit (study run, in process)      {ours:8.1f} s")
+    results = {}
+    if not args.skip_ema_sequential:
+        results["EMA SequentialEvaluator"] = run_ema(study, n, None)
+    results[f"EMA MultiprocessingEvaluator ({args.processes})"] = run_ema(study, n, args.processes)
+    results["plain SALib script"] = run_salib_script(study, n)
+    for label, (t, salib) in results.items():
+        gap, conf = st_gap(table, salib, study)
+        print(f"  {label:<37}{t:8.1f} s   toolkit is {t / ours:6.1f}x faster   "
+              f"max |ST gap| {gap:.3f} (SALib max ST half-width {conf:.3f})", flush=True)
+
+
 def main(argv=None) -> None:
     global _STUDY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log2n", type=int, default=8, help="N for the comparison with EMA (default 2^8)")
+    parser.add_argument("--log2n", type=int, nargs="+", default=[8],
+                        help="N (as log2) for the comparison with EMA, one or more (default 8)")
     parser.add_argument("--salib-log2n", type=int, nargs="*", default=[12],
                         help="further N compared with the SALib script only")
     parser.add_argument("--processes", type=int, default=2, help="EMA MultiprocessingEvaluator processes")
@@ -184,20 +203,8 @@ def main(argv=None) -> None:
         import ema_workbench  # noqa: F401  (imported here so that no timing includes it)
 
         run_toolkit(study_file, 16, work / "warm-up")
-        n = 2**args.log2n
-        runs = n * (2 * d + 2)
-        ours, table = run_toolkit(study_file, n, work / "runs")
-        print(f"\nN = 2^{args.log2n} ({runs:,} model runs)")
-        print(f"  toolkit (study run, in process)      {ours:8.1f} s")
-        results = {}
-        if not args.skip_ema_sequential:
-            results["EMA SequentialEvaluator"] = run_ema(study, n, None)
-        results[f"EMA MultiprocessingEvaluator ({args.processes})"] = run_ema(study, n, args.processes)
-        results["plain SALib script"] = run_salib_script(study, n)
-        for label, (t, salib) in results.items():
-            gap, conf = st_gap(table, salib, study)
-            print(f"  {label:<37}{t:8.1f} s   toolkit is {t / ours:6.1f}x faster   "
-                  f"max |ST gap| {gap:.3f} (SALib max ST half-width {conf:.3f})", flush=True)
+        for log2n in args.log2n:
+            compare_with_ema(study, study_file, log2n, work, args)
         for log2n in args.salib_log2n:
             n = 2**log2n
             ours, table = run_toolkit(study_file, n, work / "runs")

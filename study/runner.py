@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
+from .memory import release_freed_memory
 from .contract import file_sha256, source_file
 from .sampling import make_design
 from .spec import DEFAULT_STUDY, Study, load_study
@@ -67,6 +68,7 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
                 seen_outputs.update({k: v for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
                 _check_output_names(study, seen_outputs)
             store.write_chunk(run_dir, kind, b0, ds)
+            release_freed_memory()
 
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
@@ -79,6 +81,7 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
                                f"{missing[0]}); the run stays resumable")
         attrs = design_attrs(study, design)
         store.combine_chunks(run_dir, kind, store.results_name(kind, i == 0), attrs)
+        release_freed_memory()
         completed += design.n_samples
     manifest.update(samples={"runs_completed": completed})
 
