@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,53 @@ def test_existing_scheduler_on_loopback(tmp_path):
             assert len(client.scheduler_info()["workers"]) == 2
     local = run_study(path, samples=64, out=tmp_path / "a", figures=False, appendix=False)
     xr.testing.assert_identical(_values(local), _values(run_dir))
+
+
+@pytest.mark.slow
+def test_cli_on_a_separate_scheduler_and_worker_processes(tmp_path):
+    """The HPC set-up in miniature: `dask scheduler` and `dask worker` as their own processes
+    on loopback, started from another folder, and `study run --scheduler` through the CLI.
+    The workers import the user's model from beside the study file, not from their cwd."""
+    from distributed import Client
+
+    study_dir, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
+    study_dir.mkdir()
+    elsewhere.mkdir()
+    path = _study(study_dir, samples=256, chunk_rows=8)  # 4 chunks
+    address_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(address_file)],
+                                 cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = None
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        workers = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
+                                    "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+                                   cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            result = _cli("run", path, "--scheduler", address, "--out", tmp_path / "b", "--no-figures",
+                          "--no-appendix")
+            assert result.returncode == 0, result.stderr
+            ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        assert len(ran) == 2 and all(n > 0 for n in ran.values()), ran  # both workers evaluated chunks
+    finally:
+        for proc in (workers, scheduler):
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (workers, scheduler):
+            if proc is not None:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    dist = Path(result.stdout.strip().splitlines()[-1])
+    local = run_study(path, out=tmp_path / "a", figures=False, appendix=False)
+    xr.testing.assert_identical(_values(local), _values(dist))
+    pd.testing.assert_frame_equal(pd.read_csv(local / "indices.csv"), pd.read_csv(dist / "indices.csv"))
 
 
 def test_until_converged_extends_the_same_design(tmp_path):
