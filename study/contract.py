@@ -76,20 +76,29 @@ def _import(module_name: str, study_dir):
     """Import a module, preferring the file beside the study over a same-named one in memory.
 
     Two studies in one process (a notebook, a test session) may each keep a ``model.py``
-    beside their file; ``sys.modules`` caches by name only, so load the right file.
+    beside their file, and a model file may be edited between two runs of one session;
+    ``sys.modules`` caches by name only. So a module beside the study is executed from the
+    file's current bytes unless exactly those bytes were executed before; they are compiled
+    directly, because a ``.pyc`` is validated by modification second and size only.
     """
     local = _beside(module_name, study_dir)
-    cached = sys.modules.get(module_name)
-    if local is None or (cached is not None and Path(getattr(cached, "__file__", "") or "").resolve() == local):
+    if local is None:
         return importlib.import_module(module_name)
+    source = local.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()
+    cached = sys.modules.get(module_name)
+    if cached is not None and getattr(cached, "__mcsens_source_sha256__", None) == digest \
+            and Path(getattr(cached, "__file__", "") or "").resolve() == local:
+        return cached
     spec = importlib.util.spec_from_file_location(module_name, local)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(local), "exec"), module.__dict__)
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
+    module.__mcsens_source_sha256__ = digest
     return module
 
 

@@ -8,7 +8,6 @@ a chunk's numbers do not depend on where or in which order it ran.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Callable, Iterable
 
@@ -18,11 +17,6 @@ import xarray as xr
 from .errors import ModelContractError, StudyError
 from .contract import check_result, resolve
 from .sampling import Design, to_inputs
-
-
-@functools.lru_cache(maxsize=8)
-def _model(ref: str, study_dir: str, study_path: str) -> Callable:
-    return resolve(ref, study_dir, study_path)
 
 
 class ChunkFailed(StudyError):
@@ -74,7 +68,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     """
     u, coords = unit if unit is not None else design.unit(b0, b1)
     x = to_inputs(study, u, coords, design.params)
-    fn = _model(model_ref, str(study_dir), str(study.path))
+    fn = resolve(model_ref, str(study_dir), str(study.path))
     params = design.params
     try:
         y = _call(fn, x, model_ref, params, allow_failures)

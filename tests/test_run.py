@@ -96,6 +96,21 @@ def test_model_module_beside_the_study_file(tmp_path):
     np.testing.assert_allclose(ds.y.values, 3 * ds.x1.values + ds.x2.values)
 
 
+def test_an_edited_model_file_is_reloaded_in_the_same_process(tmp_path):
+    # A notebook session: run, edit the model beside the study file, run again. The second
+    # run must use the new code, as its manifest's model hash says.
+    model = tmp_path / "edited_model.py"
+    model.write_text("import xarray as xr\n\ndef f(x):\n    return xr.Dataset({'y': x.x1 + x.x2})\n")
+    path = write_study(tmp_path, "edited_model:f", samples=16)
+    first = _run(path, tmp_path)
+    model.write_text("import xarray as xr\n\ndef f(x):\n    return xr.Dataset({'y': x.x1 - x.x2})\n")
+    second = _run(path, tmp_path)
+    ds = open_run(second)
+    np.testing.assert_allclose(ds.y.values, ds.x1.values - ds.x2.values)
+    hashes = [json.loads((d / "manifest.json").read_text())["model"]["sha256"] for d in (first, second)]
+    assert hashes[0] != hashes[1]
+
+
 def test_nan_output_is_reported_with_parameter_values_and_run_marked_failed(tmp_path):
     shutil.copy(MODELS / "broken_models.py", tmp_path)
     path = write_study(tmp_path, "broken_models:nan_late", samples=128)
