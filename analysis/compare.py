@@ -11,8 +11,6 @@ References
 ----------
 Simonsohn, U., Simmons, J. P., & Nelson, L. D. (2020). Specification curve analysis.
 Nature Human Behaviour, 4, 1208-1214. https://doi.org/10.1038/s41562-020-0912-z
-Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
-inference. JASA, 22(158), 209-212. https://doi.org/10.1080/01621459.1927.10502953
 """
 
 from __future__ import annotations
@@ -24,35 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from study.errors import RunError, StudyError
 
 from .draws import iid_rows
+from .proportion import REPLICATE_T, WILSON, share_holds
 
 TOP = 3
 COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",
-           "holds", "p_holds", "ci_low", "ci_high", "conf_level", "drivers_index",
+           "holds", "p_holds", "ci_low", "ci_high", "conf_level", "ci_method", "drivers_index",
            *(f"driver_{i}{s}" for i in range(1, TOP + 1) for s in ("", "_label", "_value")))
-
-
-def wilson(k, n, conf_level: float = 0.95):
-    """Wilson score interval for a proportion ``k / n``.
-
-    It keeps its coverage near the nominal level for proportions close to 0 or 1, where
-    the normal-approximation interval collapses (Wilson 1927). On the A and B rows of a
-    scrambled Sobol design it is conservative: those points are more even than i.i.d.
-
-    Returns
-    -------
-    (low, high) : tuple of float or numpy.ndarray
-    """
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    p = k / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return centre - half, centre + half
 
 
 def _study_file(run_dir: Path) -> dict:
@@ -99,6 +78,7 @@ def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
         if not headline:
             raise RunError(run_dir, "analysis.headline", "must name at least one 0/1 output to compare; got none")
         keep = iid_rows(ds)
+        replicate = ds["replicate"].values[keep] if "replicate" in ds.coords else None
         labels = {v: ds[v].attrs.get("label") or v for v in ds.data_vars if ds[v].attrs.get("role") == "input"}
         base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": doc["study"]["name"],
                 "variant": doc["study"].get("description", ""), "model": model,
@@ -111,11 +91,11 @@ def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
             if not np.all(np.isin(y, (0, 1))):
                 raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs; {name!r} has the value "
                                f"{y[~np.isin(y, (0, 1))][0]!r}")
-            k, n = int((y == 1).sum()), int(y.size)
-            lo, hi = wilson(k, n, conf_level)
-            rows.append({**base, "output": name, "output_label": ds[name].attrs.get("label") or name, "n": n,
-                         "holds": k, "p_holds": k / n, "ci_low": float(lo), "ci_high": float(hi),
-                         "conf_level": conf_level, **_drivers(run_dir, name, labels)})
+            p, _, lo, hi, how = share_holds(y == 1, replicate, conf_level)
+            rows.append({**base, "output": name, "output_label": ds[name].attrs.get("label") or name,
+                         "n": int(y.size), "holds": int((y == 1).sum()), "p_holds": p, "ci_low": lo,
+                         "ci_high": hi, "conf_level": conf_level, "ci_method": how,
+                         **_drivers(run_dir, name, labels)})
     return model, rows
 
 
@@ -128,7 +108,7 @@ def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
         Run directories (``results.nc``, ``manifest.json``, ``study.toml``; ``indices.csv``
         if the run was analysed).
     conf_level : float
-        Level of the Wilson intervals.
+        Level of the intervals.
 
     Returns
     -------
@@ -136,7 +116,9 @@ def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
         One row per run and headline output, in the order given, with the columns of
         :data:`COLUMNS`: ``p_holds = holds / n`` over the i.i.d.-like rows (the A and B
         matrices of a Saltelli design, every row otherwise; failed evaluations left out),
-        its Wilson interval, and the top three inputs by total-order index (``ST``) from
+        its interval (:func:`analysis.proportion.share_holds`: a Student-t interval across
+        replicate designs when the run has them, a Wilson interval otherwise; named in
+        ``ci_method``, the same numbers as the run's ``indices.csv``), and the top three inputs by total-order index (``ST``) from
         ``indices.csv``, or by delta for designs without Sobol indices.
 
     Raises
@@ -227,7 +209,10 @@ def plot_compare(df: pd.DataFrame):
         bottom.set_xlim(-0.5, len(sub) - 0.5)
         bottom.grid(alpha=0.3)
     idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
-    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} Wilson interval")
+    methods = set(df["ci_method"])
+    how = {REPLICATE_T: "t-interval across replicates", WILSON: "Wilson interval"}.get(methods.pop()) \
+        if len(methods) == 1 else "interval (method per run in compare.csv)"
+    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} {how}")
     axes[1, 0].set_yticks(range(len(rows)), rows)
     axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
     axes[1, 0].set_ylabel(f"top drivers ({idx})")

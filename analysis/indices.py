@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from study.errors import RunError
 from study.sampling import make_design, stream
@@ -27,6 +26,7 @@ from study.store import Manifest, open_run
 
 from . import METHODS
 from .draws import iid_rows
+from .proportion import share_holds
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
                "conf_method", "influential", "rank", "converged"]
@@ -110,24 +110,6 @@ def _s2_rows(ds, output, dims, index, conf_method, estimator) -> list[dict]:
     return rows
 
 
-def _probability(holds: np.ndarray, replicate: np.ndarray | None, conf_level: float):
-    """Share of draws where an indicator holds, with an interval.
-
-    With replicate designs: the mean of the replicates' shares and a Student-t interval
-    across them (honest for scrambled designs); otherwise a Wilson score interval.
-    """
-    if replicate is not None and len(np.unique(replicate)) > 1:
-        shares = np.array([holds[replicate == r].mean() for r in np.unique(replicate)])
-        p, r = shares.mean(), len(shares)
-        half = stats.t.ppf(0.5 + conf_level / 2, r - 1) * shares.std(ddof=1) / np.sqrt(r)
-        return p, half, p - half, p + half, "Student-t interval across replicate designs"
-    n, p = len(holds), holds.mean()
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return p, half, centre - half, centre + half, "Wilson score interval"
-
-
 def analyze_run(run_dir) -> tuple[Path, Path]:
     """Compute every requested index of a run and write ``indices.nc`` and ``indices.csv``.
 
@@ -161,7 +143,7 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
     for h in a.headline:
         values, index, dims = flatten(results[h])
         for e, labels in enumerate(_element_dicts(index, values.shape[1], dims)):
-            p, half, lo, hi, how = _probability(values[iid, e] > 0.5, rep, a.conf_level)
+            p, half, lo, hi, how = share_holds(values[iid, e] > 0.5, rep, a.conf_level)
             rows.append({"method": "headline", "output": h, **labels, "param": "", "index": "P", "value": p,
                          "conf": half, "conf_low": lo, "conf_high": hi, "estimator": "share of draws where it holds",
                          "conf_method": how})

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from analysis.compare import COLUMNS, compare, main_compare, plot_compare, wilson
+from analysis.compare import COLUMNS, compare, main_compare, plot_compare
+from analysis.proportion import wilson
 from study.errors import RunError, StudyError
 
 MODEL = "study.models.asia_pacification:evaluate"
@@ -146,3 +147,37 @@ def test_variant_tick_labels_drop_the_shared_prefix(names, short):
     from analysis.compare import _short_names
 
     assert _short_names(names) == short
+
+
+def test_compare_shows_the_interval_of_the_runs_indices_csv(tmp_path):
+    # One run's probability carries one interval: with replicate designs compare.csv must
+    # show indices.csv's Student-t interval across replicates, not a Wilson interval.
+    from study import run_study
+    from tests.helpers import write_study
+
+    (tmp_path / "flag_model.py").write_text(
+        "import xarray as xr\n\ndef f(x):\n    return xr.Dataset({'flip': (x.x1 + x.x2 > 0.9).astype(float)})\n")
+    runs = []
+    for seed in (1, 2):
+        path = write_study(tmp_path, "flag_model:f", name=f"s{seed}", seed=seed, samples=256, replicates=4,
+                           extra='headline = ["flip"]')
+        runs.append(run_study(path, out=tmp_path / "runs", figures=False, appendix=False))
+    df = compare(runs)
+    for run, row in zip(runs, df.itertuples()):
+        p = pd.read_csv(run / "indices.csv").query("method == 'headline' and output == 'flip'").iloc[0]
+        assert row.ci_method == p.conf_method == "Student-t interval across replicate designs"
+        assert (row.p_holds, row.ci_low, row.ci_high) == pytest.approx((p.value, p.conf_low, p.conf_high), rel=1e-9)
+
+
+def test_replicate_interval_is_the_t_interval_of_the_replicate_shares():
+    from analysis.proportion import share_holds
+
+    holds = np.r_[[1] * 5 + [0] * 5, [1] * 6 + [0] * 4, [1] * 4 + [0] * 6, [1] * 5 + [0] * 5].astype(bool)
+    replicate = np.repeat(np.arange(4), 10)
+    p, half, low, high, how = share_holds(holds, replicate, 0.95)
+    # shares 0.5, 0.6, 0.4, 0.5: sd 0.08165, t(0.975, 3) = 3.182446
+    assert p == pytest.approx(0.5) and half == pytest.approx(3.182446 * 0.0816497 / 2, rel=1e-6)
+    assert (low, high) == pytest.approx((0.5 - half, 0.5 + half))
+    assert how == "Student-t interval across replicate designs"
+    p, half, low, high, how = share_holds(holds, None, 0.95)
+    assert (low, high) == wilson(20, 40) and how == "Wilson score interval"

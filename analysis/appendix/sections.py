@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from ..proportion import share_holds
 
 from ..figures.data import (RunData, analysed_outputs, cell_title, distribution_outputs,
                             output_cells, select_cell, term_outputs)
@@ -44,7 +44,7 @@ def probabilities(data: RunData) -> pd.DataFrame:
     """Probability that each headline holds, from indices.csv ``P`` rows.
 
     Headline indicators without a ``P`` row are computed from the saved independent draws,
-    with a Wilson score interval (Wilson 1927, *JASA* 22:209).
+    with a Wilson score interval (:func:`analysis.proportion.share_holds`).
     """
     rows = data.rows(index="P")
     out = [r for r in rows.itertuples(index=False)]
@@ -53,18 +53,15 @@ def probabilities(data: RunData) -> pd.DataFrame:
                           for r in out], columns=["output", "value", "conf_low", "conf_high",
                                                   "method"])
     ind = data.independent()
-    z = stats.norm.ppf(0.5 + data.conf_level / 2)
     extra = []
     for h in data.headline:
         if h in set(frame["output"]) or ind[h].ndim != 1:
             continue
         v = ind[h].values
         v = v[np.isfinite(v)]
-        n, p = v.size, float(np.mean(v))
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        extra.append({"output": h, "value": p, "conf_low": centre - half,
-                      "conf_high": centre + half, "method": "Wilson (from the saved draws)"})
+        p, _, low, high, how = share_holds(v > 0.5, None, data.conf_level)
+        extra.append({"output": h, "value": p, "conf_low": low, "conf_high": high,
+                      "method": f"{how} (from the saved draws)"})
     return pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True) \
         if extra else frame
 
