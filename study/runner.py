@@ -169,7 +169,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
               until_converged: bool = False, max_samples: int | None = None, variants: bool = True,
-              argv: list[str] | None = None) -> Path:
+              variant_of=None, argv: list[str] | None = None) -> Path:
     """Run a study and return its run directory.
 
     Parameters
@@ -199,7 +199,12 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     variants : bool
         Also run the study files listed in ``[analysis].variants`` (each its own run, at
         ``variant_samples`` or this run's N if smaller) and compare them with this run in
-        ``<run>/variants/`` for the appendix's structural-alternatives section.
+        ``<run>/variants/`` for the appendix's structural-alternatives section. Variant runs
+        are recorded beside this run's study folder; resuming this run reuses the complete
+        ones and resumes an interrupted one.
+    variant_of : path, optional
+        The run this one is a variant of (set by the run that starts it; recorded in the
+        manifest so that resuming that run finds this one).
 
     Returns
     -------
@@ -238,6 +243,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                         "runs_requested": requested,
                         "runs_completed": 0, "runs_failed": 0},
             "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
+            "variant_of": str(variant_of) if variant_of is not None else None,
             "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
             "timings": {"started": store.utc_now()}, "error": None,
         })
@@ -269,7 +275,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         if until_converged:
             manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
         if study.analysis.variants and variants:
-            _run_variants(study, run_dir, manifest, out=out, workers=workers, scheduler=scheduler)
+            _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
         # Results and indices are whole: record it, so the appendix's run record can say so.
         # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
         manifest.update(status="complete", timings={"finished": store.utc_now(),
@@ -294,21 +300,44 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     return run_dir
 
 
-def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, out, workers, scheduler) -> None:
+def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, workers, scheduler) -> None:
     from analysis.compare import main_compare
 
     base = Path(manifest["study"]["file"]).parent
+    root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
     dirs = []
     for v in study.analysis.variants:
         path = base / v
         vs = load_study(path)
+        earlier = _earlier_variant_run(root / vs.name, run_dir, vs.sha256)
+        if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
+            dirs.append(earlier)
+            continue
+        if earlier is not None:  # this run was stopped while the variant ran: finish it
+            dirs.append(run_study(path, resume=earlier, workers=workers, scheduler=scheduler,
+                                  figures=False, appendix=False, variants=False))
+            continue
         # Designs differ in what a sample size may be: keep Sobol's power of two and replicates.
         size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
-        dirs.append(run_study(path, samples=size, out=out, workers=workers, scheduler=scheduler,
-                              figures=False, appendix=False, variants=False))
+        dirs.append(run_study(path, samples=size, out=root, workers=workers, scheduler=scheduler,
+                              figures=False, appendix=False, variants=False, variant_of=run_dir))
     main_compare([run_dir, *dirs], run_dir / "variants")
     manifest.update(variants=[str(d) for d in dirs])
+
+
+def _earlier_variant_run(folder: Path, parent: Path, sha256: str) -> Path | None:
+    """The latest run in `folder` started as a variant of `parent` from the same study file."""
+    found = None
+    for m in sorted(folder.glob("*/manifest.json")):
+        try:
+            data = store.Manifest.load(m.parent).data
+        except RunError:
+            continue
+        if data.get("variant_of") and Path(data["variant_of"]).resolve() == parent.resolve() \
+                and data.get("study", {}).get("sha256") == sha256:
+            found = m.parent
+    return found
 
 
 def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:

@@ -69,6 +69,41 @@ def test_sigkill_mid_evaluation_then_resume_gives_identical_results(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
+def test_sigkill_while_a_variant_runs_then_resume_finishes_that_variant(tmp_path):
+    # The flagship's shape: a main run, then its variants. Killed inside the variant,
+    # `--resume MAIN` must resume the variant's own run, not start it again.
+    variant = _study(tmp_path, name="v", samples=64, chunk_rows=2, extra='headline = ["y_high"]')
+    path = _study(tmp_path, name="main", samples=64, chunk_rows=64,
+                  extra='headline = ["y_high"]\nvariants = ["v.toml"]')
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
+                             "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    chunks = []
+    while time.monotonic() < deadline and len(chunks) < 3:
+        chunks = list((out / "v").rglob("chunks/sobol-*.nc"))
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(chunks) >= 3, "the run finished or stalled before the variant could be killed"
+    main_dir, = (out / "main").iterdir()
+    v_dir, = (out / "v").iterdir()
+    assert json.loads((main_dir / "manifest.json").read_text())["status"] == "running"
+
+    resumed = _cli("run", "--resume", main_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [p.name for p in (out / "v").iterdir()] == [v_dir.name]  # no second variant run
+    v_manifest = json.loads((v_dir / "manifest.json").read_text())
+    assert v_manifest["status"] == "complete" and len(v_manifest["resumed"]) == 1
+    main_manifest = json.loads((main_dir / "manifest.json").read_text())
+    assert main_manifest["status"] == "complete" and main_manifest["variants"] == [str(v_dir)]
+    assert (main_dir / "variants" / "compare.csv").exists()
+    fresh = run_study(variant, samples=64, out=tmp_path / "fresh", figures=False, appendix=False)
+    xr.testing.assert_identical(_values(v_dir), _values(fresh))
+
+
 def test_resume_refuses_a_changed_study_file(tmp_path):
     path = _study(tmp_path, model="broken_models:raises_late", samples=128, chunk_rows=4)
     with pytest.raises(StudyError):
