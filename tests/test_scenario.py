@@ -9,7 +9,8 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from analysis.scenario import CSV_COLUMNS, TREE_COLUMNS, discover, prim, quasi_p_values, scenario_discovery, tree_rules
+from analysis.prim import prim, quasi_p_values
+from analysis.scenario import CSV_COLUMNS, TREE_COLUMNS, discover, scenario_discovery, tree_rules
 from study.errors import RunError
 
 NAMES = ["x1", "x2", "x3", "x4"]
