@@ -26,7 +26,7 @@ import pandas as pd
 from study.errors import RunError, StudyError
 
 from .draws import iid_rows
-from .proportion import REPLICATE_T, WILSON, share_holds
+from .proportion import share_holds
 
 TOP = 3
 COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",
@@ -209,15 +209,23 @@ def plot_compare(df: pd.DataFrame):
         bottom.set_xlim(-0.5, len(sub) - 0.5)
         bottom.grid(alpha=0.3)
     idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
-    methods = set(df["ci_method"])
-    how = {REPLICATE_T: "t-interval across replicates", WILSON: "Wilson interval"}.get(methods.pop()) \
-        if len(methods) == 1 else "interval (method per run in compare.csv)"
-    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} {how}")
+    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} interval")
+    fig.text(0.01, 0.0, _interval_note(df), fontsize=8, ha="left", va="top", wrap=True)
     axes[1, 0].set_yticks(range(len(rows)), rows)
     axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
     axes[1, 0].set_ylabel(f"top drivers ({idx})")
     axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return fig
+
+
+def _interval_note(df: pd.DataFrame) -> str:
+    """Which interval each run's probability carries, for the figure's foot."""
+    names = dict(zip(df["study"], _short_names(df["study"])))
+    by_method = df.drop_duplicates("study").groupby("ci_method", sort=False)["study"]
+    if by_method.ngroups == 1:
+        return f"Intervals: {df['ci_method'].iloc[0]}."
+    parts = [f"{method} ({', '.join(names[s] for s in studies)})" for method, studies in by_method]
+    return "Intervals: " + "; ".join(parts) + "."
 
 
 def main_compare(run_dirs, out_dir) -> Path:

@@ -135,6 +135,7 @@ def test_plot_is_sorted_by_probability(tmp_path):
     np.testing.assert_allclose(top.lines[0].get_ydata(), [0.16, 0.55])
     assert [t.get_text() for t in bottom.get_yticklabels()] == [
         "China's options", "Russia's capacity", "Value of autonomy"]
+    assert [t.get_text() for t in fig.texts] == ["Intervals: Wilson score interval."]
 
 
 @pytest.mark.parametrize(("names", "short"), [
