@@ -210,7 +210,7 @@ def plot_compare(df: pd.DataFrame):
         bottom.grid(alpha=0.3)
     idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
     axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} interval")
-    fig.text(0.01, 0.0, _interval_note(df), fontsize=8, ha="left", va="top", wrap=True)
+    fig.text(0.01, 0.0, interval_note(df), fontsize=8, ha="left", va="top", wrap=True)
     axes[1, 0].set_yticks(range(len(rows)), rows)
     axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
     axes[1, 0].set_ylabel(f"top drivers ({idx})")
@@ -218,7 +218,7 @@ def plot_compare(df: pd.DataFrame):
     return fig
 
 
-def _interval_note(df: pd.DataFrame) -> str:
+def interval_note(df: pd.DataFrame) -> str:
     """Which interval each run's probability carries, for the figure's foot."""
     names = dict(zip(df["study"], _short_names(df["study"])))
     by_method = df.drop_duplicates("study").groupby("ci_method", sort=False)["study"]

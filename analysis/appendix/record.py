@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from ..compare import interval_note
 from ..figures import ranks_frame
 from ..figures.data import select_cell
 from ..figures.data import RunData, analysed_outputs, key_cell
@@ -185,6 +186,8 @@ def variants(data: RunData) -> list:
     blocks.append(Table("variants", "Headline results under structural alternatives.",
                         ["Variant", "Result", "P(holds)", "Interval", "Leading input"], rows, df,
                         [0.22, 0.32, None, None, 0.2]))
+    if "ci_method" in df:
+        blocks.append(Para(interval_note(df)))
     for study, group in df.groupby("study", sort=False):
         blocks.append(Para(f"{study}: {group['variant'].iloc[0]}"))
     return blocks
