@@ -25,7 +25,7 @@ import pandas as pd
 
 from study.errors import RunError, StudyError
 
-from .draws import iid_rows
+from .draws import iid_rows, read_rows
 from .proportion import share_holds
 
 TOP = 3
@@ -77,8 +77,8 @@ def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
         headline = json.loads(ds.attrs.get("headline", "[]")) or list(doc.get("analysis", {}).get("headline", []))
         if not headline:
             raise RunError(run_dir, "analysis.headline", "must name at least one 0/1 output to compare; got none")
-        keep = iid_rows(ds)
-        replicate = ds["replicate"].values[keep] if "replicate" in ds.coords else None
+        keep = np.flatnonzero(iid_rows(ds))
+        replicate = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
         labels = {v: ds[v].attrs.get("label") or v for v in ds.data_vars if ds[v].attrs.get("role") == "input"}
         base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": doc["study"]["name"],
                 "variant": doc["study"].get("description", ""), "model": model,
@@ -87,7 +87,7 @@ def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
         for name in headline:
             if name not in ds or ds[name].dims != ("sample",):
                 raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample'; got {name!r}")
-            y = ds[name].values[keep]
+            y = read_rows(ds[name], keep)
             if not np.all(np.isin(y, (0, 1))):
                 raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs; {name!r} has the value "
                                f"{y[~np.isin(y, (0, 1))][0]!r}")

@@ -25,7 +25,7 @@ from study.spec import load_study
 from study.store import Manifest, open_run
 
 from . import METHODS
-from .draws import iid_rows
+from .draws import iid_rows, read_rows
 from .proportion import share_holds
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
@@ -52,6 +52,12 @@ def flatten(da: xr.DataArray) -> tuple[np.ndarray, pd.MultiIndex | None, tuple[s
         return values, None, dims
     levels = [da[d].values if d in da.coords else np.arange(da.sizes[d]) for d in dims]
     return values, pd.MultiIndex.from_product(levels, names=dims), dims
+
+
+def _iid_values(da: xr.DataArray, iid: np.ndarray):
+    """Like :func:`flatten`, on the samples at positions ``iid`` only (read block by block)."""
+    _, index, dims = flatten(da.isel(sample=slice(0, 1)))  # element labels only
+    return read_rows(da, iid).reshape(len(iid), -1), index, dims
 
 
 def _rng(study, *key: str) -> np.random.Generator:
@@ -138,12 +144,12 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
 
     # Headline probabilities.
     iid = np.flatnonzero(iid_rows(results))
-    rep = results["replicate"].values[iid] if "replicate" in results.coords else None
+    rep = read_rows(results["replicate"], iid) if "replicate" in results.coords else None
     head = {}
     for h in a.headline:
-        values, index, dims = flatten(results[h])
+        values, index, dims = _iid_values(results[h], iid)
         for e, labels in enumerate(_element_dicts(index, values.shape[1], dims)):
-            p, half, lo, hi, how = share_holds(values[iid, e] > 0.5, rep, a.conf_level)
+            p, half, lo, hi, how = share_holds(values[:, e] > 0.5, rep, a.conf_level)
             rows.append({"method": "headline", "output": h, **labels, "param": "", "index": "P", "value": p,
                          "conf": half, "conf_low": lo, "conf_high": hi, "estimator": "share of draws where it holds",
                          "conf_method": how})
@@ -333,15 +339,15 @@ def _delta(study, results, outputs, rows, iid, notes) -> xr.Dataset | None:
     a = study.analysis
     params = json.loads(results.attrs["params"])
     iid = iid[:DELTA_MAX_ROWS]  # A and B rows interleave, so a prefix keeps both
-    x = np.column_stack([results[p].values[iid] for p in params])
+    x = np.column_stack([read_rows(results[p], iid) for p in params])
     out = []
     for o in outputs:
-        values, index, dims = flatten(results[o])
+        values, index, dims = _iid_values(results[o], iid)
         labels = [o] if index is None else [f"{o}[{', '.join(map(str, np.atleast_1d(k)))}]" for k in index]
         with warnings.catch_warnings(record=True) as caught:
             # A constant output (delta undefined) is recorded in the notes, not printed.
             warnings.simplefilter("always")
-            ds = delta.delta_indices(x, values[iid], params=params, conf_level=a.conf_level, elements=labels,
+            ds = delta.delta_indices(x, values, params=params, conf_level=a.conf_level, elements=labels,
                                      resamples=min(a.resamples, DELTA_RESAMPLES), rng=_rng(study, "delta", o))
         notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))

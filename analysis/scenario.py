@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from study.errors import RunError
-from .draws import iid_rows
+from .draws import iid_rows, read_rows
 from .prim import PrimBox, prim
 
 CSV_COLUMNS = ("output", "box", "step", "kind", "coverage", "density", "mass", "n_restricted",
@@ -285,7 +285,7 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
         keep = np.flatnonzero(iid_rows(ds))[:MAX_ROWS]
         params = [v for v in ds.data_vars if ds[v].attrs.get("role") == "input"]
         labels = {p: ds[p].attrs.get("label") or p for p in params}
-        x = pd.DataFrame({p: ds[p].values[keep] for p in params})
+        x = pd.DataFrame({p: read_rows(ds[p], keep) for p in params})
         parts, leaves = {}, []
         for name in names:
             if name not in ds:
@@ -294,7 +294,7 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
                 raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample' alone; "
                                f"got {name!r} with dims {ds[name].dims}")
             try:
-                part = discover(x, ds[name].values[keep], name=name, label=ds[name].attrs.get("label", ""),
+                part = discover(x, read_rows(ds[name], keep), name=name, label=ds[name].attrs.get("label", ""),
                                 labels=labels, significance=significance, tree_depth=tree_depth,
                                 threshold=threshold, peel_alpha=peel_alpha, paste_alpha=paste_alpha,
                                 mass_min=mass_min, max_boxes=max_boxes)
