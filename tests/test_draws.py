@@ -50,3 +50,17 @@ def test_read_rows_equals_fancy_indexing_in_any_block_size(monkeypatch, block_by
 def test_read_rows_refuses_unsorted_positions():
     with pytest.raises(ValueError, match="^positions must be strictly increasing$"):
         read_rows(_saltelli_like()["x1"], np.array([3, 1]))
+
+
+def test_select_rows_is_isel_read_lazily_block_by_block(monkeypatch, tmp_path):
+    from analysis.draws import select_rows
+
+    monkeypatch.setattr(draws, "BLOCK_BYTES", 24)
+    ds = _saltelli_like().assign_coords(sample=np.arange(28) + 100)
+    ds["z"] = (("actor", "sample"), ds["y"].values.T.copy(), {"label": "z"})
+    ds.to_netcdf(tmp_path / "r.nc")
+    with xr.open_dataset(tmp_path / "r.nc", cache=False) as lazy:
+        pos = np.flatnonzero(iid_rows(lazy))
+        picked = select_rows(lazy, pos)
+        assert picked["y"].chunks is not None  # nothing read until used
+        xr.testing.assert_identical(picked.load(), lazy.isel(sample=pos).load())

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from ..draws import iid_rows
+from ..draws import iid_rows, select_rows
 
 try:
     from study.errors import StudyError
@@ -171,8 +171,8 @@ def output_cells(df: pd.DataFrame, dims: list[str]) -> list[dict]:
 
 
 def independent_rows(ds: xr.Dataset) -> xr.Dataset:
-    """The independent draws of a run (see :mod:`analysis.draws`)."""
-    return ds.isel(sample=np.flatnonzero(iid_rows(ds)))
+    """The independent draws of a run (see :mod:`analysis.draws`), each variable read on use."""
+    return select_rows(ds, np.flatnonzero(iid_rows(ds)))
 
 
 def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
