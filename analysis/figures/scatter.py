@@ -71,7 +71,9 @@ def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[s
         axes[0].set_ylabel(textwrap.fill(ylabel, 40))
         if dense:
             label = f"Share where it holds: {holds_label}" if holds is not None else "Draws"
-            fig.colorbar(mappable, ax=list(axes), shrink=0.85, label=label, pad=0.01)
+            # Wrapped: a headline's label is often longer than the figure is tall.
+            bar = fig.colorbar(mappable, ax=list(axes), shrink=0.85, pad=0.01)
+            bar.set_label(textwrap.fill(label, 26), fontsize="small")
         elif holds is not None:
             handles = [Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[0]),
                        Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[3])]
