@@ -54,10 +54,15 @@ def flatten(da: xr.DataArray) -> tuple[np.ndarray, pd.MultiIndex | None, tuple[s
     return values, pd.MultiIndex.from_product(levels, names=dims), dims
 
 
+def _element_labels(da: xr.DataArray):
+    """The ``(index, dims)`` that :func:`flatten` gives, read from the first sample only."""
+    _, index, dims = flatten(da.isel(sample=slice(0, 1)))
+    return index, dims
+
+
 def _iid_values(da: xr.DataArray, iid: np.ndarray):
     """Like :func:`flatten`, on the samples at positions ``iid`` only (read block by block)."""
-    _, index, dims = flatten(da.isel(sample=slice(0, 1)))  # element labels only
-    return read_rows(da, iid).reshape(len(iid), -1), index, dims
+    return read_rows(da, iid).reshape(len(iid), -1), *_element_labels(da)
 
 
 def _rng(study, *key: str) -> np.random.Generator:
@@ -216,7 +221,7 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
     second = bool(int(results.attrs["second_order"]))
     out = []
     for o in outputs:
-        _, index, dims = flatten(results[o].isel(sample=slice(0, 1)))  # element labels only
+        index, dims = _element_labels(results[o])
         parts, conv_parts = [], []
         # One element at a time, read from disk as it is needed: memory holds one column of
         # the design, not the whole output. Each element gets the same fresh generator, so

@@ -9,15 +9,8 @@ shallow scikit-learn classification tree whose leaves are rules of the same kind
 :func:`scenario_discovery` runs both on a saved run and writes ``scenarios.nc``,
 ``scenarios.csv`` and ``scenarios_tree.csv``.
 
-PRIM itself is in :mod:`analysis.prim` (our own implementation; the module says why).
-
-References
-----------
-Friedman, J. H., & Fisher, N. I. (1999). Bump hunting in high-dimensional data.
-Statistics and Computing, 9(2), 123-143. https://doi.org/10.1023/A:1008894516817
-Bryant, B. P., & Lempert, R. J. (2010). Thinking inside the box: A participatory,
-computer-assisted approach to scenario discovery. Technological Forecasting and Social
-Change, 77(1), 34-49. https://doi.org/10.1016/j.techfore.2009.08.002
+PRIM itself, with its references, is in :mod:`analysis.prim` (our own implementation;
+the module says why).
 """
 
 from __future__ import annotations

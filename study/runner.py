@@ -61,12 +61,8 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         done = store.done_chunks(run_dir, kind)
         # A stored design being extended (--until-converged) keeps its blocks [0, have).
         todo = chunk_ranges(design.n_blocks, chunk, done, start=have)
-        checked = []
-
+        # Output names were checked by the probe (a resumed run by its own first start).
         def on_done(b0, ds, kind=kind):
-            if not checked:  # names only: keeping the DataArrays would pin the first chunk in memory
-                _check_output_names(study, [k for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"])
-                checked.append(True)
             store.write_chunk(run_dir, kind, b0, ds)
             release_freed_memory()
 

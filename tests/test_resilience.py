@@ -36,19 +36,25 @@ def _values(run_dir):
         return ds.load().drop_attrs()
 
 
-def test_sigkill_mid_evaluation_then_resume_gives_identical_results(tmp_path):
-    path = _study(tmp_path)
-    out = tmp_path / "runs"
+def _run_and_kill(path, out, watch, n=3):
+    """Start `study run` in a subprocess and SIGKILL it once `n` chunk files exist under `watch`."""
     proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
                              "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     chunks = []
-    while time.monotonic() < deadline and len(chunks) < 3:
-        chunks = list(out.rglob("chunks/sobol-*.nc"))
+    while time.monotonic() < deadline and len(chunks) < n:
+        chunks = list(watch.rglob("chunks/sobol-*.nc"))
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return chunks
+
+
+def test_sigkill_mid_evaluation_then_resume_gives_identical_results(tmp_path):
+    path = _study(tmp_path)
+    out = tmp_path / "runs"
+    chunks = _run_and_kill(path, out, out)
     assert len(chunks) >= 3, "the run finished or stalled before it could be killed"
     run_dir = chunks[0].parents[1]
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -77,16 +83,7 @@ def test_sigkill_while_a_variant_runs_then_resume_finishes_that_variant(tmp_path
     path = _study(tmp_path, name="main", samples=64, chunk_rows=64,
                   extra='headline = ["y_high"]\nvariants = ["v.toml"]')
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
-                             "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    chunks = []
-    while time.monotonic() < deadline and len(chunks) < 3:
-        chunks = list((out / "v").rglob("chunks/sobol-*.nc"))
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    chunks = _run_and_kill(path, out, out / "v")
     assert len(chunks) >= 3, "the run finished or stalled before the variant could be killed"
     main_dir, = (out / "main").iterdir()
     v_dir, = (out / "v").iterdir()

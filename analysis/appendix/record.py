@@ -13,8 +13,7 @@ from scipy import stats
 
 from ..compare import interval_note
 from ..figures import ranks_frame
-from ..figures.data import select_cell
-from ..figures.data import RunData, analysed_outputs, key_cell
+from ..figures.data import RunData, analysed_outputs, key_cell, select_cell
 from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
 

@@ -51,7 +51,7 @@ class RunData:
     path: Path
     manifest: dict
     study: dict
-    results: xr.Dataset
+    results: xr.Dataset  # the independent draws only (see load_run)
     indices: pd.DataFrame | None
     convergence: xr.Dataset | None
     factors: list[Factor]
@@ -128,9 +128,10 @@ class RunData:
         """Samples that are independent draws from the joint input distribution.
 
         In a Saltelli design only the A and B matrices are; the AB/BA blocks re-use their
-        columns. Other designs (Latin, Morris) are returned whole.
+        columns. Other designs (Latin, Morris) are returned whole. :func:`load_run` reads
+        only these rows, so they are :attr:`results` itself.
         """
-        return independent_rows(self.results)
+        return self.results
 
     # -- indices --------------------------------------------------------------------
     @property
