@@ -8,6 +8,7 @@ Any run that is not complete can be resumed: chunks already on disk are kept.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -213,87 +214,102 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     >>> open_run(run_dir).y.mean()                                # doctest: +SKIP
     """
     started = time.perf_counter()
-    if resume is not None:
-        run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
-    else:
-        path = Path(path) if path is not None else DEFAULT_STUDY
-        study = load_study(path, samples=samples, seed=seed)
-        study_dir = path.resolve().parent
-        probe(study, study_dir)
-        for v in study.analysis.variants if variants else ():
-            if not (path.parent / v).is_file():
-                raise StudyError(path, "analysis.variants", f"must list study files relative to this one; got {v!r}, "
-                                 "which does not exist")
-        requested = sum(make_design(study, k).n_samples for k in _designs(study))
-        run_dir = store.new_run_dir(out, study)
-        shutil.copyfile(path, run_dir / "study.toml")
-        model_file = source_file(study.model, study_dir)
-        d = study.sampling
-        manifest = store.Manifest(run_dir, {
-            "status": "running", "argv": argv or store.argv(), "seed": d.seed,
-            "study": {"name": study.name, "file": str(path), "sha256": study.sha256},
-            "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                      "sha256": file_sha256(model_file) if model_file else None},
-            "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
-                        "method": d.method, "chunk_rows": d.chunk_rows,
-                        "runs_requested": requested,
-                        "runs_completed": 0, "runs_failed": 0},
-            "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
-            "variant_of": str(variant_of) if variant_of is not None else None,
-            "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
-            "timings": {"started": store.utc_now()}, "error": None,
-        })
-        manifest.update()
-    client = None
-    try:
-        if workers or scheduler:
-            client = dask_client(workers, scheduler)
-        t = time.perf_counter()
-        _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
-                  allow_failures=allow_failures or manifest.data.get("allow_failures", False))
-        manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
-        _count_failures(run_dir, manifest)
-        store.seal(run_dir)
-        _postprocess(run_dir, manifest, figures=False, appendix=False)
-        limit = max_samples or 16 * study.sampling.samples
-        while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
-            if 2 * study.sampling.samples > limit:
-                manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
-                break
-            study = study.replace(samples=2 * study.sampling.samples)
-            runs = sum(make_design(study, k).n_samples for k in _designs(study))
-            manifest.update(overrides={"samples": study.sampling.samples},
-                            samples={"N": study.sampling.samples, "runs_requested": runs})
+    with contextlib.ExitStack() as stack:
+        if resume is not None:
+            client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
+            run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
+        else:
+            path = Path(path) if path is not None else DEFAULT_STUDY
+            study = load_study(path, samples=samples, seed=seed)
+            study_dir = path.resolve().parent
+            probe(study, study_dir)
+            for v in study.analysis.variants if variants else ():
+                if not (path.parent / v).is_file():
+                    raise StudyError(path, "analysis.variants", f"must list study files relative to this one; got {v!r}, "
+                                     "which does not exist")
+            # Connect before the run directory exists: an unreachable scheduler leaves none.
+            client = stack.enter_context(_cluster(workers, scheduler))
+            requested = sum(make_design(study, k).n_samples for k in _designs(study))
+            run_dir = store.new_run_dir(out, study)
+            shutil.copyfile(path, run_dir / "study.toml")
+            model_file = source_file(study.model, study_dir)
+            d = study.sampling
+            manifest = store.Manifest(run_dir, {
+                "status": "running", "argv": argv or store.argv(), "seed": d.seed,
+                "study": {"name": study.name, "file": str(path), "sha256": study.sha256},
+                "model": {"ref": study.model, "file": str(model_file) if model_file else None,
+                          "sha256": file_sha256(model_file) if model_file else None},
+                "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
+                            "method": d.method, "chunk_rows": d.chunk_rows,
+                            "runs_requested": requested,
+                            "runs_completed": 0, "runs_failed": 0},
+                "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
+                "variant_of": str(variant_of) if variant_of is not None else None,
+                "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
+                "timings": {"started": store.utc_now()}, "error": None,
+            })
+            manifest.update()
+        try:
+            t = time.perf_counter()
             _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
                       allow_failures=allow_failures or manifest.data.get("allow_failures", False))
+            manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
+            _count_failures(run_dir, manifest)
             store.seal(run_dir)
             _postprocess(run_dir, manifest, figures=False, appendix=False)
-        if until_converged:
-            manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
-        if study.analysis.variants and variants:
-            _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
-        # Results and indices are whole: record it, so the appendix's run record can say so.
-        # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
-        manifest.update(status="complete", timings={"finished": store.utc_now(),
-                                                    "wall_s": round(time.perf_counter() - started, 3)})
-        _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
-    except KeyboardInterrupt:
-        manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
-        raise Interrupted(run_dir) from None
-    except StudyError as e:
-        manifest.update(status="failed", error=str(e))
-        raise
-    except Exception as e:
-        manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None and not scheduler:
-                cluster.close()
+            limit = max_samples or 16 * study.sampling.samples
+            while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
+                if 2 * study.sampling.samples > limit:
+                    manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
+                    break
+                study = study.replace(samples=2 * study.sampling.samples)
+                runs = sum(make_design(study, k).n_samples for k in _designs(study))
+                manifest.update(overrides={"samples": study.sampling.samples},
+                                samples={"N": study.sampling.samples, "runs_requested": runs})
+                _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
+                          allow_failures=allow_failures or manifest.data.get("allow_failures", False))
+                store.seal(run_dir)
+                _postprocess(run_dir, manifest, figures=False, appendix=False)
+            if until_converged:
+                manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
+            if study.analysis.variants and variants:
+                _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
+            # Results and indices are whole: record it, so the appendix's run record can say so.
+            # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
+            manifest.update(status="complete", timings={"finished": store.utc_now(),
+                                                        "wall_s": round(time.perf_counter() - started, 3)})
+            _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
+        except KeyboardInterrupt:
+            manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+            raise Interrupted(run_dir) from None
+        except StudyError as e:
+            manifest.update(status="failed", error=str(e))
+            raise
+        except Exception as e:
+            manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
+            raise
     manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
     return run_dir
+
+
+@contextlib.contextmanager
+def _cluster(workers: int | None, scheduler: str | None):
+    """A dask client for the run's evaluation (None in process), closed afterwards.
+
+    A LocalCluster started for ``--workers`` is shut down; an existing ``--scheduler``'s
+    cluster is left running.
+    """
+    if not (workers or scheduler):
+        yield None
+        return
+    client = dask_client(workers, scheduler)
+    try:
+        yield client
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and not scheduler:
+            cluster.close()
 
 
 def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, workers, scheduler) -> None:

@@ -287,3 +287,13 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(tmp_path):
     resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_fails_cleanly_and_leaves_no_run_directory(tmp_path):
+    path = _study(tmp_path, samples=16)
+    result = _cli("run", path, "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --scheduler: could not connect to 'tcp://127.0.0.1:1': ")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
