@@ -2,25 +2,31 @@
 
 :func:`run_study` is what ``study run`` calls and what notebooks call. The run directory's
 manifest says ``running`` until every requested stage has finished, ``failed`` (with the
-error) if one did not, and ``interrupted`` after Ctrl-C; only ``complete`` runs are whole.
-Any run that is not complete can be resumed: chunks already on disk are kept.
+error) if one did not, and ``interrupted`` after Ctrl-C or SIGTERM; only ``complete`` runs
+are whole. Any run that is not complete can be resumed: chunks that match the run's chunk
+index are kept, any other chunk file is evaluated again. One process at a time evaluates a
+run: it holds the run's lock (:func:`study.store.locked`) from start to finish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
 from .memory import release_freed_memory
-from .contract import file_sha256, source_file
+from .contract import resolve, source_file
 from .sampling import make_design
+from .sources import changed_sources, local_sources
 from .spec import DEFAULT_STUDY, Study, load_study
 from . import store
+from .store import file_sha256
 
 DEFAULT_ROOT = Path("runs")
 
@@ -58,29 +64,38 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         if have == design.n_blocks:  # finished before a resume
             completed += design.n_samples
             continue
-        chunk = study.sampling.chunk_rows
-        done = store.done_chunks(run_dir, kind)
         # A stored design being extended (--until-converged) keeps its blocks [0, have).
-        todo = chunk_ranges(design.n_blocks, chunk, done, start=have)
+        grid = chunk_ranges(design.n_blocks, study.sampling.chunk_rows, start=have)
+        done = _trusted(run_dir, kind, grid, design.block_size)
+        todo = [(b0, b1) for b0, b1 in grid if b0 not in done]
         # Output names were checked by the probe (a resumed run by its own first start).
-        def on_done(b0, ds, kind=kind):
-            store.write_chunk(run_dir, kind, b0, ds)
+        def on_done(b0, ds, kind=kind, ends=dict(grid)):
+            store.write_chunk(run_dir, kind, b0, ends[b0], ds)
             release_freed_memory()
 
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
                        allow_failures=allow_failures, client=client, progress=bar)
-        expected = set(range(have, design.n_blocks, chunk))
-        missing = sorted(expected - store.done_chunks(run_dir, kind))
+        done = _trusted(run_dir, kind, grid, design.block_size)  # what is combined is what was recorded
+        missing = [b0 for b0, _ in grid if b0 not in done]
         if missing:  # never seal a design with a hole in it
             raise RuntimeError(f"{len(missing)} chunks of the {kind} design were not written (first at block "
                                f"{missing[0]}); the run stays resumable")
         attrs = design_attrs(study, design)
-        store.combine_chunks(run_dir, kind, store.results_name(kind, i == 0), attrs)
+        store.combine_chunks(run_dir, store.results_name(kind, i == 0), attrs, [done[b0] for b0, _ in grid],
+                             rows=design.n_samples)
         release_freed_memory()
         completed += design.n_samples
     manifest.update(samples={"runs_completed": completed})
+
+
+def _trusted(run_dir: Path, kind: str, grid, block_size: int) -> dict[int, Path]:
+    """The design's chunk files that match the chunk index; says on stderr which were not."""
+    good, notes = store.trusted_chunks(run_dir, kind, grid, block_size)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    return good
 
 
 def probe(study: Study, study_dir: Path) -> None:
@@ -215,7 +230,10 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     """
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_sigterm_interrupts())
         if resume is not None:
+            store.Manifest.load(resume)  # a run directory, before a lock file is put into it
+            stack.enter_context(store.locked(resume))
             client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
             run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
         else:
@@ -223,6 +241,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             study = load_study(path, samples=samples, seed=seed)
             study_dir = path.resolve().parent
             probe(study, study_dir)
+            sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
             for v in study.analysis.variants if variants else ():
                 if not (path.parent / v).is_file():
                     raise StudyError(path, "analysis.variants", f"must list study files relative to this one; got {v!r}, "
@@ -231,20 +250,24 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             client = stack.enter_context(_cluster(workers, scheduler))
             requested = sum(make_design(study, k).n_samples for k in _designs(study))
             run_dir = store.new_run_dir(out, study)
+            stack.enter_context(store.locked(run_dir))
+            store.reserve_space(run_dir)
             shutil.copyfile(path, run_dir / "study.toml")
             model_file = source_file(study.model, study_dir)
             d = study.sampling
             manifest = store.Manifest(run_dir, {
                 "status": "running", "argv": argv or store.argv(), "seed": d.seed,
-                "study": {"name": study.name, "file": str(path), "sha256": study.sha256},
+                # "file" as given, for the record; "path" absolute, so a resume works from any folder.
+                "study": {"name": study.name, "file": str(path), "path": str(path.resolve()),
+                          "sha256": study.sha256},
                 "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                          "sha256": file_sha256(model_file) if model_file else None},
+                          "sha256": file_sha256(model_file) if model_file else None, "sources": sources},
                 "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                             "method": d.method, "chunk_rows": d.chunk_rows,
                             "runs_requested": requested,
                             "runs_completed": 0, "runs_failed": 0},
                 "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
-                "variant_of": str(variant_of) if variant_of is not None else None,
+                "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
                 "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
                 "timings": {"started": store.utc_now()}, "error": None,
             })
@@ -279,17 +302,50 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             manifest.update(status="complete", timings={"finished": store.utc_now(),
                                                         "wall_s": round(time.perf_counter() - started, 3)})
             _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
-        except KeyboardInterrupt:
-            manifest.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+        except KeyboardInterrupt as e:
+            how = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted by the user (Ctrl-C)"
+            manifest.update(status="interrupted", error=how)
             raise Interrupted(run_dir) from None
         except StudyError as e:
             manifest.update(status="failed", error=str(e))
             raise
-        except Exception as e:
+        except SystemExit as e:
+            # Nothing in the toolkit exits during a run: the model did. Make it a user error.
+            err = RunError(f"model {study.model!r}", "", f"must return its outputs, not exit; got sys.exit({e.code!r}). "
+                           f"The run is failed and stays resumable: study run --resume {run_dir}")
+            manifest.update(status="failed", error=str(err))
+            raise err from None
+        except BaseException as e:
             manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
             raise
-    manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
+        manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
     return run_dir
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's wall time, ``kill``): handled exactly like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """Turn SIGTERM into :class:`_Terminated` while a run is evaluated, then restore the handler.
+
+    Without it SIGTERM kills the process where it stands and the manifest keeps saying
+    ``running``. Signal handlers can only be set from the main thread; elsewhere (a run
+    started from a worker thread) the process's own handling applies.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -315,7 +371,7 @@ def _cluster(workers: int | None, scheduler: str | None):
 def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, workers, scheduler) -> None:
     from analysis.compare import main_compare
 
-    base = Path(manifest["study"]["file"]).parent
+    base = _study_file(manifest["study"]).parent
     root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
     dirs = []
@@ -335,7 +391,7 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
         dirs.append(run_study(path, samples=size, out=root, workers=workers, scheduler=scheduler,
                               figures=False, appendix=False, variants=False, variant_of=run_dir))
     main_compare([run_dir, *dirs], run_dir / "variants")
-    manifest.update(variants=[str(d) for d in dirs])
+    manifest.update(variants=[str(Path(d).resolve()) for d in dirs])
 
 
 def _earlier_variant_run(folder: Path, parent: Path, sha256: str) -> Path | None:
@@ -363,7 +419,17 @@ def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:
     manifest.update(samples={"runs_failed": failed})
 
 
+def _study_file(recorded: dict) -> Path:
+    """The study file a run was started from: absolute since runs record ``path``."""
+    return Path(recorded.get("path") or recorded["file"])
+
+
 def _prepare_resume(run_dir: Path, path):
+    """Check that a run may be resumed (the caller holds its lock) and mark it running.
+
+    Every refusal happens here, before any work: a complete run, a changed study file,
+    model file or helper module beside the study.
+    """
     manifest = store.Manifest.load(run_dir)
     for key in ("status", "study", "model", "samples"):
         if key not in manifest.data:
@@ -380,7 +446,7 @@ def _prepare_resume(run_dir: Path, path):
             raise RunError(path, "", f"differs from the study file this run was started with (sha256 "
                            f"{recorded['sha256'][:12]}…, now {str(current)[:12]}…); resuming would mix two "
                            "studies in one run: start a new run instead")
-    original = Path(recorded["file"])
+    original = _study_file(recorded)
     study_dir = original.resolve().parent if original.exists() else run_dir
     if original.exists() and file_sha256(original) != recorded["sha256"]:
         raise RunError(original, "", f"has changed since the run started (sha256 {recorded['sha256'][:12]}…); "
@@ -395,5 +461,20 @@ def _prepare_resume(run_dir: Path, path):
             raise RunError(mf, "", f"the model's source changed since the run started (sha256 "
                            f"{model['sha256'][:12]}…, now {str(now)[:12]}…); resuming would mix two models' "
                            "outputs: start a new run instead")
+    _check_sources(study, study_dir, model.get("sources"))
+    store.remove_temporaries(run_dir)  # ours alone: the lock is held
+    store.reserve_space(run_dir)
     manifest.update(status="running", error=None, resumed=manifest.data.get("resumed", []) + [store.utc_now()])
     return run_dir, study, study_dir, manifest
+
+
+def _check_sources(study: Study, study_dir: Path, recorded: dict | None) -> None:
+    """Refuse a resume if a Python file the model loaded from beside the study changed."""
+    if recorded is None:  # a run started before sources were recorded
+        return
+    resolve(study.model, study_dir, study.path)
+    change = changed_sources(recorded, local_sources(study_dir), study_dir)
+    if change is not None:
+        rel, what = change
+        raise RunError(study_dir / rel, "", f"a source file of the model {what}; resuming would mix two models' "
+                       "outputs: start a new run instead")

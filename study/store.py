@@ -4,17 +4,29 @@
 hashes, versions, timings), a verbatim ``study.toml`` and ``results.nc``. While a run is
 evaluating, each finished chunk sits in ``chunks/`` as its own netCDF file written under a
 temporary name and renamed into place: a rename is atomic, so a crash (even SIGKILL)
-leaves only whole chunks, and resuming evaluates exactly the missing ones.
+leaves only whole chunks. Each chunk's block range, row count, size and sha256 are then
+appended to ``chunks.jsonl``; only chunks that match that record are ever combined, so a
+truncated, edited, copied or foreign chunk file is evaluated again instead of trusted.
+
+A process evaluating a run holds an exclusive ``flock`` on the run's ``.lock`` file (the
+kernel releases it when the process dies, however it dies), and ``.reserve`` keeps a little
+disk space back so that the manifest can still say ``failed`` when the disk fills up.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import secrets
+import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -54,10 +66,114 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
+CHUNK_INDEX = "chunks.jsonl"
+LOCK = ".lock"
+RESERVE = ".reserve"
+RESERVE_BYTES = 256 * 1024  # the manifest is a few kB; its atomic rewrite needs a second copy
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB pieces (chunk files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
+
+
+def temporary_name(path: Path) -> Path:
+    """A hidden sibling of `path` no other process can pick: pid plus random bits."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_temporaries(run_dir) -> None:
+    """Delete temporary files left by killed processes (call only while holding the lock)."""
+    run_dir = Path(run_dir)
+    for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("chunks/.*.tmp")]:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked(run_dir):
+    """Hold the run's exclusive lock for the duration of the block, or refuse.
+
+    The lock is an ``flock`` on ``<run>/.lock``, which records the holder's pid. The file is
+    never deleted: unlinking a lock file lets two processes lock two different files.
+
+    Raises
+    ------
+    RunError
+        If another process holds the lock (naming its pid), or the lock file cannot be opened.
+    """
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunError(run_dir, "", f"cannot be locked for evaluation: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(run_dir, "", f"is being evaluated by another process (pid {_holder(fd)}); let it "
+                           "finish or stop it, then resume") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    # The holder writes its pid just after locking: give it a moment.
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return "unknown"
+
+
+def reserve_space(run_dir) -> None:
+    """Set aside :data:`RESERVE_BYTES` so the manifest can be rewritten on a full disk.
+
+    Raises
+    ------
+    RunError
+        If the disk is too full to hold even that.
+    """
+    path = Path(run_dir) / RESERVE
+    if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+        return
+    try:
+        path.write_bytes(b"\0" * RESERVE_BYTES)  # written, not sparse: the blocks are really held
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        if e.errno in _FULL:
+            raise RunError(run_dir, "", "must be on a disk with free space; got no space left on device "
+                           "(free some, then resume)") from None
+        raise
+
+
+def _release_reserve(run_dir) -> bool:
+    path = Path(run_dir) / RESERVE
+    if not path.exists():
+        return False
+    path.unlink()
+    return True
+
+
+class DiskFull(RunError):
+    """Writing into a run failed because its disk is full; the run stays resumable."""
 
 
 def new_run_dir(root, study) -> Path:
@@ -104,7 +220,13 @@ class Manifest:
                 self.data[k].update(v)
             else:
                 self.data[k] = v
-        write_json_atomic(self.path, self.data)
+        try:
+            write_json_atomic(self.path, self.data)
+        except OSError as e:
+            # A full disk must not leave the manifest saying "running": spend the reserve.
+            if e.errno not in _FULL or not _release_reserve(self.path.parent):
+                raise
+            write_json_atomic(self.path, self.data)
 
     def __getitem__(self, key):
         return self.data[key]
@@ -114,38 +236,163 @@ def chunk_path(run_dir: Path, design: str, b0: int) -> Path:
     return Path(run_dir) / "chunks" / f"{design}-{b0:010d}.nc"
 
 
-def write_chunk(run_dir: Path, design: str, b0: int, ds: xr.Dataset) -> Path:
+def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) -> Path:
+    """Write blocks ``[b0, b1)`` of a design atomically and append their record to the index.
+
+    Raises
+    ------
+    DiskFull
+        If the disk filled up; nothing half-written is left under the chunk's name.
+    """
     path = chunk_path(run_dir, design, b0)
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ds.to_netcdf(tmp)
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        ds.to_netcdf(tmp)
+        record = {"design": design, "b0": b0, "b1": b1, "rows": int(ds.sizes["sample"]),
+                  "first_sample": int(ds["sample"].values[0]), "bytes": tmp.stat().st_size,
+                  "sha256": file_sha256(tmp)}
+        os.replace(tmp, path)
+        # Renamed first, recorded second: a crash in between leaves an unrecorded file,
+        # which is evaluated again; never a record of a file that is not there.
+        with open(Path(run_dir) / CHUNK_INDEX, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+    except Exception as e:
+        full = _disk_full(e, path.parent, ds.nbytes)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise DiskFull(run_dir, "", f"must be on a disk with room for chunk {path.name} (about "
+                           f"{ds.nbytes} bytes); got no space left on device. The run stays resumable: "
+                           f"free some space, then study run --resume {run_dir}") from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
-def done_chunks(run_dir: Path, design: str) -> set[int]:
+def _disk_full(err: Exception, folder: Path, need: int) -> bool:
+    # netCDF reports a full disk as "NetCDF: HDF error" without an errno: ask the disk.
+    if getattr(err, "errno", None) in _FULL:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < need
+    except OSError:
+        return False
+
+
+def chunk_records(run_dir, design: str) -> dict[int, dict]:
+    """The latest index record of each chunk of `design`, by first block.
+
+    A line that does not parse (a process killed while appending it) records nothing.
+    """
+    path = Path(run_dir) / CHUNK_INDEX
+    records = {}
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            if rec["design"] == design:
+                records[int(rec["b0"])] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+def trusted_chunks(run_dir, design: str, ranges, block_size: int) -> tuple[dict[int, Path], list[str]]:
+    """Chunk files of `design` that match their record exactly; every other one is deleted.
+
+    Parameters
+    ----------
+    run_dir : path
+    design : str
+    ranges : sequence of (int, int)
+        The block ranges ``[b0, b1)`` still to be combined: a file for any other range is a
+        duplicate or a leftover and is deleted.
+    block_size : int
+        Samples per block, to check each record's row count.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        First block -> verified chunk file.
+    list of str
+        One line per deleted file: which and why.
+    """
+    ends = dict(ranges)
+    records = chunk_records(run_dir, design)
+    good, notes = {}, []
     folder = Path(run_dir) / "chunks"
-    return {int(p.stem.rsplit("-", 1)[1]) for p in folder.glob(f"{design}-*.nc")} if folder.exists() else set()
+    for path in sorted(folder.glob(f"{design}-*.nc")) if folder.exists() else ():
+        b0 = _first_block(path, design)
+        why = _distrust(path, b0, ends, records.get(b0), block_size)
+        if why is None:
+            good[b0] = path
+            continue
+        path.unlink()
+        again = "; deleted, it will be evaluated again" if b0 in ends else "; deleted"
+        notes.append(f"{path}: {why}{again}")
+    return good, notes
+
+
+def _first_block(path: Path, design: str) -> int | None:
+    digits = path.stem[len(design) + 1:]
+    return int(digits) if digits.isdigit() and path.name == chunk_path(".", design, int(digits)).name else None
+
+
+def _distrust(path: Path, b0, ends: dict, record, block_size: int) -> str | None:
+    """Why a chunk file cannot be used, or None if it matches its record."""
+    if b0 is None or b0 not in ends:
+        return "is not a chunk this run still needs (a duplicate, a leftover or a foreign file)"
+    if record is None:
+        return "is not in the run's chunk index (written by another process, or killed before it was recorded)"
+    if (record.get("b1"), record.get("rows")) != (ends[b0], (ends[b0] - b0) * block_size):
+        return (f"is recorded for blocks {b0}–{record.get('b1')} ({record.get('rows')} rows), not the "
+                f"{b0}–{ends[b0]} this run needs")
+    size = path.stat().st_size
+    if size != record.get("bytes"):
+        return f"has {size} bytes, {record.get('bytes')} recorded (truncated or overwritten)"
+    if file_sha256(path) != record.get("sha256"):
+        return "does not match its recorded sha256 (corrupt or replaced)"
+    return None
 
 
 def results_name(design: str, main: bool) -> str:
     return "results.nc" if main else f"results-{design}.nc"
 
 
-def combine_chunks(run_dir: Path, design: str, out_name: str, attrs: dict) -> Path:
-    """Concatenate a design's chunk files into one netCDF file, streamed through dask.
+def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path], rows: int) -> Path:
+    """Concatenate verified chunk files, in order, into one netCDF file, streamed through dask.
 
     If the file exists already (a design being extended), its samples come first.
+
+    Parameters
+    ----------
+    run_dir : path
+    out_name : str
+        ``results.nc`` or ``results-<design>.nc``.
+    attrs : dict
+        Global attributes of the combined file.
+    chunks : list of pathlib.Path
+        The chunk files (from :func:`trusted_chunks`), in block order.
+    rows : int
+        Samples the combined file must hold; anything else is refused before it is renamed
+        into place.
     """
-    chunks = sorted((Path(run_dir) / "chunks").glob(f"{design}-*.nc"))
     out = Path(run_dir) / out_name
-    files = ([out] if out.exists() else []) + chunks
-    tmp = out.with_name(f".{out.name}.tmp")
-    with xr.open_mfdataset(files, combine="nested", concat_dim="sample", data_vars="minimal",
-                           coords="minimal", compat="override", join="override", chunks={}) as ds:
-        ds.attrs.update(attrs)
-        ds.to_netcdf(tmp)
-    os.replace(tmp, out)
+    files = ([out] if out.exists() else []) + list(chunks)
+    tmp = temporary_name(out)
+    try:
+        with xr.open_mfdataset(files, combine="nested", concat_dim="sample", data_vars="minimal",
+                               coords="minimal", compat="override", join="override", chunks={}) as ds:
+            if ds.sizes["sample"] != rows:
+                raise RunError(run_dir, "", f"chunks must hold {rows} samples in all; got {ds.sizes['sample']}")
+            ds.attrs.update(attrs)
+            ds.to_netcdf(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     for f in chunks:
         f.unlink()
     if not any(out.parent.joinpath("chunks").iterdir()):
