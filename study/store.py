@@ -255,8 +255,7 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) ->
         os.replace(tmp, path)
         # Renamed first, recorded second: a crash in between leaves an unrecorded file,
         # which is evaluated again; never a record of a file that is not there.
-        with open(Path(run_dir) / CHUNK_INDEX, "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        _append_line(Path(run_dir) / CHUNK_INDEX, json.dumps(record, sort_keys=True))
     except Exception as e:
         full = _disk_full(e, path.parent, ds.nbytes)
         tmp.unlink(missing_ok=True)
@@ -269,6 +268,14 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) ->
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a+b") as f:
+        # A process killed mid-line leaves a torn last line: end it, or it swallows this one.
+        if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+            f.write(b"\n")
+        f.write(line.encode() + b"\n")
 
 
 def _disk_full(err: Exception, folder: Path, need: int) -> bool:

@@ -1,0 +1,352 @@
+"""Resume trusts nothing in the run directory it did not record itself (issue 12).
+
+Each test stops a run on a chosen chunk (the model kills, terminates, exits or raises,
+steered by environment variables so that its source never changes), through the real
+command line where a user would meet it, then checks what the run directory says and that
+a resume ends identical to a run that was never stopped.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from study import open_run, run_study
+from study.errors import StudyError
+from study import store
+from study.sources import changed_sources, local_sources
+from tests.helpers import ROOT, write_study
+
+MODEL = '''import os, signal, sys, time
+
+import xarray as xr
+
+from trust_helper import combine
+
+
+class Boom(BaseException):
+    pass
+
+
+def f(x):
+    time.sleep(float(os.environ.get("TRUST_SLEEP", "0")))
+    stop = int(os.environ.get("TRUST_STOP_AT", "-1"))
+    if 0 <= stop <= int(x["sample"].max()):
+        how = os.environ["TRUST_HOW"]
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "term":
+            os.kill(os.getpid(), signal.SIGTERM)
+        if how == "exit":
+            sys.exit(3)
+        if how == "base":
+            raise Boom("out of the model")
+        raise RuntimeError("stopped")
+    return xr.Dataset({"y": combine(x.x1, x.x2)})
+'''
+HELPER = "def combine(a, b):\n    return a + 2 * a * b\n"
+
+# N = 64 over 4 replicates: 16 blocks of 4 rows × 4 matrices = 16 samples; chunks of 2 blocks.
+# Sample 160 is in the chunk of blocks 10–11: chunks 0, 2, …, 8 are on disk when it stops.
+STOP = "160"
+KEPT = [0, 2, 4, 6, 8]
+GRID = [(b, b + 2) for b in range(0, 16, 2)]
+
+
+def _study(folder: Path) -> Path:
+    (folder / "stoppable.py").write_text(MODEL)
+    (folder / "trust_helper.py").write_text(HELPER)
+    return write_study(folder, "stoppable:f", samples=64, chunk_rows=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_modules(monkeypatch):
+    # In-process runs import the model beside each test's study: no module from another test.
+    for name in ("stoppable", "trust_helper"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def _env(**env):
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            **{f"TRUST_{k.upper()}": str(v) for k, v in env.items()}}
+
+
+def _cli(*args, cwd=ROOT, wait=True, **env):
+    cmd = [sys.executable, "-m", "study", *map(str, args)]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=cwd, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(cmd, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=300)
+
+
+def _stopped(tmp_path, how, **kw):
+    """A `study run` of the test study stopped `how` on the chunk holding sample 160."""
+    path = _study(tmp_path)
+    proc = _cli("run", path, "--out", tmp_path / "runs", "--no-figures", "--no-appendix", stop_at=STOP, how=how,
+                **kw)
+    return proc, next((tmp_path / "runs").rglob("manifest.json")).parent
+
+
+def _failed_in_process(tmp_path, monkeypatch):
+    """The same run stopped by a model error, started in this process (no interpreter start-up)."""
+    path = _study(tmp_path)
+    with monkeypatch.context() as m:
+        m.setenv("TRUST_STOP_AT", STOP)
+        m.setenv("TRUST_HOW", "raise")
+        with pytest.raises(StudyError, match="raised RuntimeError: stopped"):
+            run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    return next((tmp_path / "runs").rglob("manifest.json")).parent
+
+
+def _resume(run_dir):
+    return run_study(resume=run_dir, figures=False, appendix=False)
+
+
+def _manifest(run_dir):
+    return json.loads((Path(run_dir) / "manifest.json").read_text())
+
+
+def _assert_same_as_fresh(run_dir, path, tmp_path):
+    fresh = run_study(path, out=tmp_path / "fresh", figures=False, appendix=False)
+    with open_run(run_dir) as a, open_run(fresh) as b:
+        xr.testing.assert_identical(a.load().drop_attrs(), b.load().drop_attrs())
+    pd.testing.assert_frame_equal(pd.read_csv(Path(run_dir) / "indices.csv"), pd.read_csv(fresh / "indices.csv"))
+
+
+def _records(run_dir):
+    lines = []
+    for line in (Path(run_dir) / "chunks.jsonl").read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return lines
+
+
+def _chunk(run_dir, b0):
+    return store.chunk_path(run_dir, "sobol", b0)
+
+
+def test_two_resumes_at_once_end_in_one_complete_run_identical_to_an_uninterrupted_one(tmp_path):
+    proc, run_dir = _stopped(tmp_path, "kill")
+    assert proc.returncode == -9 and _manifest(run_dir)["status"] == "running"
+    assert sorted(store.trusted_chunks(run_dir, "sobol", GRID, 16)[0]) == KEPT
+    # Slow chunks keep the first resume busy while the second one starts.
+    both = [_cli("run", "--resume", run_dir, "--no-figures", "--no-appendix", wait=False, sleep=0.3)
+            for _ in range(2)]
+    results = sorted((p.wait(timeout=300), *p.communicate(), p.pid) for p in both)
+    (ok, out, err, winner), (refused, _, why, _) = results
+    assert (ok, refused) == (0, 2), results
+    assert out.splitlines()[-1] == str(run_dir) and err == ""
+    assert why in (f"error: {run_dir}: is already complete; nothing to resume (start a new run instead)\n",
+                   f"error: {run_dir}: is being evaluated by another process (pid {winner}); let it finish or "
+                   "stop it, then resume\n")
+    manifest = _manifest(run_dir)
+    assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
+    assert not (run_dir / "chunks").exists() and not list(run_dir.glob(".*.tmp"))
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_a_resume_refuses_while_another_process_holds_the_run(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    with store.locked(run_dir):
+        refused = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert (refused.returncode, refused.stderr) == (
+        2, f"error: {run_dir}: is being evaluated by another process (pid {os.getpid()}); let it finish or stop "
+           "it, then resume\n")
+    assert _manifest(run_dir)["status"] == "failed"  # untouched
+    assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_damaged_forged_and_duplicated_chunks_are_evaluated_again_not_combined(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    assert _manifest(run_dir)["status"] == "failed"
+    records = _records(run_dir)
+    assert [(r["design"], r["b0"], r["b1"], r["rows"], r["first_sample"]) for r in records] == \
+        [("sobol", b, b + 2, 32, 16 * b) for b in KEPT]
+    for r in records:
+        data = _chunk(run_dir, r["b0"]).read_bytes()
+        assert (r["bytes"], r["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+
+    c = {b: _chunk(run_dir, b) for b in range(16)}
+    size = c[2].stat().st_size
+    c[2].write_bytes(c[2].read_bytes()[: size // 2])                        # truncated
+    data = bytearray(c[4].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    c[4].write_bytes(bytes(data))                                           # corrupt, same size
+    shutil.copy(c[0], c[6])                                                 # another chunk's rows
+    shutil.copy(c[0], c[12])                                                # forged: never recorded
+    shutil.copy(c[8], c[9])                                                 # overlaps 8–9, off the grid
+    with open(run_dir / "chunks.jsonl", "a") as f:                          # ... even with a record
+        f.write(json.dumps({"design": "sobol", "b0": 9, "b1": 11, "rows": 32, "first_sample": 144,
+                            "bytes": c[9].stat().st_size, "sha256": store.file_sha256(c[9])}) + "\n")
+        f.write('{"design": "sobol", "b0": 1')                              # a torn last line
+    stray = run_dir / "chunks" / ".sobol-0000000010.nc.999.abcd1234.tmp"
+    stray.write_bytes(b"half a chunk")
+
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    again = "; deleted, it will be evaluated again"
+    assert resumed.stderr.splitlines() == [
+        f"warning: {c[2]}: has {size // 2} bytes, {size} recorded (truncated or overwritten){again}",
+        f"warning: {c[4]}: does not match its recorded sha256 (corrupt or replaced){again}",
+        f"warning: {c[6]}: does not match its recorded sha256 (corrupt or replaced){again}",
+        f"warning: {c[9]}: is not a chunk this run still needs (a duplicate, a leftover or a foreign file); "
+        "deleted",
+        f"warning: {c[12]}: is not in the run's chunk index (written by another process, or killed before it "
+        f"was recorded){again}",
+    ]
+    assert not stray.exists()
+    evaluated = pd.Series([r["b0"] for r in _records(run_dir)]).value_counts().to_dict()
+    assert evaluated == {b: 1 for b, _ in GRID} | {2: 2, 4: 2, 6: 2, 9: 1}  # the forged record stays, unused
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_a_helper_module_edited_between_start_and_resume_is_refused(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    sources = _manifest(run_dir)["model"]["sources"]
+    assert sources == {name: store.file_sha256(tmp_path / name) for name in ("stoppable.py", "trust_helper.py")}
+    helper = tmp_path / "trust_helper.py"
+    helper.write_text(HELPER.replace("2 * a * b", "3 * a * b"))
+    refused = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert (refused.returncode, refused.stderr) == (
+        2, f"error: {helper}: a source file of the model changed since the run started (sha256 "
+           f"{sources['trust_helper.py'][:12]}…, now {store.file_sha256(helper)[:12]}…); resuming would mix two "
+           "models' outputs: start a new run instead\n")
+    assert _manifest(run_dir)["status"] == "failed" and "resumed" not in _manifest(run_dir)
+
+
+def test_changed_sources_names_a_removed_and_an_added_file(tmp_path):
+    (tmp_path / "kept.py").write_text("x = 1\n")
+    kept = store.file_sha256(tmp_path / "kept.py")
+    assert changed_sources({"kept.py": kept}, {}, tmp_path) is None  # recorded, not loaded now: hashed from disk
+    assert changed_sources({"kept.py": kept, "gone.py": "ab" * 32}, {"kept.py": kept}, tmp_path) == \
+        ("gone.py", f"was removed since the run started (sha256 {'ab' * 6}…)")
+    assert changed_sources({}, {"new.py": "cd" * 32}, tmp_path) == \
+        ("new.py", "is loaded by the model now but was not when the run started")
+
+
+def test_local_sources_lists_modules_under_the_study_folder_only(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from . import inner\n")
+    (pkg / "inner.py").write_text("y = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("pkg", "pkg.inner"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    __import__("pkg")
+    assert local_sources(tmp_path) == {"pkg/__init__.py": store.file_sha256(pkg / "__init__.py"),
+                                       "pkg/inner.py": store.file_sha256(pkg / "inner.py")}
+    assert local_sources(pkg) == {"__init__.py": store.file_sha256(pkg / "__init__.py"),
+                                  "inner.py": store.file_sha256(pkg / "inner.py")}
+    at_root = local_sources(ROOT)  # a study file at the repository root
+    assert "tests/test_resume_trust.py" in at_root
+    assert not [k for k in at_root if k.split("/")[0] in ("study", "analysis")]  # the toolkit is not its source
+
+
+def test_resume_from_another_folder_of_a_run_started_with_a_relative_out(tmp_path, monkeypatch):
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    _study(start)
+    killed = _cli("run", "t.toml", "--out", "runs", "--no-figures", "--no-appendix", cwd=start, stop_at=STOP,
+                  how="kill")
+    assert killed.returncode == -9
+    run_dir = next((start / "runs").rglob("manifest.json")).parent
+    assert _manifest(run_dir)["study"] == {"name": "t", "file": "t.toml", "path": str(start / "t.toml"),
+                                           "sha256": store.file_sha256(start / "t.toml")}
+    monkeypatch.chdir(elsewhere)
+    relative = Path("..", "start", run_dir.relative_to(start))
+    assert _resume(relative) == relative
+    assert not (elsewhere / "runs").exists()
+    _assert_same_as_fresh(run_dir, start / "t.toml", tmp_path)
+
+
+def test_sigterm_marks_the_run_interrupted_and_it_resumes_identically(tmp_path):
+    proc, run_dir = _stopped(tmp_path, "term")
+    assert proc.returncode == 130
+    assert proc.stderr.splitlines()[-1] == (f"interrupted; finished chunks are kept. Resume with: study run "
+                                            f"--resume {run_dir}")
+    manifest = _manifest(run_dir)
+    assert (manifest["status"], manifest["error"]) == ("interrupted", "terminated (SIGTERM)")
+    _resume(run_dir)
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_sys_exit_in_the_model_fails_the_run_with_one_line_and_keeps_its_chunks(tmp_path):
+    proc, run_dir = _stopped(tmp_path, "exit")
+    line = (f"error: model 'stoppable:f': must return its outputs, not exit; got sys.exit(3). The run is failed "
+            f"and stays resumable: study run --resume {run_dir}")
+    assert (proc.returncode, proc.stderr) == (2, line + "\n")
+    manifest = _manifest(run_dir)
+    assert (manifest["status"], manifest["error"]) == ("failed", line.removeprefix("error: "))
+    assert sorted(store.trusted_chunks(run_dir, "sobol", GRID, 16)[0]) == KEPT
+
+
+def test_any_base_exception_from_the_model_marks_the_run_failed(tmp_path):
+    proc, run_dir = _stopped(tmp_path, "base")
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].endswith("Boom: out of the model")
+    manifest = _manifest(run_dir)
+    assert (manifest["status"], manifest["error"]) == ("failed", "Boom: out of the model")
+
+
+FULL_DISK = '''import errno, sys
+import xarray as xr
+from study.cli import main
+
+write, written = xr.Dataset.to_netcdf, []
+
+def to_netcdf(self, path=None, *a, **kw):
+    if "chunks" in str(path) and len(written) == 3:
+        open(path, "wb").write(b"partial")  # what a full disk leaves behind
+        raise OSError(errno.ENOSPC, "No space left on device")
+    written.append(path)
+    return write(self, path, *a, **kw)
+
+xr.Dataset.to_netcdf = to_netcdf
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_a_full_disk_fails_the_run_with_one_line_and_it_stays_resumable(tmp_path):
+    path = _study(tmp_path)
+    out = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK, "run", str(path), "--out", str(out), "--no-figures",
+                           "--no-appendix"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    run_dir = next(out.rglob("manifest.json")).parent
+    # The probe's block is not written; chunks 0, 2, 4 are, the fourth finds the disk full.
+    line = (f"error: {run_dir}: must be on a disk with room for chunk sobol-0000000006.nc (about "
+            f"{proc.stderr.split('(about ')[1].split(' ')[0]} bytes); got no space left on device. The run stays "
+            f"resumable: free some space, then study run --resume {run_dir}")
+    assert (proc.returncode, proc.stderr) == (2, line + "\n")
+    assert _manifest(run_dir)["status"] == "failed"
+    assert sorted(p.name for p in (run_dir / "chunks").iterdir()) == [_chunk(run_dir, b).name for b in (0, 2, 4)]
+    _resume(run_dir)
+    _assert_same_as_fresh(run_dir, path, tmp_path)
+
+
+def test_the_manifest_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeypatch):
+    store.reserve_space(tmp_path)
+    assert (tmp_path / ".reserve").stat().st_size == store.RESERVE_BYTES
+    real, disk = store.write_json_atomic, {"full even without the reserve": False}
+
+    def write(path, data):
+        if (tmp_path / ".reserve").exists() or disk["full even without the reserve"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(store, "write_json_atomic", write)
+    store.Manifest(tmp_path, {"status": "running"}).update(status="failed")
+    assert _manifest(tmp_path) == {"status": "failed"} and not (tmp_path / ".reserve").exists()
+    disk["full even without the reserve"] = True
+    with pytest.raises(OSError, match="No space left on device"):  # nothing left to spend: not hidden
+        store.Manifest(tmp_path, {"status": "running"}).update(status="interrupted")
+    assert _manifest(tmp_path) == {"status": "failed"}
