@@ -236,6 +236,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             stack.enter_context(store.locked(resume))
             client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
             run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
+            stack.callback(store.release_reserve, run_dir)
         else:
             path = Path(path) if path is not None else DEFAULT_STUDY
             study = load_study(path, samples=samples, seed=seed)
@@ -252,6 +253,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             run_dir = store.new_run_dir(out, study)
             stack.enter_context(store.locked(run_dir))
             store.reserve_space(run_dir)
+            stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
             shutil.copyfile(path, run_dir / "study.toml")
             model_file = source_file(study.model, study_dir)
             d = study.sampling

@@ -164,7 +164,8 @@ def reserve_space(run_dir) -> None:
         raise
 
 
-def _release_reserve(run_dir) -> bool:
+def release_reserve(run_dir) -> bool:
+    """Give the reserved space back (a run that stopped needs none until it is resumed)."""
     path = Path(run_dir) / RESERVE
     if not path.exists():
         return False
@@ -224,7 +225,7 @@ class Manifest:
             write_json_atomic(self.path, self.data)
         except OSError as e:
             # A full disk must not leave the manifest saying "running": spend the reserve.
-            if e.errno not in _FULL or not _release_reserve(self.path.parent):
+            if e.errno not in _FULL or not release_reserve(self.path.parent):
                 raise
             write_json_atomic(self.path, self.data)
 
@@ -257,12 +258,12 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) ->
         # which is evaluated again; never a record of a file that is not there.
         _append_line(Path(run_dir) / CHUNK_INDEX, json.dumps(record, sort_keys=True))
     except Exception as e:
-        full = _disk_full(e, path.parent, ds.nbytes)
+        full = _disk_full(e, path.parent, ds.nbytes + (1 << 20))  # a netCDF file's overhead is < 1 MiB
         tmp.unlink(missing_ok=True)
         if full:
-            raise DiskFull(run_dir, "", f"must be on a disk with room for chunk {path.name} (about "
-                           f"{ds.nbytes} bytes); got no space left on device. The run stays resumable: "
-                           f"free some space, then study run --resume {run_dir}") from None
+            raise DiskFull(run_dir, "", f"must be on a disk with room for chunk {path.name}; got no space left "
+                           f"on device. The run stays resumable: free some space, then study run --resume "
+                           f"{run_dir}") from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)

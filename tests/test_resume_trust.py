@@ -323,14 +323,54 @@ def test_a_full_disk_fails_the_run_with_one_line_and_it_stays_resumable(tmp_path
                            "--no-appendix"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     run_dir = next(out.rglob("manifest.json")).parent
     # The probe's block is not written; chunks 0, 2, 4 are, the fourth finds the disk full.
-    line = (f"error: {run_dir}: must be on a disk with room for chunk sobol-0000000006.nc (about "
-            f"{proc.stderr.split('(about ')[1].split(' ')[0]} bytes); got no space left on device. The run stays "
-            f"resumable: free some space, then study run --resume {run_dir}")
-    assert (proc.returncode, proc.stderr) == (2, line + "\n")
+    assert (proc.returncode, proc.stderr) == (2, _full_disk_line(run_dir, 6) + "\n")
     assert _manifest(run_dir)["status"] == "failed"
     assert sorted(p.name for p in (run_dir / "chunks").iterdir()) == [_chunk(run_dir, b).name for b in (0, 2, 4)]
     _resume(run_dir)
     _assert_same_as_fresh(run_dir, path, tmp_path)
+
+
+def _full_disk_line(run_dir, b0):
+    return (f"error: {run_dir}: must be on a disk with room for chunk sobol-{b0:010d}.nc; got no space left on "
+            f"device. The run stays resumable: free some space, then study run --resume {run_dir}")
+
+
+REAL_DISK = """set -u
+mount -t tmpfs -o size=320k tmpfs "$DISK" || exit 99
+"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix >"$LOG.1" 2>&1
+echo $? >"$LOG.rc1"
+cp -a "$DISK/runs" "$LOG.failed"
+mount -o remount,size=8m "$DISK"
+"$PY" -m study run --resume "$DISK"/runs/t/* --no-figures --no-appendix >"$LOG.2" 2>&1
+echo $? >"$LOG.rc2"
+cp -a "$DISK/runs" "$LOG.resumed"
+"""
+
+
+def test_a_really_full_disk_fails_the_run_and_it_resumes_identically_once_there_is_room(tmp_path):
+    """A 320 kB tmpfs in a private mount namespace: netCDF says only "HDF error" when it fills."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a small private tmpfs")
+    path = _study(tmp_path)
+    disk, log = tmp_path / "disk", tmp_path / "log"
+    disk.mkdir()
+    script = tmp_path / "disk.sh"
+    script.write_text(REAL_DISK)
+    env = {**_env(), "DISK": str(disk), "LOG": str(log), "PY": sys.executable, "STUDY": str(path)}
+    proc = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", str(script)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode == 99 or not Path(f"{log}.rc1").exists():
+        pytest.skip(f"cannot mount a private tmpfs here: {proc.stderr.strip()[:200]}")
+    failed_dir, = (Path(f"{log}.failed") / "t").iterdir()
+    run_dir = disk / "runs" / "t" / failed_dir.name  # as the run saw itself
+    kept = sorted(p.name for p in (failed_dir / "chunks").iterdir())
+    assert (Path(f"{log}.rc1").read_text(), Path(f"{log}.1").read_text()) == \
+        ("2\n", _full_disk_line(run_dir, 2 * len(kept)) + "\n")
+    assert 0 < len(kept) < 8 and _manifest(failed_dir)["status"] == "failed"
+    assert Path(f"{log}.rc2").read_text() == "0\n", Path(f"{log}.2").read_text()
+    resumed = Path(f"{log}.resumed") / "t" / failed_dir.name
+    assert _manifest(resumed)["status"] == "complete" and not (resumed / ".reserve").exists()
+    _assert_same_as_fresh(resumed, path, tmp_path)
 
 
 def test_the_manifest_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeypatch):
