@@ -66,22 +66,24 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
             continue
         # A stored design being extended (--until-converged) keeps its blocks [0, have).
         grid = chunk_ranges(design.n_blocks, study.sampling.chunk_rows, start=have)
-        done = _trusted(run_dir, kind, grid, design.block_size)
+        checked = {}  # files hashed or written here: checked again by stat, not by rereading them
+        done = _trusted(run_dir, kind, grid, design.block_size, checked)
         todo = [(b0, b1) for b0, b1 in grid if b0 not in done]
         # Output names were checked by the probe (a resumed run by its own first start).
-        def on_done(b0, ds, kind=kind, ends=dict(grid)):
-            store.write_chunk(run_dir, kind, b0, ends[b0], ds)
+        def on_done(b0, ds, kind=kind, ends=dict(grid), checked=checked):
+            store.write_chunk(run_dir, kind, b0, ends[b0], ds, checked)
             release_freed_memory()
 
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
                        allow_failures=allow_failures, client=client, progress=bar)
-        done = _trusted(run_dir, kind, grid, design.block_size)  # what is combined is what was recorded
+        done = _trusted(run_dir, kind, grid, design.block_size, checked)  # combine only what was recorded
         missing = [b0 for b0, _ in grid if b0 not in done]
         if missing:  # never seal a design with a hole in it
-            raise RuntimeError(f"{len(missing)} chunks of the {kind} design were not written (first at block "
-                               f"{missing[0]}); the run stays resumable")
+            raise RunError(run_dir, "", f"must hold every chunk of the {kind} design before they are combined; "
+                           f"got {len(missing)} missing or deleted (first at block {missing[0]}). The run stays "
+                           f"resumable: study run --resume {run_dir}")
         attrs = design_attrs(study, design)
         store.combine_chunks(run_dir, store.results_name(kind, i == 0), attrs, [done[b0] for b0, _ in grid],
                              rows=design.n_samples)
@@ -90,9 +92,9 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
     manifest.update(samples={"runs_completed": completed})
 
 
-def _trusted(run_dir: Path, kind: str, grid, block_size: int) -> dict[int, Path]:
+def _trusted(run_dir: Path, kind: str, grid, block_size: int, checked: dict) -> dict[int, Path]:
     """The design's chunk files that match the chunk index; says on stderr which were not."""
-    good, notes = store.trusted_chunks(run_dir, kind, grid, block_size)
+    good, notes = store.trusted_chunks(run_dir, kind, grid, block_size, checked)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return good

@@ -237,8 +237,11 @@ def chunk_path(run_dir: Path, design: str, b0: int) -> Path:
     return Path(run_dir) / "chunks" / f"{design}-{b0:010d}.nc"
 
 
-def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) -> Path:
+def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset,
+                checked: dict | None = None) -> Path:
     """Write blocks ``[b0, b1)`` of a design atomically and append their record to the index.
+
+    ``checked``, if given, receives the new file's :func:`signature` (see :func:`trusted_chunks`).
 
     Raises
     ------
@@ -254,6 +257,8 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset) ->
                   "first_sample": int(ds["sample"].values[0]), "bytes": tmp.stat().st_size,
                   "sha256": file_sha256(tmp)}
         os.replace(tmp, path)
+        if checked is not None:
+            checked[path] = signature(path)
         # Renamed first, recorded second: a crash in between leaves an unrecorded file,
         # which is evaluated again; never a record of a file that is not there.
         _append_line(Path(run_dir) / CHUNK_INDEX, json.dumps(record, sort_keys=True))
@@ -308,7 +313,14 @@ def chunk_records(run_dir, design: str) -> dict[int, dict]:
     return records
 
 
-def trusted_chunks(run_dir, design: str, ranges, block_size: int) -> tuple[dict[int, Path], list[str]]:
+def signature(path: Path) -> tuple[int, int, int, int]:
+    """Inode, size, mtime and ctime: any write, copy or rename over the file changes one."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def trusted_chunks(run_dir, design: str, ranges, block_size: int,
+                   checked: dict | None = None) -> tuple[dict[int, Path], list[str]]:
     """Chunk files of `design` that match their record exactly; every other one is deleted.
 
     Parameters
@@ -320,6 +332,10 @@ def trusted_chunks(run_dir, design: str, ranges, block_size: int) -> tuple[dict[
         duplicate or a leftover and is deleted.
     block_size : int
         Samples per block, to check each record's row count.
+    checked : dict, optional
+        Path -> :func:`signature` of files this process wrote or hashed already: such a file
+        whose signature is unchanged is not hashed again (at 2^18 the chunks hold 17 GB).
+        Files that pass are added.
 
     Returns
     -------
@@ -334,7 +350,7 @@ def trusted_chunks(run_dir, design: str, ranges, block_size: int) -> tuple[dict[
     folder = Path(run_dir) / "chunks"
     for path in sorted(folder.glob(f"{design}-*.nc")) if folder.exists() else ():
         b0 = _first_block(path, design)
-        why = _distrust(path, b0, ends, records.get(b0), block_size)
+        why = _distrust(path, b0, ends, records.get(b0), block_size, checked)
         if why is None:
             good[b0] = path
             continue
@@ -349,7 +365,7 @@ def _first_block(path: Path, design: str) -> int | None:
     return int(digits) if digits.isdigit() and path.name == chunk_path(".", design, int(digits)).name else None
 
 
-def _distrust(path: Path, b0, ends: dict, record, block_size: int) -> str | None:
+def _distrust(path: Path, b0, ends: dict, record, block_size: int, checked: dict | None) -> str | None:
     """Why a chunk file cannot be used, or None if it matches its record."""
     if b0 is None or b0 not in ends:
         return "is not a chunk this run still needs (a duplicate, a leftover or a foreign file)"
@@ -361,8 +377,13 @@ def _distrust(path: Path, b0, ends: dict, record, block_size: int) -> str | None
     size = path.stat().st_size
     if size != record.get("bytes"):
         return f"has {size} bytes, {record.get('bytes')} recorded (truncated or overwritten)"
+    sig = signature(path)
+    if checked is not None and checked.get(path) == sig:
+        return None
     if file_sha256(path) != record.get("sha256"):
         return "does not match its recorded sha256 (corrupt or replaced)"
+    if checked is not None:
+        checked[path] = sig
     return None
 
 

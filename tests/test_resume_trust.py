@@ -210,6 +210,36 @@ def test_damaged_forged_and_duplicated_chunks_are_evaluated_again_not_combined(t
     _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
 
 
+def test_a_chunk_changed_during_evaluation_is_not_combined(tmp_path, monkeypatch, capsys):
+    # Chunk 0 is rewritten in place while chunk 10 is stored: same size, its mtime put back.
+    # The check before combining finds it by its ctime and hash, and the design is not sealed.
+    path = _study(tmp_path)
+    write = store.write_chunk
+
+    def write_and_tamper(run_dir, design, b0, b1, ds, checked=None):
+        if b0 == 10:
+            first = store.chunk_path(run_dir, design, 0)
+            st, data = first.stat(), bytearray(first.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            first.write_bytes(bytes(data))
+            os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return write(run_dir, design, b0, b1, ds, checked)
+
+    monkeypatch.setattr(store, "write_chunk", write_and_tamper)
+    with pytest.raises(StudyError) as refused:
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    assert str(refused.value) == (f"{run_dir}: must hold every chunk of the sobol design before they are combined; "
+                                  f"got 1 missing or deleted (first at block 0). The run stays resumable: study run "
+                                  f"--resume {run_dir}")
+    assert capsys.readouterr().err == (f"warning: {_chunk(run_dir, 0)}: does not match its recorded sha256 "
+                                       "(corrupt or replaced); deleted, it will be evaluated again\n")
+    assert not (run_dir / "results.nc").exists() and _manifest(run_dir)["status"] == "failed"
+    monkeypatch.setattr(store, "write_chunk", write)
+    _resume(run_dir)
+    _assert_same_as_fresh(run_dir, path, tmp_path)
+
+
 def test_a_helper_module_edited_between_start_and_resume_is_refused(tmp_path, monkeypatch):
     run_dir = _failed_in_process(tmp_path, monkeypatch)
     sources = _manifest(run_dir)["model"]["sources"]
