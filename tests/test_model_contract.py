@@ -388,8 +388,11 @@ def test_a_key_output_with_extra_dimensions_is_refused_in_the_probe(tmp_path):
 
 # --- 6. a model never shadows the toolkit -----------------------------------------------
 
+# A third-party package and a standard module the toolkit has not imported when the model
+# is (so a study folder searched first would provide them), beside a helper it must find.
 SHADOWS = {
-    "numpy": "raise ImportError('the study folder shadowed numpy')\n",
+    "SALib": "raise ImportError('the study folder shadowed SALib')\n",
+    "colorsys": "raise ImportError('the study folder shadowed colorsys')\n",
     "helpers": "def double(v):\n    return 2 * v\n",
 }
 
@@ -397,10 +400,12 @@ SHADOWS = {
 @pytest.mark.parametrize("module", ["json", "analysis", "study"])
 def test_a_model_named_like_a_toolkit_import_is_the_model_and_shadows_nothing(tmp_path, module):
     body = """
+        import colorsys
+        import SALib
         from helpers import double
 
         def f(x):
-            return xr.Dataset({"y": double(x.x1) + x.x2})
+            return xr.Dataset({"y": double(x.x1) + x.x2 * colorsys.ONE_THIRD * 3})
         """
     others = {m: "raise ImportError('the study folder shadowed a toolkit import')\n"
               for m in ("json", "analysis", "study") if m != module}
