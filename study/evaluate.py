@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import ModelContractError, StudyError
-from .contract import check_result, resolve
+from .contract import call_model, check_analysis_outputs, check_result, resolve
 from .sampling import Design, to_inputs
 
 
@@ -23,22 +23,24 @@ class ChunkFailed(StudyError):
     """The model raised on a chunk; carries the chunk and the first offending sample."""
 
 
-def _call(fn, x, ref, params, allow_failures):
-    return check_result(fn(x), x, ref, params, allow_nonfinite=allow_failures)
+def _call(fn, x, ref, params, allow_failures, study_dir, where):
+    return check_result(call_model(fn, x, ref, study_dir, where), x, ref, params, allow_nonfinite=allow_failures)
 
 
-def _failed_samples(fn, x, ref, params) -> np.ndarray:
+def _failed_samples(fn, x, ref, study_dir, where) -> np.ndarray:
     """Positions of samples on which the model raises, by bisection (O(k log n) calls)."""
     n = x.sizes["sample"]
     try:
-        fn(x)
+        call_model(fn, x, ref, study_dir, where)
         return np.array([], dtype=int)
+    except ModelContractError:  # an exit or a write into the inputs is not a sample's failure
+        raise
     except Exception:
         if n == 1:
             return np.array([0])
     half = n // 2
-    left = _failed_samples(fn, x.isel(sample=slice(0, half)), ref, params)
-    right = _failed_samples(fn, x.isel(sample=slice(half, n)), ref, params) + half
+    left = _failed_samples(fn, x.isel(sample=slice(0, half)), ref, study_dir, where)
+    right = _failed_samples(fn, x.isel(sample=slice(half, n)), ref, study_dir, where) + half
     return np.concatenate([left, right])
 
 
@@ -70,21 +72,21 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     x = to_inputs(study, u, coords, design.params)
     fn = resolve(model_ref, str(study_dir), str(study.path))
     params = design.params
+    where = f"chunk of samples {int(coords['sample'][0])}–{int(coords['sample'][-1])}"
     try:
-        y = _call(fn, x, model_ref, params, allow_failures)
+        y = _call(fn, x, model_ref, params, allow_failures, study_dir, where)
         status = None
     except ModelContractError:
         raise
     except Exception as err:
-        bad = _failed_samples(fn, x, model_ref, params)
+        bad = _failed_samples(fn, x, model_ref, study_dir, where)
         first = int(x["sample"].values[bad[0]]) if bad.size else int(x["sample"].values[0])
         values = ", ".join(f"{p}={float(x[p].values[bad[0] if bad.size else 0]):.6g}" for p in params)
         if not allow_failures or not bad.size or bad.size == x.sizes["sample"]:
-            raise ChunkFailed(f"model {model_ref!r}", f"chunk of samples {int(coords['sample'][0])}–"
-                              f"{int(coords['sample'][-1])}",
+            raise ChunkFailed(f"model {model_ref!r}", where,
                               f"raised {type(err).__name__}: {err}; first failing sample {first} ({values})") from None
         ok = np.setdiff1d(np.arange(x.sizes["sample"]), bad)
-        part = _call(fn, x.isel(sample=ok), model_ref, params, True)
+        part = _call(fn, x.isel(sample=ok), model_ref, params, True, study_dir, where)
         y = part.reindex(sample=x["sample"].values)  # failed samples become NaN
         status = np.zeros(x.sizes["sample"], np.int8)
         status[bad] = 1
@@ -94,6 +96,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
         for var in y.data_vars.values():
             status[~np.isfinite(var.values.reshape(len(status), -1)).all(axis=1)] = 1
         y["status"] = ("sample", status, {"role": "status", "description": "0 = evaluated, 1 = model failed"})
+    check_analysis_outputs(study, y, x)
     return xr.merge([x, y], compat="override", join="exact")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
 from .memory import release_freed_memory
-from .contract import resolve, source_file
+from .contract import check_storable, resolve, source_file
 from .sampling import make_design
 from .sources import changed_sources, local_sources
 from .spec import DEFAULT_STUDY, Study, load_study
@@ -112,6 +112,7 @@ def probe(study: Study, study_dir: Path) -> None:
     design = make_design(study)
     ds = evaluate_chunk(study, design, 0, 1, model_ref=study.model, study_dir=str(study_dir), allow_failures=True)
     _check_output_names(study, {k for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
+    check_storable(ds, study.model)
 
 
 def _blocks_stored(path: Path) -> int:
