@@ -13,6 +13,7 @@ import math
 import os
 import re
 import tomllib
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -650,18 +651,26 @@ def storage_bytes(study: Study) -> int:
 
 
 def _count(n: int) -> str:
-    return str(n) if n < 10**6 else f"{n:.2g}"
+    """``512``, ``8.8e+12``; exact digits below a million, and no overflow for any integer."""
+    if n < 10**6:
+        return str(n)
+    try:
+        return f"{float(n):.2g}"
+    except OverflowError:  # beyond float64: a study file's integers are unbounded
+        return f"{Decimal(n):.2g}"
 
 
-def _size(n_bytes: float) -> str:
-    """``2.1 TB``, ``220 TB``, ``512 B``: two significant figures at most, never an exponent."""
-    for unit, scale in (("EB", 1e18), ("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n_bytes >= scale or unit == "kB":
-            x = n_bytes / scale
-            break
+def _size(n_bytes) -> str:
+    """``2.1 TB``, ``220 TB``, ``512 B``: two significant figures at most, never an exponent below EB."""
     if n_bytes < 1e3:
-        return f"{n_bytes:.0f} B"
-    return f"{x:.1f} {unit}" if x < 9.95 else f"{x:.0f} {unit}"
+        return f"{float(n_bytes):.0f} B"
+    for unit, scale in (("EB", 18), ("PB", 15), ("TB", 12), ("GB", 9), ("MB", 6), ("kB", 3)):
+        x = Decimal(n_bytes) / Decimal(10**scale)
+        if x >= 1:
+            break
+    if x >= 1000:  # only EB gets here
+        return f"{x:.2g} {unit}"
+    return f"{x:.1f} {unit}" if x < Decimal("9.95") else f"{x:.0f} {unit}"
 
 
 def _check_budget(ld: _Loader, study: Study, where_n: str) -> None:
