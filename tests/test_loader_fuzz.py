@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +123,13 @@ def to_toml(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-FOLDER = Path(tempfile.mkdtemp(prefix="fuzz-"))
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
 
 
-def check(text: str) -> None:
-    path = FOLDER / "s.toml"
+def check(folder: Path, text: str) -> None:
+    path = folder / "s.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         study = load_study(path, check_variants=True)
@@ -146,20 +147,20 @@ def check(text: str) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([BASE, LATIN]), mutations)
-def test_mutated_studies_load_or_fail_in_one_line(base, edits):
-    check(to_toml(mutate(base, edits)))
+def test_mutated_studies_load_or_fail_in_one_line(folder, base, edits):
+    check(folder, to_toml(mutate(base, edits)))
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=200))
-def test_any_text_loads_or_fails_in_one_line(text):
-    check(text)
+def test_any_text_loads_or_fails_in_one_line(folder, text):
+    check(folder, text)
 
 
 @pytest.mark.parametrize("base", [BASE, LATIN], ids=["sobol", "latin"])
-def test_base_documents_are_valid_studies(base):
-    check(to_toml(base))
-    study = load_study(FOLDER / "s.toml")
+def test_base_documents_are_valid_studies(folder, base):
+    check(folder, to_toml(base))
+    study = load_study(folder / "s.toml")
     assert study.param_names == ("x1", "x2", "x3") and study.sampling.method == base["sampling"]["method"]
 
 
