@@ -189,7 +189,7 @@ class _Loader:
                 self.fail(key, "missing table; expected a [" + key + "] table")
             return {}
         if not isinstance(val, dict):
-            self.fail(key, f"must be a table; got {val!r}")
+            self.fail(key, f"must be a table; got {_short(val)}")
         return val
 
     def known(self, table: dict, prefix: str, allowed) -> None:
@@ -235,7 +235,7 @@ class _Loader:
             self.fail(f"{prefix}.{key}", f"must be a list of strings; got {_short(val)}")
         for v in val:
             if choices is not None and v not in choices:
-                self.fail(f"{prefix}.{key}", f"must contain only {list(choices)}; got {v!r}")
+                self.fail(f"{prefix}.{key}", f"must contain only {list(choices)}; got {_short(v)}")
         return tuple(val)
 
 
@@ -374,7 +374,7 @@ def _sampling(ld: _Loader, t: dict, samples, seed) -> Sampling:
     if method not in SAMPLING_METHODS:
         near = difflib.get_close_matches(method, SAMPLING_METHODS, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        ld.fail(f"{p}.method", f"must be one of {list(SAMPLING_METHODS)}{hint}; got {method!r}")
+        ld.fail(f"{p}.method", f"must be one of {list(SAMPLING_METHODS)}{hint}; got {_short(method)}")
     where_n = "--samples" if samples is not None else f"{p}.samples"
     n = samples if samples is not None else t.get("samples")
     if n is None:
@@ -495,7 +495,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     ci_default = "replicates" if sampling.replicates > 1 else "bootstrap"
     ci = ld.string(t, "ci", p, default=ci_default)
     if ci not in CI_METHODS:
-        ld.fail(f"{p}.ci", f"must be one of {list(CI_METHODS)}; got {ci!r}")
+        ld.fail(f"{p}.ci", f"must be one of {list(CI_METHODS)}; got {_short(ci)}")
     if ci == "replicates" and "sobol" in methods and sampling.replicates < 2:
         ld.fail(f"{p}.ci", f"'replicates' needs sampling.replicates >= 2; got sampling.replicates = {sampling.replicates}")
     tol = ld.number(t, "tolerance", p, required=False, default=0.05)
@@ -521,25 +521,25 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
 
 
 def _correlations(ld: _Loader, items, parameters, sampling) -> tuple[Correlation, ...]:
+    if not isinstance(items, list):  # `correlations = 0` is a mistake too, not "none declared"
+        ld.fail("correlations", f"must be an array of tables ([[correlations]]); got {_short(items)}")
     if not items:
         return ()
-    if not isinstance(items, list):
-        ld.fail("correlations", f"must be an array of tables ([[correlations]]); got {items!r}")
     names = {p.name for p in parameters}
     out, seen = [], set()
     for i, t in enumerate(items):
         p = f"correlations[{i}]"
         if not isinstance(t, dict):
-            ld.fail(p, f"must be a table; got {t!r}")
+            ld.fail(p, f"must be a table; got {_short(t)}")
         ld.known(t, p, ("params", "rank", "reason"))
         pair = t.get("params")
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-            ld.fail(f"{p}.params", f"must be a list of two parameter names; got {pair!r}")
+            ld.fail(f"{p}.params", f"must be a list of two parameter names; got {_short(pair)}")
         for x in pair:
             if x not in names:
                 near = difflib.get_close_matches(x, sorted(names), n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
-                ld.fail(f"{p}.params", f"must name declared parameters{hint}; got {x!r}")
+                ld.fail(f"{p}.params", f"must name declared parameters{hint}; got {_short(x)}")
         if pair[0] == pair[1] or frozenset(pair) in seen:
             ld.fail(f"{p}.params", f"must be two different parameters, each pair declared once; got {pair!r}")
         seen.add(frozenset(pair))
