@@ -7,6 +7,8 @@ Exit status: 0 success, 2 user error (one line on standard error, no traceback),
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +39,37 @@ _positive_int = _integer(1, "a positive integer")
 _seed = _integer(0, "a non-negative integer")
 
 
+def _output_root(text: str) -> Path:
+    """``--out``: a folder that exists or can be created, checked before any work."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a folder to hold the runs; got {text!r}, which is a file")
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a folder to hold the runs; got {text!r}, inside "
+                                         f"{str(existing)!r}, which is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"must be a folder this user can write to; got {text!r} "
+                                         f"({str(existing)!r} is not writable)")
+    return path
+
+
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*" \
+        r"|\[[0-9A-Fa-f:.]+\])"
+#: What distributed's Client accepts: ``tcp://``, ``tls://``, ``ws://``, ``wss://``, ``ucx://``
+#: host:port, a bare host:port (tcp), or an in-process ``inproc://`` address.
+_SCHEDULER = re.compile(rf"(?:(?:tcp|tls|ws|wss|ucx)://)?{_HOST}:(?P<port>[0-9]{{1,5}})|inproc://\S+")
+
+
+def _scheduler(text: str) -> str:
+    """``--scheduler``: the address's form only; reaching it is the runner's first step."""
+    m = _SCHEDULER.fullmatch(text)
+    if m is None or (m.group("port") is not None and not 0 < int(m.group("port")) < 65536):
+        raise argparse.ArgumentTypeError(f"must be a dask scheduler address (tcp://host:port, tls://host:port, "
+                                         f"host:port or inproc://…); got {text!r}")
+    return text
+
+
 def _run_dir(text: str) -> Path:
     path = Path(text)
     if not (path / "manifest.json").is_file():
@@ -52,10 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study_file", nargs="?", type=Path, help="study file (default: params/asia_pacification.toml)")
     run.add_argument("--samples", type=_positive_int, help="base sample size N (overrides [sampling].samples)")
     run.add_argument("--seed", type=_seed, help="seed (overrides [sampling].seed)")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="output root (default: runs)")
+    run.add_argument("--out", type=_output_root, default=Path("runs"), help="output root (default: runs)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="evaluate on a local dask cluster of K processes")
-    where.add_argument("--scheduler", help="evaluate on an existing dask scheduler (tcp://host:port)")
+    where.add_argument("--scheduler", type=_scheduler,
+                       help="evaluate on an existing dask scheduler (tcp://host:port, host:port, tls://…)")
     run.add_argument("--resume", type=_run_dir, metavar="RUN_DIR", help="finish an interrupted or failed run")
     run.add_argument("--allow-failures", action="store_true",
                      help="record samples on which the model fails as missing instead of failing the run")
@@ -91,7 +125,7 @@ def _cmd_run(args) -> int:
     from .spec import DEFAULT_STUDY, load_study
 
     if args.resume is None:  # fail fast on a bad file, before the heavy imports
-        load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed)
+        load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed, check_variants=True)
     from .runner import run_study
 
     if args.resume is not None and (args.samples or args.seed is not None):
@@ -118,7 +152,7 @@ def _cmd_validate(args) -> int:
     from .spec import DEFAULT_STUDY, load_study
 
     path = args.study_file or DEFAULT_STUDY
-    study = load_study(path)
+    study = load_study(path, check_variants=True)
     from .runner import probe
 
     probe(study, Path(path).resolve().parent)

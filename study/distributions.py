@@ -58,6 +58,17 @@ def _mode_inside(a):
     return None
 
 
+def _mean_inside(a):
+    # Refused rather than warned about: with the mean outside [low, high] what is drawn is one
+    # tail of the normal, whose location and spread ``mean`` and ``sd`` no longer describe; in a
+    # study file that is far more often a slip (units, a swapped bound) than a design.
+    if not a["low"] <= a["mean"] <= a["high"]:
+        return "mean", (f"must lie between low ({a['low']!r}) and high ({a['high']!r}) (outside them the "
+                        f"truncated normal is one tail of a normal that mean and sd no longer describe); "
+                        f"got {a['mean']!r}")
+    return None
+
+
 def _log_bounds(a):
     if not a["low"] > 0:
         return "low", f"must be positive for a log-uniform distribution; got {a['low']!r}"
@@ -102,7 +113,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     ),
     "truncnormal": Distribution(
         ("mean", "sd", "low", "high"),
-        _all(_positive("sd"), _order("low", "high")),
+        _all(_positive("sd"), _order("low", "high"), _mean_inside),
         _truncnormal_ppf,
         lambda a: f"TN({a['mean']:g}, {a['sd']:g}²; [{a['low']:g}, {a['high']:g}])",
     ),
@@ -145,6 +156,52 @@ def ppf(name: str, args: dict, u: np.ndarray) -> np.ndarray:
     """
     with np.errstate(over="ignore", invalid="ignore"):  # callers check finiteness and say where
         return np.asarray(DISTRIBUTIONS[name].ppf(args, np.asarray(u, dtype=float)), dtype=float)
+
+
+#: The most extreme quantile a design draws: scipy's Sobol' points are multiples of 2⁻³⁰, and a
+#: Latin hypercube of a billion rows reaches about 1e-9 too (its smallest bin is 1/N wide).
+EXTREME_QUANTILE = 2.0**-30
+#: Largest magnitude an input may reach at that quantile: float64 still resolves steps of 0.1
+#: there, and a model's arithmetic (squares, sums over samples) keeps far away from overflow.
+LARGEST_VALUE = 1e15
+
+
+def support_problem(name: str, args: dict) -> tuple[str, str] | None:
+    """Why a distribution's draws cannot be represented comfortably, or None if they can.
+
+    The inverse CDF at :data:`EXTREME_QUANTILE` and at one minus it must be finite and at
+    most :data:`LARGEST_VALUE` in magnitude; a lognormal with ``sdlog = 100`` reaches 1e261
+    there, which a model cannot compute with.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DISTRIBUTIONS`.
+    args : dict
+        The distribution's arguments, already accepted by its ``check``.
+
+    Returns
+    -------
+    (str, str) or None
+        The argument to name (the first one) and the message, in the loader's wording.
+
+    Examples
+    --------
+    >>> support_problem("normal", {"mean": 0.0, "sd": 1.0}) is None
+    True
+    >>> support_problem("lognormal", {"meanlog": 0.0, "sdlog": 100.0})[1][:40]
+    'must keep draws finite and within ±1e+15'
+    """
+    spec = DISTRIBUTIONS[name]
+    ends = ppf(name, args, np.array([EXTREME_QUANTILE, 1 - EXTREME_QUANTILE]))
+    bad = [(q, float(v)) for q, v in zip(("2^-30", "1 - 2^-30"), ends) if not abs(v) <= LARGEST_VALUE]
+    if not bad:
+        return None
+    q, v = bad[0]
+    # The last argument is the spread (sd, sdlog) or the upper bound: the usual culprit.
+    return spec.args[-1], (f"must keep draws finite and within ±{LARGEST_VALUE:g} (checked at the design's most "
+                          f"extreme quantiles 2^-30 and 1 - 2^-30); {spec.describe(args)} reaches {v:.3g} at "
+                          f"the quantile {q}")
 
 
 def moments(name: str, args: dict) -> tuple[float, float]:

@@ -242,14 +242,11 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             stack.callback(store.release_reserve, run_dir)
         else:
             path = Path(path) if path is not None else DEFAULT_STUDY
-            study = load_study(path, samples=samples, seed=seed)
+            # Variants are checked here too (inside the folder, existing, valid), before any work.
+            study = load_study(path, samples=samples, seed=seed, check_variants=variants)
             study_dir = path.resolve().parent
             probe(study, study_dir)
             sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
-            for v in study.analysis.variants if variants else ():
-                if not (path.parent / v).is_file():
-                    raise StudyError(path, "analysis.variants", f"must list study files relative to this one; got {v!r}, "
-                                     "which does not exist")
             # Connect before the run directory exists: an unreachable scheduler leaves none.
             client = stack.enter_context(_cluster(workers, scheduler))
             requested = sum(make_design(study, k).n_samples for k in _designs(study))

@@ -10,14 +10,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import os
 import re
 import tomllib
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .distributions import DISTRIBUTIONS
+from .design import layout
+from .distributions import DISTRIBUTIONS, support_problem
 from .errors import StudyError
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
@@ -27,8 +30,25 @@ ANALYSIS_METHODS = ("sobol", "morris", "delta")
 CI_METHODS = ("replicates", "bootstrap", "bootstrap-percentile")
 PARAM_INFO_KEYS = ("group", "label", "unit", "description", "source")
 CONSTANT_KEYS = ("value", "label", "unit", "description", "source")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Parameter, constant and group names: netCDF variable names and file-name parts on every
+#: system (matched whole, so a trailing newline is refused too).
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+#: Study names: the run's folder name, so short and plain on every file system.
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Names the run files use for their own coordinates and the failure record.
+RESERVED_NAMES = ("sample", "row", "matrix", "replicate", "trajectory", "step", "status")
+#: Seeds are stored as 64-bit signed integers (netCDF attributes, SeedSequence entropy).
+MAX_SEED = 2**63 - 1
+#: Bootstrap intervals take a standard deviation over the resamples: two at least.
+MIN_RESAMPLES = 2
+#: Rows below which the Borgonovo delta estimator refuses to run (analysis.delta).
+DELTA_MIN_ROWS = 20
+#: Default budget of a run ([sampling].max_runs, [sampling].max_storage_gb raise it).
+MAX_RUNS = 10**8
+MAX_STORAGE_GB = 100.0
+#: Latin and Morris designs are built whole: their points, plus the uniform draws and the
+#: permutations (or grid indices) they are made from, about three arrays of rows × inputs.
+DESIGN_COPIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,8 @@ class Sampling:
     second_order: bool = True
     replicates: int = 8
     chunk_rows: int = 1024
+    max_runs: int = MAX_RUNS
+    max_storage_gb: float = MAX_STORAGE_GB
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +166,15 @@ class Study:
 # -- helpers that produce the one wording ------------------------------------------------
 
 
+def key_text(key: str) -> str:
+    """A key of the document as the error message shows it: bare if plain, else quoted.
+
+    TOML keys may hold newlines and any unicode; quoting them (Python's ``repr`` escapes
+    line breaks of every kind) keeps every message on one line.
+    """
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else repr(key)
+
+
 class _Loader:
     def __init__(self, path: Path):
         self.path = path
@@ -158,7 +189,7 @@ class _Loader:
                 self.fail(key, "missing table; expected a [" + key + "] table")
             return {}
         if not isinstance(val, dict):
-            self.fail(key, f"must be a table; got {val!r}")
+            self.fail(key, f"must be a table; got {_short(val)}")
         return val
 
     def known(self, table: dict, prefix: str, allowed) -> None:
@@ -166,7 +197,7 @@ class _Loader:
             if k not in allowed:
                 near = difflib.get_close_matches(k, list(allowed), n=1, cutoff=0.6)
                 hint = f" (did you mean {near[0]!r}?)" if near else f"; expected one of {sorted(allowed)}"
-                self.fail(f"{prefix}.{k}" if prefix else k, f"unknown key{hint}")
+                self.fail(f"{prefix}.{key_text(k)}" if prefix else key_text(k), f"unknown key{hint}")
 
     def string(self, table, key, prefix, *, required=False, default=""):
         if key not in table:
@@ -175,7 +206,7 @@ class _Loader:
             return default
         val = table[key]
         if not isinstance(val, str):
-            self.fail(f"{prefix}.{key}", f"must be a string; got {val!r}")
+            self.fail(f"{prefix}.{key}", f"must be a string; got {_short(val)}")
         return val
 
     def number(self, table, key, prefix, *, required=True, default=None) -> float:
@@ -184,8 +215,8 @@ class _Loader:
                 self.fail(f"{prefix}.{key}", "missing key; expected a number")
             return default
         val = table[key]
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            self.fail(f"{prefix}.{key}", f"must be a finite number; got {val!r}")
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not _finite_float(val):
+            self.fail(f"{prefix}.{key}", f"must be a finite number; got {_short(val)}")
         return float(val)
 
     def integer(self, table, key, prefix, default, *, minimum=1, what="a positive integer"):
@@ -193,7 +224,7 @@ class _Loader:
             return default
         val = table[key]
         if isinstance(val, bool) or not isinstance(val, int) or val < minimum:
-            self.fail(f"{prefix}.{key}", f"must be {what}; got {val!r}")
+            self.fail(f"{prefix}.{key}", f"must be {what}; got {_short(val)}")
         return val
 
     def strings(self, table, key, prefix, default, choices=None) -> tuple[str, ...]:
@@ -201,11 +232,27 @@ class _Loader:
             return default
         val = table[key]
         if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
-            self.fail(f"{prefix}.{key}", f"must be a list of strings; got {val!r}")
+            self.fail(f"{prefix}.{key}", f"must be a list of strings; got {_short(val)}")
         for v in val:
             if choices is not None and v not in choices:
-                self.fail(f"{prefix}.{key}", f"must contain only {list(choices)}; got {v!r}")
+                self.fail(f"{prefix}.{key}", f"must contain only {list(choices)}; got {_short(v)}")
         return tuple(val)
+
+
+def _finite_float(val) -> bool:
+    try:
+        return math.isfinite(float(val))
+    except OverflowError:  # an integer beyond float64, e.g. 10**400
+        return False
+
+
+def _short(val, limit: int = 80) -> str:
+    """``repr`` of a found value, cut to ``limit`` characters (a 5000-digit integer stays readable)."""
+    try:
+        text = repr(val)
+    except ValueError:  # int beyond Python's digit limit for str()
+        return f"an integer of about {val.bit_length() * 0.30103:.0f} digits"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _nearest_power_of_two(n: int) -> int:
@@ -226,7 +273,8 @@ def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> StudyError:
     return StudyError(path, where, f"invalid TOML: {what}")
 
 
-def load_study(path, *, samples: int | None = None, seed: int | None = None) -> Study:
+def load_study(path, *, samples: int | None = None, seed: int | None = None,
+               check_variants: bool = False) -> Study:
     """Read and validate a study file.
 
     Parameters
@@ -236,6 +284,12 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
     samples, seed : int, optional
         Overrides of ``[sampling].samples`` and ``[sampling].seed`` (the command line's
         ``--samples`` and ``--seed``), validated like the file's own values.
+    check_variants : bool, default False
+        Also check that every ``[analysis].variants`` file lies beside this one (or below
+        its folder), exists, is a study of the same model and loads, recursively. ``study
+        run`` and ``study validate`` ask for it; a run's saved ``study.toml`` is loaded
+        without it, since its variants stayed beside the original. The form of each path
+        (relative, no ``..``) is checked either way.
 
     Returns
     -------
@@ -244,14 +298,19 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
     Raises
     ------
     StudyError
-        For any mistake, naming the file and the key path.
+        For any mistake, naming the file (a variant's own file for a mistake in it) and
+        the key path.
     """
-    path = Path(path)
+    return _load(Path(path), samples, seed, check_variants, set())
+
+
+def _read_document(path: Path) -> tuple[bytes, str, dict]:
+    """The file's bytes, text and parsed TOML, or the one-line error saying why not."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise StudyError(path, "", "no such study file") from None
-    except (IsADirectoryError, PermissionError) as e:
+    except OSError as e:  # a folder, no permission, a name too long, ...
         raise StudyError(path, "", f"cannot read the study file ({e.strerror})") from None
     try:
         text = raw.decode("utf-8")
@@ -261,18 +320,26 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, e) from None
+    except ValueError as e:  # tomllib lets int() refuse an integer of more than 4300 digits
+        raise StudyError(path, "syntax", f"invalid TOML: {e}") from None
+    return raw, text, doc
+
+
+def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
+    raw, text, doc = _read_document(path)
     ld = _Loader(path)
     ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations"))
 
     st = ld.table(doc, "study")
     ld.known(st, "study", ("name", "model", "description"))
     name = ld.string(st, "name", "study", required=True)
-    if not _STUDY_NAME.match(name) or name in (".", ".."):
-        ld.fail("study.name", "must be a plain name (letters, digits, '_', '-', '.'; no '/' and not "
-                f"starting with '.'), so that the run stays inside the output root; got {name!r}")
+    if not _STUDY_NAME.fullmatch(name):
+        ld.fail("study.name", "must be a plain name of 1 to 64 characters (letters, digits, '_', '-', '.'; "
+                "starting with a letter or digit), so that the run stays inside the output root; "
+                f"got {_short(name)}")
     model = ld.string(st, "model", "study", required=True)
-    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", model):
-        ld.fail("study.model", f"must be 'module:function' (e.g. 'mymodel:evaluate'); got {model!r}")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", model):
+        ld.fail("study.model", f"must be 'module:function' (e.g. 'mymodel:evaluate'); got {_short(model)}")
 
     sampling = _sampling(ld, ld.table(doc, "sampling"), samples, seed)
     parameters = _parameters(ld, ld.table(doc, "parameters", required=False))
@@ -289,34 +356,53 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
     )
     if correlations:
         _check_positive_definite(ld, study)
+    where_n = "--samples" if samples is not None else "sampling.samples"
+    _check_analysis_rows(ld, study, where_n)
+    _check_budget(ld, study, where_n)
+    _check_design_memory(ld, study, where_n)
+    if check_variants:
+        seen.add(path.resolve())
+        _check_variants(ld, study, seen)
     return study
 
 
 def _sampling(ld: _Loader, t: dict, samples, seed) -> Sampling:
     p = "sampling"
-    ld.known(t, p, ("method", "samples", "seed", "second_order", "replicates", "chunk_rows"))
+    ld.known(t, p, ("method", "samples", "seed", "second_order", "replicates", "chunk_rows", "max_runs",
+                    "max_storage_gb"))
     method = ld.string(t, "method", p, default="sobol")
     if method not in SAMPLING_METHODS:
         near = difflib.get_close_matches(method, SAMPLING_METHODS, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        ld.fail(f"{p}.method", f"must be one of {list(SAMPLING_METHODS)}{hint}; got {method!r}")
+        ld.fail(f"{p}.method", f"must be one of {list(SAMPLING_METHODS)}{hint}; got {_short(method)}")
     where_n = "--samples" if samples is not None else f"{p}.samples"
     n = samples if samples is not None else t.get("samples")
     if n is None:
         ld.fail(f"{p}.samples", "missing key; expected a positive integer")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        ld.fail(where_n, f"must be a positive integer; got {n!r}")
+        ld.fail(where_n, f"must be a positive integer; got {_short(n)}")
     where_s = "--seed" if seed is not None else f"{p}.seed"
     s = seed if seed is not None else t.get("seed")
     if s is None:
         ld.fail(f"{p}.seed", "missing key; expected a non-negative integer (the one seed every draw derives from)")
     if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-        ld.fail(where_s, f"must be a non-negative integer; got {s!r}")
+        ld.fail(where_s, f"must be a non-negative integer; got {_short(s)}")
+    if s > MAX_SEED:
+        ld.fail(where_s, f"must be at most 2**63 - 1 ({MAX_SEED}), the largest seed a run can record; "
+                f"got {_short(s)}")
     second = t.get("second_order", True)
     if not isinstance(second, bool):
-        ld.fail(f"{p}.second_order", f"must be true or false; got {second!r}")
+        ld.fail(f"{p}.second_order", f"must be true or false; got {_short(second)}")
     reps = ld.integer(t, "replicates", p, 8 if method == "sobol" else 1)
     chunk = ld.integer(t, "chunk_rows", p, 1024)
+    max_runs = ld.integer(t, "max_runs", p, MAX_RUNS)
+    max_gb = ld.number(t, "max_storage_gb", p, required=False, default=MAX_STORAGE_GB)
+    if not max_gb > 0:
+        ld.fail(f"{p}.max_storage_gb", f"must be positive; got {max_gb!r}")
+    if method in ("latin", "morris") and n < 2:
+        why = {"latin": "a Latin hypercube of one point is a single random draw",
+               "morris": "N is the number of trajectories, and sigma and mu_star's interval need two"}[method]
+        ld.fail(where_n, f"must be at least 2 for a {method} design ({why}); got {n}")
     if method == "sobol":
         if not _is_power_of_two(reps):
             ld.fail(f"{p}.replicates", f"must be a power of two for a sobol design (try {_nearest_power_of_two(reps)}); got {reps}")
@@ -325,44 +411,66 @@ def _sampling(ld: _Loader, t: dict, samples, seed) -> Sampling:
         if n < 2 * reps:
             ld.fail(where_n, f"must be at least 2 × sampling.replicates ({2 * reps}) so that each replicate "
                     f"design has two or more rows; got {n}")
-    return Sampling(method, n, s, second, reps, chunk)
+    return Sampling(method, n, s, second, reps, chunk, max_runs, max_gb)
 
 
 def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
     out = []
     for name, table in t.items():
-        p = f"parameters.{name}"
-        if not _NAME.match(name):
-            ld.fail(p, f"parameter names must be identifiers (letters, digits, '_'); got {name!r}")
+        p = f"parameters.{key_text(name)}"
+        _check_name(ld, p, "parameter", name)
         if not isinstance(table, dict):
-            ld.fail(p, f"must be a table with a distribution and its arguments; got {table!r}")
+            ld.fail(p, f"must be a table with a distribution and its arguments; got {_short(table)}")
         dist = table.get("distribution")
         if dist is None:
             near = difflib.get_close_matches("distribution", list(table), n=1, cutoff=0.6)
             if near:
                 ld.fail(f"{p}.{near[0]}", "unknown key (did you mean 'distribution'?)")
             ld.fail(f"{p}.distribution", f"missing key; expected one of {sorted(DISTRIBUTIONS)}")
-        if dist not in DISTRIBUTIONS:
-            near = difflib.get_close_matches(str(dist), list(DISTRIBUTIONS), n=1)
+        if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
+            near = difflib.get_close_matches(dist, list(DISTRIBUTIONS), n=1) if isinstance(dist, str) else []
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            ld.fail(f"{p}.distribution", f"must be one of {sorted(DISTRIBUTIONS)}{hint}; got {dist!r}")
+            ld.fail(f"{p}.distribution", f"must be one of {sorted(DISTRIBUTIONS)}{hint}; got {_short(dist)}")
         spec = DISTRIBUTIONS[dist]
         ld.known(table, p, ("distribution", *spec.args, *PARAM_INFO_KEYS))
         args = {a: ld.number(table, a, p) for a in spec.args}
-        bad = spec.check(args)
+        bad = spec.check(args) or support_problem(dist, args)
         if bad:
             ld.fail(f"{p}.{bad[0]}", bad[1])
         info = {k: ld.string(table, k, p) for k in PARAM_INFO_KEYS}
+        if info["group"]:
+            _check_name(ld, f"{p}.group", "group", info["group"])
         out.append(Parameter(name, dist, args, **info))
+    _check_groups(ld, out)
     return tuple(out)
+
+
+def _check_name(ld: _Loader, key: str, kind: str, name: str) -> None:
+    """Names become netCDF variables and parts of file names, beside the run's own coordinates."""
+    if not _NAME.fullmatch(name):
+        ld.fail(key, f"{kind} names must be identifiers of at most 64 characters (a letter, then letters, "
+                f"digits, '_'); got {_short(name)}")
+    if name in RESERVED_NAMES and kind != "group":
+        ld.fail(key, f"must not be one of the names the run files use themselves ({', '.join(RESERVED_NAMES)}); "
+                f"got {name!r}")
+
+
+def _check_groups(ld: _Loader, parameters: list[Parameter]) -> None:
+    # A group named like another parameter would merge with that parameter's own entry in
+    # Study.groups (ungrouped parameters stand alone under their name). A group of one
+    # member is kept: it is a legitimate family of one, whose grouped indices are the member's.
+    names = {p.name for p in parameters}
+    for p in parameters:
+        if p.group and p.group != p.name and p.group in names:
+            ld.fail(f"parameters.{p.name}.group", f"must not be the name of another parameter (the group would "
+                    f"merge with it); got {p.group!r}")
 
 
 def _constants(ld: _Loader, t: dict, params: set[str]) -> tuple[Constant, ...]:
     out = []
     for name, val in t.items():
-        p = f"constants.{name}"
-        if not _NAME.match(name):
-            ld.fail(p, f"constant names must be identifiers (letters, digits, '_'); got {name!r}")
+        p = f"constants.{key_text(name)}"
+        _check_name(ld, p, "constant", name)
         if name in params:
             ld.fail(p, "is also declared under [parameters]; a name must be either a constant or a parameter")
         if isinstance(val, dict):
@@ -387,7 +495,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     ci_default = "replicates" if sampling.replicates > 1 else "bootstrap"
     ci = ld.string(t, "ci", p, default=ci_default)
     if ci not in CI_METHODS:
-        ld.fail(f"{p}.ci", f"must be one of {list(CI_METHODS)}; got {ci!r}")
+        ld.fail(f"{p}.ci", f"must be one of {list(CI_METHODS)}; got {_short(ci)}")
     if ci == "replicates" and "sobol" in methods and sampling.replicates < 2:
         ld.fail(f"{p}.ci", f"'replicates' needs sampling.replicates >= 2; got sampling.replicates = {sampling.replicates}")
     tol = ld.number(t, "tolerance", p, required=False, default=0.05)
@@ -395,10 +503,15 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         ld.fail(f"{p}.tolerance", f"must be positive; got {tol!r}")
     levels = ld.integer(t, "morris_levels", p, 4, minimum=2, what="an integer >= 2")
     variants = ld.strings(t, "variants", p, ())
+    for v in variants:
+        _check_variant_form(ld, v)
     if levels % 2:
         ld.fail(f"{p}.morris_levels", f"must be even (Morris's symmetric step needs it); got {levels}")
     return Analysis(
-        methods=methods, conf_level=conf, resamples=ld.integer(t, "resamples", p, 1000), ci=ci,
+        methods=methods, conf_level=conf, ci=ci,
+        resamples=ld.integer(t, "resamples", p, 1000, minimum=MIN_RESAMPLES,
+                             what=f"an integer >= {MIN_RESAMPLES} (a bootstrap interval is the spread of "
+                                  "two or more resamples)"),
         headline=ld.strings(t, "headline", p, ()), key_output=ld.string(t, "key_output", p),
         outputs=ld.strings(t, "outputs", p, ()), tolerance=tol,
         morris_trajectories=ld.integer(t, "morris_trajectories", p, 64, minimum=2, what="an integer >= 2"),
@@ -408,25 +521,25 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
 
 
 def _correlations(ld: _Loader, items, parameters, sampling) -> tuple[Correlation, ...]:
+    if not isinstance(items, list):  # `correlations = 0` is a mistake too, not "none declared"
+        ld.fail("correlations", f"must be an array of tables ([[correlations]]); got {_short(items)}")
     if not items:
         return ()
-    if not isinstance(items, list):
-        ld.fail("correlations", f"must be an array of tables ([[correlations]]); got {items!r}")
     names = {p.name for p in parameters}
     out, seen = [], set()
     for i, t in enumerate(items):
         p = f"correlations[{i}]"
         if not isinstance(t, dict):
-            ld.fail(p, f"must be a table; got {t!r}")
+            ld.fail(p, f"must be a table; got {_short(t)}")
         ld.known(t, p, ("params", "rank", "reason"))
         pair = t.get("params")
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-            ld.fail(f"{p}.params", f"must be a list of two parameter names; got {pair!r}")
+            ld.fail(f"{p}.params", f"must be a list of two parameter names; got {_short(pair)}")
         for x in pair:
             if x not in names:
                 near = difflib.get_close_matches(x, sorted(names), n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
-                ld.fail(f"{p}.params", f"must name declared parameters{hint}; got {x!r}")
+                ld.fail(f"{p}.params", f"must name declared parameters{hint}; got {_short(x)}")
         if pair[0] == pair[1] or frozenset(pair) in seen:
             ld.fail(f"{p}.params", f"must be two different parameters, each pair declared once; got {pair!r}")
         seen.add(frozenset(pair))
@@ -446,3 +559,155 @@ def _check_positive_definite(ld: _Loader, study: Study) -> None:
     if np.linalg.eigvalsh(r).min() <= 1e-10:
         ld.fail("correlations", "must form a positive-definite correlation matrix; the declared ranks "
                 "contradict each other (lower some of them)")
+
+
+def _check_variant_form(ld: _Loader, v: str) -> None:
+    # Checked on every load, saved copies included: the form alone says whether a path could
+    # leave the study's folder, before anything is read there.
+    odd = v != v.strip() or any(ord(c) < 32 or c in "\\:~" for c in v)  # Windows forms, NUL, newlines
+    if not v or odd or Path(v).is_absolute() or ".." in Path(v).parts:
+        ld.fail("analysis.variants", "must be study files beside this one or in a folder below it (relative "
+                f"paths without '..'); got {_short(v)}")
+
+
+def _check_variants(ld: _Loader, study: Study, seen: set) -> None:
+    """Every variant lies inside this file's folder, exists, runs the same model and loads."""
+    folder = study.path.parent.resolve()
+    for v in study.analysis.variants:
+        target = study.path.parent / v
+        try:
+            real = target.resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            ld.fail("analysis.variants", f"must list readable study files; got {v!r} ({e})")
+        if not real.is_relative_to(folder):
+            ld.fail("analysis.variants", f"must stay inside this study file's folder; got {v!r}, a link to {real}")
+        if not real.is_file():
+            ld.fail("analysis.variants", f"must list existing study files relative to this one; got {v!r}, "
+                    "which does not exist")
+        if real == study.path.resolve():
+            ld.fail("analysis.variants", f"must list other study files than this one; got {v!r}")
+        if real in seen:  # already checked (a variant listing its parent, or listed twice)
+            continue
+        variant = _load(target, None, None, True, seen)
+        if variant.model != study.model:
+            ld.fail("analysis.variants", f"must be studies of this file's model ({study.model!r}), so that they "
+                    f"can be compared with it; got {v!r}, a study of {variant.model!r}")
+
+
+def _analysis_rows(study: Study) -> int:
+    """Independent rows the delta method reads: the Latin points, Saltelli's A and B, all Morris points."""
+    d = study.sampling
+    if d.method == "latin":
+        return d.samples
+    if d.method == "sobol":
+        return 2 * d.samples
+    return d.samples * (len(study.parameters) + 1)
+
+
+def _check_analysis_rows(ld: _Loader, study: Study, where_n: str) -> None:
+    # analysis.delta refuses fewer rows only after the whole design has been evaluated.
+    rows = _analysis_rows(study)
+    if "delta" in study.analysis.methods and rows < DELTA_MIN_ROWS:
+        ld.fail(where_n, f"must give the delta method at least {DELTA_MIN_ROWS} independent rows (its estimator's "
+                f"minimum; a {study.sampling.method} design of N = {study.sampling.samples} gives {rows}); "
+                f"got {study.sampling.samples}")
+
+
+def design_runs(study: Study) -> list[tuple[str, int]]:
+    """Model runs of each design a study evaluates, as ``(design, runs)``, main design first.
+
+    Examples
+    --------
+    A Saltelli design runs ``N (2D + 2)`` points with second order: ``design_runs(ishigami)``
+    at N = 1024, D = 3 is ``[("sobol", 8192), ("morris", 256)]`` with 64 Morris trajectories.
+    """
+    d, a = study.sampling, study.analysis
+    dim = len(study.parameters)
+    if d.method == "sobol":
+        groups = {g: m for g, m in study.groups.items()}
+        runs = [("sobol", d.samples * len(layout(study.param_names, groups, d.second_order)))]
+    elif d.method == "morris":
+        runs = [("morris", d.samples * (dim + 1))]
+    else:
+        runs = [("latin", d.samples)]
+    if "morris" in a.methods and d.method != "morris":
+        runs.append(("morris", a.morris_trajectories * (dim + 1)))
+    return runs
+
+
+#: Coordinates stored with every run of a design (``sample`` and the design's own).
+_COORDS = {"sobol": 4, "morris": 3, "latin": 1}
+
+
+def storage_bytes(study: Study) -> int:
+    """A lower bound on the bytes a run stores: runs × (coordinates + inputs + outputs) × 8.
+
+    The outputs counted are those ``[analysis]`` names (at least one); a model that returns
+    more, or outputs with extra dimensions, stores more.
+    """
+    a = study.analysis
+    outputs = max(1, len({*a.headline, *a.outputs, *([a.key_output] if a.key_output else [])}))
+    return sum(runs * 8 * (_COORDS[kind] + len(study.parameters) + outputs) for kind, runs in design_runs(study))
+
+
+def _count(n: int) -> str:
+    """``512``, ``8.8e+12``; exact digits below a million, and no overflow for any integer."""
+    if n < 10**6:
+        return str(n)
+    try:
+        return f"{float(n):.2g}"
+    except OverflowError:  # beyond float64: a study file's integers are unbounded
+        return f"{Decimal(n):.2g}"
+
+
+def _size(n_bytes) -> str:
+    """``2.1 TB``, ``220 TB``, ``512 B``: two significant figures at most, never an exponent below EB."""
+    if n_bytes < 1e3:
+        return f"{float(n_bytes):.0f} B"
+    for unit, scale in (("EB", 18), ("PB", 15), ("TB", 12), ("GB", 9), ("MB", 6), ("kB", 3)):
+        x = Decimal(n_bytes) / Decimal(10**scale)
+        if x >= 1:
+            break
+    if x >= 1000:  # only EB gets here
+        return f"{x:.2g} {unit}"
+    return f"{x:.1f} {unit}" if x < Decimal("9.95") else f"{x:.0f} {unit}"
+
+
+def _check_budget(ld: _Loader, study: Study, where_n: str) -> None:
+    """Refuse, before any draw, a run that would exceed ``max_runs`` or ``max_storage_gb``."""
+    d = study.sampling
+    per_design = design_runs(study)
+    runs = sum(r for _, r in per_design)
+    stored = storage_bytes(study)
+    if runs <= d.max_runs and stored <= d.max_storage_gb * 1e9:
+        return
+    # Name the key that asks for the most: the main design's N, or the extra Morris trajectories.
+    biggest = max(range(len(per_design)), key=lambda i: per_design[i][1])
+    key, value = (where_n, d.samples) if biggest == 0 else ("analysis.morris_trajectories",
+                                                           study.analysis.morris_trajectories)
+    ld.fail(key, f"would need {_size(stored)} of storage and {_count(runs)} model runs; the limit is "
+            f"{_size(d.max_storage_gb * 1e9)} and {_count(d.max_runs)} runs (raise sampling.max_storage_gb or "
+            f"sampling.max_runs to allow more); got {value}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system: no check
+        return None
+
+
+def _check_design_memory(ld: _Loader, study: Study, where_n: str) -> None:
+    """Latin and Morris designs are drawn whole: refuse one that cannot fit in this machine's memory."""
+    total = _physical_memory()
+    if total is None:
+        return
+    for kind, runs in design_runs(study):
+        if kind not in ("latin", "morris"):
+            continue  # Saltelli designs are generated chunk by chunk where they are evaluated
+        need = runs * len(study.parameters) * 8 * DESIGN_COPIES
+        if need > total / 2:
+            key, value = ((where_n, study.sampling.samples) if kind == study.sampling.method
+                          else ("analysis.morris_trajectories", study.analysis.morris_trajectories))
+            ld.fail(key, f"would need {_size(need)} of memory to draw the {kind} design at once, more than half "
+                    f"of this machine's {_size(total)} (a sobol design is drawn chunk by chunk); got {value}")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from study import StudyError, load_study
@@ -85,3 +86,49 @@ def test_constants_table_and_scalar_forms(tmp_path):
     assert [(c.name, c.value, c.description) for c in s.constants] == [("k", 2.0, ""), ("m", 0.4, "the numeraire")]
     assert s.groups == {"g": ("x",)}
     assert s.sampling.replicates == 2 and s.analysis.ci == "replicates"
+
+
+def test_design_runs_and_storage_of_the_ishigami_study():
+    from study.spec import design_runs, storage_bytes
+
+    s = load_study(ROOT / "params" / "ishigami.toml")
+    # Saltelli with second order: N (2D + 2) = 1024 * 8; Morris: 64 trajectories of D + 1 = 4 points.
+    assert design_runs(s) == [("sobol", 8192), ("morris", 256)]
+    # 8 bytes per coordinate (4 Sobol, 3 Morris), input (3) and named output (y, y_positive).
+    assert storage_bytes(s) == 8192 * 8 * (4 + 3 + 2) + 256 * 8 * (3 + 3 + 2)
+
+
+def test_support_rule_is_the_inverse_cdf_at_2_to_minus_30():
+    from scipy.special import ndtri
+
+    from study.distributions import support_problem
+
+    z = float(ndtri(1 - 2.0**-30))  # 6.0094
+    assert support_problem("normal", {"mean": 0.0, "sd": 0.99e15 / z}) is None
+    key, msg = support_problem("normal", {"mean": 0.0, "sd": 1.01e15 / z})
+    assert key == "sd" and msg.endswith("reaches -1.01e+15 at the quantile 2^-30")  # the lower end first
+    key, msg = support_problem("lognormal", {"meanlog": 0.0, "sdlog": 6.0})
+    assert key == "sdlog" and msg.endswith(f"reaches {np.exp(6 * z):.3g} at the quantile 1 - 2^-30")
+
+
+def test_saved_copy_loads_without_its_variants_but_never_with_an_escaping_one(tmp_path):
+    f = tmp_path / "s.toml"
+    body = ('[study]\nname = "s"\nmodel = "m:f"\n[sampling]\nsamples = 16\nseed = 0\nreplicates = 2\n'
+            '[parameters.x]\ndistribution = "uniform"\nlow = 0\nhigh = 1\n[analysis]\nvariants = [{}]\n')
+    f.write_text(body.format('"elsewhere.toml"'))
+    assert load_study(f).analysis.variants == ("elsewhere.toml",)  # a run's copy: variants stayed behind
+    with pytest.raises(StudyError, match="which does not exist"):
+        load_study(f, check_variants=True)
+    f.write_text(body.format('"sub/../../x.toml"'))
+    with pytest.raises(StudyError, match=r"analysis\.variants: must be study files beside this one .*"
+                                         r"got 'sub/\.\./\.\./x\.toml'$"):
+        load_study(f)
+
+
+def test_correlations_that_are_not_an_array(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('correlations = 0\n[study]\nname = "s"\nmodel = "m:f"\n[sampling]\nsamples = 16\nseed = 0\n'
+                 'replicates = 2\n[parameters.x]\ndistribution = "uniform"\nlow = 0\nhigh = 1\n')
+    with pytest.raises(StudyError, match=r"s\.toml: correlations: must be an array of tables \(\[\[correlations\]\]\); "
+                                         r"got 0$"):
+        load_study(f)
