@@ -5,7 +5,10 @@ imports or runs the model. Each method module computes on arrays; this module fe
 each output in turn (extra dimensions flattened into elements) and labels the results.
 
 ``indices.csv`` has one row per number: ``method, output, <output dims…>, param, index,
-value, conf, conf_low, conf_high, estimator, conf_method, influential, rank, converged``.
+value, conf, conf_low, conf_high, estimator, conf_method, influential, rank, converged,
+status``. ``status`` (Sobol rows) is the output element's: ``ok``, ``constant`` or
+``unreliable: <reason>`` (see :mod:`analysis.sobol`); an unreliable element's indices are NaN
+unless the reason is an estimate outside [0, 1], which is kept and explained in the notes.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .draws import iid_rows, read_rows
 from .proportion import share_holds
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
-               "conf_method", "influential", "rank", "converged"]
+               "conf_method", "influential", "rank", "converged", "status"]
 
 
 def run_study_spec(run_dir: Path):
@@ -215,7 +218,7 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
     sobol = METHODS["sobol"]
     a = study.analysis
     params = json.loads(results.attrs["params"])
-    groups = {g: m for g, m in json.loads(results.attrs["groups"]).items() if len(m) > 1} or None
+    groups = declared_groups(json.loads(results.attrs["groups"]))
     r = int(results.attrs["replicates"])
     m = len(json.loads(results.attrs["matrix_labels"]))
     second = bool(int(results.attrs["second_order"]))
@@ -249,6 +252,8 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
             if row["param"] == "" and row["index"].endswith("_dummy"):
                 row["param"] = "(dummy)"
         new += _s2_rows(ds, o, dims, index, ci, att.get("estimator_S2", ""))
+        for row in new:
+            row["status"] = str(ds["status"].values[_element_position(index, dims, row)])
         if conv is not None:
             per_param = conv["converged"].transpose("element", "param")
             overall = conv["converged_all"].values
@@ -265,6 +270,22 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
             out.append(_label(conv.drop_vars([v for v in conv.coords if v not in conv.dims], errors="ignore"),
                           o, index, prefix="convergence"))
     return xr.merge(out, compat="override", join="outer") if out else None
+
+
+def declared_groups(groups: dict) -> dict | None:
+    """The groups a study file declares, from a run's ``groups`` attribute.
+
+    The run records every parameter in a group, an ungrouped one alone in a group named
+    after itself; those are the parameters themselves and get no grouped row. A declared
+    group keeps its row even with one member (its indices then equal the member's).
+
+    Examples
+    --------
+    >>> declared_groups({"x1": ["x1"], "kim": ["penalty"], "pair": ["a", "b"]})
+    {'kim': ['penalty'], 'pair': ['a', 'b']}
+    """
+    out = {g: list(m) for g, m in groups.items() if list(m) != [g]}
+    return out or None
 
 
 def _columns(da: xr.DataArray):

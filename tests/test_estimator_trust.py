@@ -4,13 +4,19 @@ Each test builds the situation that once gave a silent wrong result and asserts 
 number or the flag that is given instead.
 """
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from scipy import stats
 
+from analysis.draws import iid_rows
 from analysis.proportion import REPLICATE_T, REPLICATE_T_CLIPPED, share_holds
 from analysis.sobol import sobol_indices
-from study import testing
+from study import run_study, testing
+from tests.helpers import PARAMS, write_study
 
 UNIT = ("uniform", {"low": 0.0, "high": 1.0})
 THREE = {"x1": UNIT, "x2": UNIT, "x3": UNIT}
@@ -57,3 +63,119 @@ def test_a_probability_interval_inside_0_1_is_left_alone():
     p, half, low, high, how = share_holds(holds, np.repeat([0, 1, 2], 10), 0.95)
     assert 0 < low < high < 1
     assert (low, high) == (p - half, p + half) and how == REPLICATE_T
+
+
+def rare_event(x):
+    """1 on about 0.2 % of the unit square (x1 > 0.95 and x2 > 0.96); x3 is ignored."""
+    return xr.Dataset({"y": ((x.x1 > 0.95) & (x.x2 > 0.96)).astype(float)})
+
+
+def test_rare_event_indicator_is_never_reported_as_a_complete_exploded_index():
+    # N = 4096 (512 base rows x 8 replicates): about 16 events in the 8192 A and B draws.
+    # Before, 35 of 100 such seeds gave S1 near 1e15 and ST near -1e18 with no note.
+    for seed in range(40):
+        y = testing.saltelli_outputs(rare_event, THREE, 512, replicates=8, seed=seed)
+        ds = sobol_indices(y, params=list(THREE), second_order=False).isel(element=0)
+        events = int(y[:, :, [0, 4]].sum())  # the 1s in A and B (blocks A, AB:x1..x3, B)
+        assert events < 30
+        assert str(ds.status.values) == (f"unreliable: only {events} of 8192 draws of A and B "
+                                         "differ from the most common value 0 (at least 30 are "
+                                         "needed)"), seed
+        values = np.r_[ds.S1.values, ds.ST.values, ds.S1_dummy.values, ds.ST_dummy.values]
+        assert np.isnan(values).all() and not ds.influential.any()
+
+
+def test_a_common_event_keeps_its_indices():
+    # x1 > 0.8 and x2 > 0.8: about 330 events; exact ST = 0.5 + ... is far from any bound.
+    model = lambda x: xr.Dataset({"y": ((x.x1 > 0.8) & (x.x2 > 0.8)).astype(float)})  # noqa: E731
+    y = testing.saltelli_outputs(model, THREE, 512, replicates=8, seed=1)
+    ds = sobol_indices(y, params=list(THREE), second_order=False).isel(element=0)
+    assert str(ds.status.values) == "ok" and ds.attrs["notes"] == ""
+    # Symmetric in x1, x2: S1 = Var(E[Y|x1]) / V = 0.2 * 0.04 * 0.8 / (0.04 * 0.96) = 1/6.
+    np.testing.assert_allclose(ds.S1.sel(param=["x1", "x2"]), 1 / 6, atol=0.05)
+    assert ds.influential.values.tolist() == [True, True, False]
+
+
+def test_zero_variance_over_a_and_b_in_one_replicate_is_unreliable():
+    # Replicate 1's A and B blocks are constant while its AB blocks vary: V is a rounding
+    # error there. No value holds most of the draws, so this is the variance rule.
+    rng = np.random.default_rng(0)
+    y = rng.random((64, 2, 5, 1))
+    y[:, 1, [0, 4]] = 0.25
+    ds = sobol_indices(y, params=list(THREE), second_order=False)
+    assert ds.status.values.tolist() == ["unreliable: the variance over A and B is zero in 1 of 2 "
+                                         "replicates"]
+    assert bool(ds.S1.isnull().all()) and bool(ds.ST_dummy.isnull().all())
+    assert ds.attrs["notes"] == ("output 0: unreliable: the variance over A and B is zero in 1 of 2 "
+                                 "replicates; its indices are NaN")
+
+
+def test_an_output_constant_in_one_replicate_only_is_unreliable_not_constant():
+    y = np.random.default_rng(0).random((64, 2, 5, 1))
+    y[:, 1] = 0.25
+    ds = sobol_indices(y, params=list(THREE), second_order=False)
+    assert ds.status.values.tolist() == ["unreliable: the output is constant in 1 of 2 replicates"]
+    assert bool(ds.constant[0]) and bool(ds.ST.isnull().all())
+
+
+def test_zero_variance_in_bootstrap_resamples_is_unreliable():
+    # Two base rows with f(A) = f(B) on each: a resample repeating one row has V = 0.
+    y = np.random.default_rng(1).random((2, 1, 5, 1))
+    y[:, 0, 4] = y[:, 0, 0]
+    ds = sobol_indices(y, params=list(THREE), second_order=False, ci="bootstrap", resamples=200, rng=3)
+    status = str(ds.status.values[0])
+    assert status.startswith("unreliable: the variance over A and B is zero in ")
+    bad = int(status.split(" in ")[1].split(" of ")[0])
+    assert 70 <= bad <= 130 and status.endswith(" of 200 bootstrap resamples")  # about half
+    assert bool(ds.S1_conf.isnull().all())
+
+
+def test_an_estimate_far_outside_0_1_is_kept_and_explained():
+    # AB:x1 = 10 f(B) is no model's output; Saltelli's S1 of x1 is then about -41.
+    rng = np.random.default_rng(2)
+    y = rng.random((256, 4, 5, 1))
+    y[:, :, 1] = 10 * y[:, :, 4]
+    ds = sobol_indices(y, params=list(THREE), second_order=False)
+    s1 = float(ds.S1.sel(param="x1")[0])
+    assert s1 < -10  # standardising over all blocks, AB:x1 included, makes it negative
+    status = str(ds.status.values[0])
+    assert status.startswith(f"unreliable: S1 of x1 is {s1:.3g} (interval [")
+    assert status.endswith("]), outside [0, 1] beyond its Monte Carlo error (1 such S1)")
+    assert ds.attrs["notes"] == f"output 0: {status}"
+
+
+def test_a_group_of_one_input_has_the_inputs_indices():
+    groups = {"solo": ["x2"], "pair": ["x1", "x3"]}
+    y = testing.saltelli_outputs(testing.ishigami, {p: ("uniform", {"low": -np.pi, "high": np.pi})
+                                                    for p in THREE}, 128, replicates=4, seed=5,
+                                 groups=groups)
+    ds = sobol_indices(y, params=list(THREE), second_order=False, groups=groups)
+    for index in ("S1", "ST", "S1_conf", "ST_low", "ST_high"):
+        assert float(ds[index.replace("S1", "S1_group").replace("ST", "ST_group")]
+                     .sel(group="solo")[0]) == float(ds[index].sel(param="x2")[0])
+
+
+def test_run_keeps_a_declared_group_of_one_and_marks_a_rare_headline(tmp_path):
+    # Through a real run: x2 alone in group "solo" (once silently dropped), a rare 0/1
+    # output (P = 0.2 * 0.1**2 / 0.7: about 6 events in 2048 draws of A and B) whose Sobol rows say why they are NaN.
+    (tmp_path / "rare.py").write_text(
+        "import xarray as xr\n\n"
+        "def f(x):\n"
+        "    return xr.Dataset({'y': x.x1 + 2 * x.x2 ** 2, 'hit': ((x.x1 > 0.8) & (x.x2 > 0.9)).astype(float)})\n")
+    params = PARAMS.replace('[parameters.x2]\n', '[parameters.x2]\ngroup = "solo"\n')
+    path = write_study(tmp_path, "rare:f", samples=1024, replicates=8, chunk_rows=256, params=params)
+    run = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    table = pd.read_csv(run / "indices.csv")
+    sobol = table[table["method"] == "sobol"].set_index(["output", "index", "param"]).sort_index()
+    assert set(sobol.loc["y", "status"]) == {"ok"}
+    for index in ("S1", "ST"):
+        assert sobol.loc[("y", f"{index}_group", "solo"), "value"] == sobol.loc[("y", index, "x2"), "value"]
+    hit = sobol.loc["hit"]
+    assert hit["value"].isna().all() and not hit["influential"].fillna(False).astype(bool).any()
+    with xr.open_dataset(run / "results.nc") as res:
+        events = int(res.hit.values[iid_rows(res)].sum())
+    assert 0 < events < 30
+    assert set(hit["status"]) == {f"unreliable: only {events} of 2048 draws of A and B differ from "
+                                  "the most common value 0 (at least 30 are needed)"}
+    notes = json.loads(xr.open_dataset(run / "indices.nc").attrs["notes"])
+    assert f"sobol hit: output 0: {hit['status'].iloc[0]}; its indices are NaN" in notes
