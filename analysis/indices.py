@@ -229,10 +229,11 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
         # One element at a time, read from disk as it is needed: memory holds one column of
         # the design, not the whole output. Each element gets the same fresh generator, so
         # its bootstrap rows are those of an all-elements call.
-        for column in _columns(results[o]):
+        names = [o] if index is None else [f"{o}[{', '.join(map(str, np.atleast_1d(k)))}]" for k in index]
+        for column, name in zip(_columns(results[o]), names):
             y = column.reshape(-1, r, m, 1)
             parts.append(sobol.sobol_indices(y, params=params, second_order=second, groups=groups, ci=a.ci,
-                                             conf_level=a.conf_level, resamples=a.resamples,
+                                             conf_level=a.conf_level, resamples=a.resamples, elements=[name],
                                              rng=_rng(study, "sobol", o), source=f"results.nc: output {o!r}"))
             if convergence is not None:
                 conv_parts.append(convergence(y, params=params, groups=groups, ci=a.ci, conf_level=a.conf_level,
@@ -253,7 +254,8 @@ def _sobol(study, results, outputs, rows, notes) -> xr.Dataset:
                 row["param"] = "(dummy)"
         new += _s2_rows(ds, o, dims, index, ci, att.get("estimator_S2", ""))
         for row in new:
-            row["status"] = str(ds["status"].values[_element_position(index, dims, row)])
+            # A one-level MultiIndex locates a key as a slice: take its one element.
+            row["status"] = str(np.ravel(ds["status"].values[_element_position(index, dims, row)])[0])
         if conv is not None:
             per_param = conv["converged"].transpose("element", "param")
             overall = conv["converged_all"].values

@@ -161,7 +161,9 @@ def test_run_keeps_a_declared_group_of_one_and_marks_a_rare_headline(tmp_path):
     (tmp_path / "rare.py").write_text(
         "import xarray as xr\n\n"
         "def f(x):\n"
-        "    return xr.Dataset({'y': x.x1 + 2 * x.x2 ** 2, 'hit': ((x.x1 > 0.8) & (x.x2 > 0.9)).astype(float)})\n")
+        "    y, hit = x.x1 + 2 * x.x2 ** 2, ((x.x1 > 0.8) & (x.x2 > 0.9)).astype(float)\n"
+        "    both = xr.concat([y, hit], dim=xr.DataArray(['smooth', 'rare'], dims='side'))\n"
+        "    return xr.Dataset({'y': y, 'hit': hit, 'both': both})\n")
     params = PARAMS.replace('[parameters.x2]\n', '[parameters.x2]\ngroup = "solo"\n')
     path = write_study(tmp_path, "rare:f", samples=1024, replicates=8, chunk_rows=256, params=params)
     run = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
@@ -177,5 +179,9 @@ def test_run_keeps_a_declared_group_of_one_and_marks_a_rare_headline(tmp_path):
     assert 0 < events < 30
     assert set(hit["status"]) == {f"unreliable: only {events} of 2048 draws of A and B differ from "
                                   "the most common value 0 (at least 30 are needed)"}
+    # Each element of an output with a dimension has its own status.
+    both = table[(table["method"] == "sobol") & (table["output"] == "both")]
+    assert set(both.loc[both["side"] == "smooth", "status"]) == {"ok"}
+    assert set(both.loc[both["side"] == "rare", "status"]) == set(hit["status"])
     notes = json.loads(xr.open_dataset(run / "indices.nc").attrs["notes"])
-    assert f"sobol hit: output 0: {hit['status'].iloc[0]}; its indices are NaN" in notes
+    assert f"sobol hit: output hit: {hit['status'].iloc[0]}; its indices are NaN" in notes
