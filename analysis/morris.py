@@ -1,14 +1,16 @@
 """Morris screening: elementary effects and their mu, mu*, sigma, for many outputs at once.
 
-Elementary effects are taken on the unit-cube step (the change of the factor's CDF
-value), not on the physical step: parameters with different units then share one
-scale, as in SALib when it is given the unit sample. ``mu*`` is Campolongo et al.'s
-(2007) mean absolute effect; ``sigma`` the standard deviation of the effects (Morris
-1991), a sign of interactions or non-linearity.
+Elementary effects are taken per grid step in the unit cube (the change of the factor's
+CDF value), not per physical step: parameters with different units then share one
+scale. ``mu*`` is Campolongo et al.'s (2007) mean absolute effect; ``sigma`` the standard
+deviation of the effects (Morris 1991), a sign of interactions or non-linearity.
 
-The effects are computed from the observed step of each factor, so the closed grid
-``0, 1/(p-1), …, 1`` (step ``p / (2 (p - 1))``) and the bin-centre grid
-``(2i + 1) / (2p)`` (step 1/2) are both read correctly.
+Every effect is divided by the Morris step ``Δ = p / (2 (p - 1))`` of the closed grid
+``0, 1/(p-1), …, 1``, with the sign of the observed move, exactly as
+``SALib.analyze.morris`` does. The design may also be shifted to the bin-centre grid
+``(2i + 1) / (2p)``, where the observed step is 1/2; dividing by that step instead made
+``mu*`` ``p / (p - 1)`` times SALib's on the same trajectories. With Δ the numbers do not
+depend on the shift, and they equal SALib's on either grid.
 
 References
 ----------
@@ -77,9 +79,12 @@ def elementary_effects(u: np.ndarray, y: np.ndarray, *, num_levels: int,
     Returns
     -------
     ee : ndarray, shape (r, d, K)
-        ``(y(x + Δ e_j) - y(x)) / Δ`` with Δ the unit-cube step of factor ``j``.
+        ``± (y(x ± δ e_j) - y(x)) / Δ``: the output change when factor ``j`` moves by its
+        observed step ``δ`` (Δ on the closed grid, 1/2 on the bin-centre grid), signed
+        by the move's direction and divided by Δ = :func:`study.morris_design.morris_step`,
+        as SALib does.
     step : ndarray, shape (r, d)
-        The signed unit-cube step of each factor.
+        The signed observed unit-cube step of each factor.
     """
     u = np.asarray(u, dtype=float)
     if u.ndim != 2:
@@ -113,7 +118,8 @@ def elementary_effects(u: np.ndarray, y: np.ndarray, *, num_levels: int,
     at = np.argmax(moves, axis=1)  # (r, d): the step at which each factor moves
     step = np.take_along_axis(du, at[:, None, :], axis=1)[:, 0, :]
     dy = np.diff(y.reshape(r, g + 1, -1), axis=1)  # (r, G, K)
-    ee = np.take_along_axis(dy, at[:, :, None], axis=1) / step[:, :, None]
+    # SALib's convention: the grid step Δ whatever the grid's shift (module notes).
+    ee = np.take_along_axis(dy, at[:, :, None], axis=1) / (np.sign(step) * allowed[0])[:, :, None]
     return ee, step
 
 
@@ -157,7 +163,8 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
 
     Notes
     -----
-    Statistics match ``SALib.analyze.morris.analyze`` on the unit sample, with three
+    Statistics equal ``SALib.analyze.morris.analyze`` on the same unit-cube trajectories
+    (closed or bin-centre grid), with three
     deliberate differences. The bootstrap resamples whole trajectories once for all
     factors and outputs (SALib draws anew per factor), so the intervals of different
     factors come from the same resamples. For a group of more than one factor ``mu``

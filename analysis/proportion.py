@@ -17,6 +17,8 @@ import numpy as np
 from scipy import stats
 
 REPLICATE_T = "Student-t interval across replicate designs"
+#: The same interval when it reached past 0 or 1 and was cut back to that bound.
+REPLICATE_T_CLIPPED = "Student-t interval across replicate designs, clipped to [0, 1]"
 WILSON = "Wilson score interval"
 
 
@@ -44,8 +46,10 @@ def share_holds(holds: np.ndarray, replicate: np.ndarray | None = None, conf_lev
 
     With two or more independently scrambled replicate designs: the mean of the replicates'
     shares and a Student-t interval across them, which reflects the scrambled design's
-    actual (smaller than i.i.d.) error. Otherwise the Wilson score interval of
-    :func:`wilson`.
+    actual (smaller than i.i.d.) error. A probability lies in [0, 1], so that interval is
+    clipped to it: near 0 or 1 the symmetric interval reaches past the bound. The
+    half-width stays the t half-width and ``method`` says the interval was clipped.
+    Otherwise the Wilson score interval of :func:`wilson`, which lies in [0, 1] anyway.
 
     Parameters
     ----------
@@ -58,7 +62,7 @@ def share_holds(holds: np.ndarray, replicate: np.ndarray | None = None, conf_lev
     Returns
     -------
     (p, half_width, low, high, method) : tuple
-        ``method`` is :data:`REPLICATE_T` or :data:`WILSON`.
+        ``method`` is :data:`REPLICATE_T`, :data:`REPLICATE_T_CLIPPED` or :data:`WILSON`.
     """
     holds = np.asarray(holds, dtype=bool)
     labels = np.unique(replicate) if replicate is not None else ()
@@ -66,6 +70,8 @@ def share_holds(holds: np.ndarray, replicate: np.ndarray | None = None, conf_lev
         shares = np.array([holds[replicate == r].mean() for r in labels])
         p, r = shares.mean(), len(shares)
         half = stats.t.ppf(0.5 + conf_level / 2, r - 1) * shares.std(ddof=1) / np.sqrt(r)
-        return float(p), float(half), float(p - half), float(p + half), REPLICATE_T
+        low, high = max(0.0, p - half), min(1.0, p + half)
+        how = REPLICATE_T_CLIPPED if (low, high) != (p - half, p + half) else REPLICATE_T
+        return float(p), float(half), float(low), float(high), how
     low, high = wilson(holds.sum(), holds.size, conf_level)
     return float(holds.mean()), float(high - low) / 2, float(low), float(high), WILSON

@@ -37,8 +37,33 @@ Confidence intervals (``ci``):
     are not: their errors cancel, so bootstrap widths overstate the real error of a QMC
     estimate several-fold. That is why replicates are the default.
 
+Estimates that cannot be trusted (``status``):
+
+- **Degenerate variance.** Every index divides by ``V``, the variance over ``A`` and ``B``.
+  Where it is below ``DEGENERATE_VARIANCE`` (1e-8) times the variance over all blocks in
+  a replicate or a bootstrap resample, that estimate is undefined: a rare outcome absent
+  from ``A`` and ``B`` but present in an ``AB`` block once gave ``S1 ≈ 1e15`` from a
+  rounding-error ``V``. Rounding leaves ``V`` near 1e-16 of the scale; a real variance
+  estimated from two blocks is never that far below the one from all of them.
+- **Too few varying draws.** When more than half of the ``A`` and ``B`` draws share one
+  value (a rare 0/1 outcome) and fewer than ``MIN_VARYING_DRAWS`` (30) differ from it,
+  ``V`` and every numerator rest on those few draws: the relative error of ``V`` alone
+  is about ``1/sqrt(k)`` for ``k`` such draws (above 18 % below 30), a replicate of 8 then
+  holds fewer than 4 of them, and the replicate estimates are far from normal, so the
+  t-interval means nothing. Such an output's indices are NaN, its ``status`` says
+  ``unreliable: only 7 of 8192 draws of A and B differ from the most common value 0``.
+- **Out of range.** ``S1``, ``ST`` and the grouped indices lie in [0, 1]. A point
+  estimate outside [0, 1] by more than three interval half-widths (so that not the ~2.5 %
+  of true-zero indices whose estimate is slightly negative), or by more than 0.5, is
+  kept but its output's ``status`` is ``unreliable: ...`` and the notes say why.
+
+An output's indices are NaN with a note in all but the last case; ``status`` is ``"ok"``,
+``"constant"`` or ``"unreliable: <reason>"``.
+
 A parameter is ``influential`` for an output when the lower end of its ``ST`` interval lies
-above the upper end of the dummy's ``ST`` interval.
+above the noise floor ``max(0, upper end of the dummy's ST interval)``. The floor is never
+below zero: a dummy interval that happens to lie below zero (it does in about 2.5 % of
+designs) would otherwise make an ignored input, whose ``ST`` is exactly 0, influential.
 
 References
 ----------
@@ -94,6 +119,13 @@ CI_DESCRIPTIONS = {
     "bootstrap-percentile": "bootstrap over base rows, percentile interval",
 }
 
+#: ``V`` (variance over A and B) below this share of the variance over all blocks is degenerate.
+DEGENERATE_VARIANCE = 1e-8
+#: Fewest A and B draws that must differ from a value held by most of them (module notes).
+MIN_VARYING_DRAWS = 30
+#: Indices bounded by [0, 1], checked for estimates far outside that range.
+BOUNDED = ("S1", "ST", "S1_group", "ST_group")
+
 #: Working-memory target for one chunk of intermediate arrays (bytes).
 CHUNK_BYTES = 16 * 2**20
 
@@ -139,7 +171,9 @@ def sobol_indices(y, *, params: Sequence[str], second_order: bool,
         triangles estimate the same index; the upper one, in parameter order, is SALib's);
         ``S1_group, ST_group`` on ``(element, group)``; ``S1_dummy, ST_dummy`` on
         ``element``; ``influential`` (bool, ``(element, param)``); ``constant`` (bool,
-        ``element``). Attributes name the estimators, the interval method and any notes.
+        ``element``); ``status`` (str, ``element``: ``"ok"``, ``"constant"`` or
+        ``"unreliable: <reason>"``, see the module notes). Attributes name the
+        estimators, the interval method and any notes.
 
     Raises
     ------
@@ -174,6 +208,8 @@ def sobol_indices(y, *, params: Sequence[str], second_order: bool,
     want_boot = ci != "replicates"
     seeds = rng.integers(0, 2**63, size=n_rep) if want_boot else None
     constant = np.zeros(k_elems, bool)
+    # Replicates with a constant output, with V degenerate; resamples with V degenerate.
+    degenerate = np.zeros((3, k_elems), int)
     parts = []
     for k0 in range(0, k_elems, plan.element_chunk(n, m_blocks, resamples if want_boot else 1)):
         k1 = min(k_elems, k0 + plan.element_chunk(n, m_blocks, resamples if want_boot else 1))
@@ -181,16 +217,20 @@ def sobol_indices(y, *, params: Sequence[str], second_order: bool,
         for r in range(n_rep):
             yr, flat = _standardize(y[:, r, :, k0:k1], plan.n_salib)
             constant[k0:k1] |= flat
+            degenerate[0, k0:k1] += flat
             per_rep.append(plan.estimate(yr, None))
             if want_boot:
                 b = plan.bootstrap(yr, resamples, np.random.default_rng(seeds[r]))
                 boot = b if boot is None else {key: boot[key] + b[key] for key in b}
         reps = {key: np.concatenate([p[key] for p in per_rep]) for key in per_rep[0]}
+        degenerate[1, k0:k1] = np.isnan(reps.pop("V")).sum(axis=0) - degenerate[0, k0:k1]
         if want_boot:
             boot = {key: v / n_rep for key, v in boot.items()}
+            degenerate[2, k0:k1] = np.isnan(boot.pop("V")).sum(axis=0)
         parts.append(_intervals(reps, boot, ci, conf_level))
     out = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
-    return _to_dataset(out, plan, labels, constant, ci, conf_level, resamples, n, n_rep)
+    status = _status(y[:, :, [0, plan.b]], constant, degenerate, out, plan, n_rep, resamples)
+    return _to_dataset(out, plan, labels, constant, status, ci, conf_level, resamples, n, n_rep)
 
 
 class _Plan:
@@ -232,14 +272,16 @@ class _Plan:
         mean_a, mean_b = s(a), s(b)
         sq_a, sq_b, ab = s(a * a), s(b * b), s(a * b)
         var = (sq_a + sq_b) / 2 - ((mean_a + mean_b) / 2) ** 2
+        # yr is scaled to unit variance over all blocks, so this compares V with that.
+        var = np.where(var > DEGENERATE_VARIANCE, var, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
             first = s(b[:, None] * (cross - a[:, None])) / var[:, None]
             total = s((a[:, None] - cross) ** 2) / (2 * var[:, None])
             d = len(self.params)
             out = {"S1": first[:, :d], "ST": total[:, :d],
-                   "S1_group": first[:, d:], "ST_group": total[:, d:]}
+                   "S1_group": first[:, d:], "ST_group": total[:, d:], "V": var}
             # Dummy: sensobol's statistics with consistent divisors (module notes).
-            v_d = (sq_a + sq_b) / 2 - ab
+            v_d = np.where(np.isnan(var), np.nan, (sq_a + sq_b) / 2 - ab)
             out["S1_dummy"] = (ab - mean_a * mean_b) / v_d
             out["ST_dummy"] = (sq_a - sq_b) / (2 * v_d)
             if self.second_order:
@@ -323,7 +365,61 @@ def _intervals(reps, boot, ci, conf_level):
     return out
 
 
-def _to_dataset(out, plan, labels, constant, ci, conf_level, resamples, n, n_rep):
+def _status(ab, constant, degenerate, out, plan, n_rep, resamples):
+    """Each element's status (module notes); unreliable elements' indices become NaN.
+
+    ``ab`` holds the ``A`` and ``B`` blocks ``(n, R, 2, K)``; ``degenerate`` counts the
+    replicates with a constant output, those with a degenerate ``V`` and the bootstrap
+    resamples with a degenerate ``V``.
+    """
+    status = np.full(len(constant), "ok", dtype=object)
+    flat = ab.reshape(-1, ab.shape[-1])
+    m = flat.shape[0]
+    common = np.partition(flat, m // 2, axis=0)[m // 2]  # a value held by most draws, if any
+    same = (flat == common).sum(axis=0)
+    for k in range(len(constant)):
+        reason = None
+        if degenerate[0, k] == n_rep:
+            status[k] = "constant"
+            continue
+        if same[k] > m / 2 and m - same[k] < MIN_VARYING_DRAWS:
+            reason = (f"only {m - same[k]} of {m} draws of A and B differ from the most common "
+                      f"value {common[k]:g} (at least {MIN_VARYING_DRAWS} are needed)")
+        elif degenerate[0, k]:
+            reason = f"the output is constant in {degenerate[0, k]} of {n_rep} replicates"
+        elif degenerate[1, k]:
+            reason = (f"the variance over A and B is zero in {degenerate[1, k]} of {n_rep} "
+                      "replicates")
+        elif degenerate[2, k]:
+            reason = (f"the variance over A and B is zero in {degenerate[2, k]} of {resamples} "
+                      "bootstrap resamples")
+        if reason:
+            status[k] = f"unreliable: {reason}"
+            for key in out:
+                out[key][..., k] = np.nan
+        else:
+            status[k] = _range_status(out, plan, k)
+    return status
+
+
+def _range_status(out, plan, k):
+    """``"ok"``, or why an element's bounded indices lie far outside [0, 1]."""
+    names = {"S1": plan.params, "ST": plan.params,
+             "S1_group": list(plan.groups), "ST_group": list(plan.groups)}
+    for key in BOUNDED:
+        est, half = out[key][..., k], out[f"{key}_conf"][..., k]
+        gap = np.maximum(np.maximum(-est, est - 1), 0)
+        with np.errstate(invalid="ignore"):
+            far = (gap > 3 * half) | (gap > 0.5)
+        if far.any():
+            j = int(np.flatnonzero(far)[0])
+            return (f"unreliable: {key} of {names[key][j]} is {est[j]:.3g} (interval "
+                    f"[{out[key + '_low'][j, k]:.3g}, {out[key + '_high'][j, k]:.3g}]), outside "
+                    f"[0, 1] beyond its Monte Carlo error ({int(far.sum())} such {key})")
+    return "ok"
+
+
+def _to_dataset(out, plan, labels, constant, status, ci, conf_level, resamples, n, n_rep):
     """Label the arrays: element first, then param / group / param2."""
     data = {}
     bases = [("S1", ("param",)), ("ST", ("param",)), ("S1_group", ("group",)),
@@ -334,12 +430,19 @@ def _to_dataset(out, plan, labels, constant, ci, conf_level, resamples, n, n_rep
         for suffix in ("", "_conf", "_low", "_high"):
             data[base + suffix] = (("element", *dims), np.moveaxis(out[base + suffix], -1, 0),
                                    {"estimator": ESTIMATORS[base]})
-    influential = np.moveaxis(out["ST_low"] > out["ST_dummy_high"][None], -1, 0)
+    floor = np.maximum(out["ST_dummy_high"], 0.0)
+    influential = np.moveaxis(out["ST_low"] > floor[None], -1, 0)
     data["influential"] = (("element", "param"), influential & ~constant[:, None],
-                           {"rule": "ST interval lower end above the dummy's ST upper end"})
-    data["constant"] = ("element", constant, {"meaning": "zero variance over A and B (indices NaN)"})
-    notes = [f"output {labels[k]!s} has zero variance in at least one replicate: its indices are NaN"
-             for k in np.flatnonzero(constant)]
+                           {"rule": "ST interval lower end above max(0, the dummy's ST upper end)"})
+    data["constant"] = ("element", constant, {"meaning": "zero variance over the A, AB and B blocks of some replicate "
+                                                    "(indices NaN)"})
+    data["status"] = ("element", np.asarray(status, dtype=str),
+                      {"meaning": "ok, constant, or unreliable: <reason> (module notes)"})
+    notes = [f"output {labels[k]!s} has zero variance in every replicate: its indices are NaN"
+             if status[k] == "constant" else
+             f"output {labels[k]!s}: {status[k]}" + ("" if "outside [0, 1]" in status[k] else
+                                                     "; its indices are NaN")
+             for k in range(len(status)) if status[k] != "ok"]
     coords = {"param": plan.params, "group": np.array(list(plan.groups), dtype=str)}
     if plan.second_order:
         coords["param2"] = plan.params

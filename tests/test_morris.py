@@ -89,12 +89,15 @@ def test_linear_model_effects_equal_the_coefficients(centred):
     coef = np.array([[3.0, -2.0, 0.5, 0.0, 10.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
     y = u @ coef.T + np.array([4.0, -1.0])
     ee, step = elementary_effects(u, y, num_levels=levels)
-    np.testing.assert_allclose(ee, np.broadcast_to(coef.T, ee.shape), rtol=1e-12, atol=1e-12)
+    # Effects are per grid step Δ = 2/3 (SALib's): on the bin-centre grid a move is 1/2 in
+    # the unit cube, so a slope c gives c * (1/2) / (2/3) = 3c/4.
+    scale = 0.75 if centred else 1.0
+    np.testing.assert_allclose(ee, np.broadcast_to(scale * coef.T, ee.shape), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(np.abs(step), 0.5 if centred else 2 / 3, rtol=1e-15)
     ds = morris_indices(u, y, params=NAMES, num_levels=levels, resamples=50,
                         rng=np.random.default_rng(0), elements=["a", "b"])
-    np.testing.assert_allclose(ds.mu.values, coef, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ds.mu_star.values, np.abs(coef), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds.mu.values, scale * coef, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds.mu_star.values, scale * np.abs(coef), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ds.sigma.values, 0.0, atol=1e-12)
     np.testing.assert_allclose(ds.mu_star_conf.values, 0.0, atol=1e-12)
 
@@ -123,6 +126,21 @@ def test_ishigami_indices_equal_salib_on_the_same_design():
     # x4 does not enter Ishigami; in the second output its effect is exactly 1
     assert ds.mu_star.values[0, 3] == 0.0
     np.testing.assert_allclose(ds.mu.values[1, 3], 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("levels", [4, 6])
+def test_bin_centre_trajectories_give_salibs_statistics(levels):
+    # The study evaluates models on the bin-centre grid (u (p - 1) + 1/2) / p, where a move
+    # is 1/2 in the unit cube. Dividing by that move made mu* p / (p - 1) times SALib's.
+    u, _ = morris_unit(3, 30, levels, rng=np.random.default_rng(levels))
+    u = (u * (levels - 1) + 0.5) / levels
+    y = ishigami_unit(u)
+    ds = morris_indices(u, y, params=NAMES[:3], num_levels=levels, resamples=300,
+                        rng=np.random.default_rng(3))
+    ref = salib(u, y, NAMES[:3], levels, seed=3)
+    for key in ("mu", "mu_star", "sigma"):
+        np.testing.assert_allclose(ds[key].values[0], ref[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    np.testing.assert_allclose(ds.mu_star_conf.values[0, 0], ref["mu_star_conf"][0], rtol=1e-12)
 
 
 def test_grouped_mu_star_equals_salib_and_signed_statistics_are_nan():

@@ -170,8 +170,8 @@ def test_constant_output_gives_nan_and_a_note():
             assert bool(flat[name].isnull().all()), name
         assert not bool(flat.influential.any())
         assert ds.constant.values.tolist() == [False, True]
-        assert ds.attrs["notes"] == ("output flat has zero variance in at least one replicate: "
-                                     "its indices are NaN")
+        assert ds.attrs["notes"] == "output flat has zero variance in every replicate: its indices are NaN"
+        assert ds.status.values.tolist() == ["ok", "constant"]
         assert bool(ds.sel(element="y").S1.notnull().all())
 
 

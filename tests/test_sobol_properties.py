@@ -86,6 +86,9 @@ def test_reordering_parameters_permutes_results(design, order, group_order, ci):
     assert list(got.param.values) == names2 and list(got.group.values) == list(group_order)
     aligned = got.sel(param=names, param2=names, group=list(groups))
     for v in ref.data_vars:
+        if ref[v].dtype.kind == "U":  # status
+            np.testing.assert_array_equal(aligned[v].values, ref[v].values, err_msg=v)
+            continue
         np.testing.assert_allclose(aligned[v].values, ref[v].values, rtol=1e-12, atol=1e-14,
                                    err_msg=v)
 

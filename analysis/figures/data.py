@@ -27,7 +27,8 @@ __all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "ce
 
 # Columns of indices.csv that are not output dimensions (docs/architecture.md).
 INDEX_COLUMNS = ("method", "output", "param", "index", "value", "conf", "conf_low",
-                 "conf_high", "estimator", "conf_method", "influential", "rank", "converged")
+                 "conf_high", "estimator", "conf_method", "influential", "rank", "converged",
+                 "status")
 
 
 @dataclass(frozen=True)
