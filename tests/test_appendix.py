@@ -136,7 +136,7 @@ def test_scenarios_and_variants_are_reported_when_present(tmp_path, no_figures):
         run / "compare.csv", index=False)
     md = (Path(build_appendix(run)).parent / "appendix.md").read_text(encoding="utf-8")
     assert "coverage 80%, density 90%, mass 20%, 1 inputs restricted" in md
-    assert "| Value of US commitment | 0\\.310 | 0\\.520 | 0\\.001 |" in md
+    assert "| Value of US commitment | 0.310 | 0.520 | 0.001 |" in md  # numbers unescaped
     assert "| synthetic | Europe flips | 61% | 58–64% | Autonomy |" in md
     assert "synthetic: baseline" in md
 
