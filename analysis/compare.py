@@ -27,6 +27,7 @@ from study.errors import RunError, StudyError
 
 from .draws import iid_rows, read_rows
 from .proportion import share_holds
+from .textsafe import mathtext_escape, read_csv, write_csv
 
 TOP = 3
 COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",
@@ -54,7 +55,7 @@ def _drivers(run_dir: Path, output: str, labels: dict) -> dict:
     out = {"drivers_index": ""}
     if not path.exists():
         return out
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    df = read_csv(path, keep_default_na=False, na_values=[""])
     df = df[df["output"] == output]
     for method, index in (("sobol", "ST"), ("delta", "delta")):
         sel = df[(df["method"] == method) & (df["index"] == index)].sort_values("value", ascending=False)
@@ -195,7 +196,7 @@ def plot_compare(df: pd.DataFrame):
         top.errorbar(x, p, yerr=[p - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - p],
                      fmt="o", color="black", ecolor="0.4", capsize=3)
         top.set_ylim(-0.02, 1.02)
-        top.set_title(str(sub["output_label"].iloc[0]))
+        top.set_title(mathtext_escape(sub["output_label"].iloc[0]))
         top.grid(axis="y", alpha=0.3)
         for i in range(1, TOP + 1):
             lab = sub[f"driver_{i}_label"]
@@ -205,13 +206,13 @@ def plot_compare(df: pd.DataFrame):
         # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
         names = _short_names(sub["study"])
         ticks = [n + (" [δ]" if i == "delta" else "") for n, i in zip(names, sub["drivers_index"])]
-        bottom.set_xticks(x, ticks, rotation=40, ha="right")
+        bottom.set_xticks(x, [mathtext_escape(t) for t in ticks], rotation=40, ha="right")
         bottom.set_xlim(-0.5, len(sub) - 0.5)
         bottom.grid(alpha=0.3)
     idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
     axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} interval")
     fig.text(0.01, 0.0, interval_note(df), fontsize=8, ha="left", va="top", wrap=True)
-    axes[1, 0].set_yticks(range(len(rows)), rows)
+    axes[1, 0].set_yticks(range(len(rows)), [mathtext_escape(r) for r in rows])
     axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
     axes[1, 0].set_ylabel(f"top drivers ({idx})")
     axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
@@ -253,6 +254,6 @@ def main_compare(run_dirs, out_dir) -> Path:
         fig.savefig(out_dir / f"compare.{ext}", dpi=200, bbox_inches="tight")
     plt.close(fig)
     tmp = out_dir / f".compare.csv.{os.getpid()}.tmp"
-    df.to_csv(tmp, index=False)
+    write_csv(df, tmp)
     os.replace(tmp, out_dir / "compare.csv")
     return out_dir

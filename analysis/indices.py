@@ -31,6 +31,7 @@ from study.store import Manifest, open_run
 from . import METHODS
 from .draws import iid_rows, read_rows
 from .proportion import share_holds
+from .textsafe import write_csv
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
                "conf_method", "influential", "rank", "converged", "status"]
@@ -189,7 +190,7 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
     csv_path = run_dir / "indices.csv"
     nc_path = run_dir / "indices.nc"
     tmp_csv, tmp_nc = csv_path.with_name(".indices.csv.tmp"), nc_path.with_name(".indices.nc.tmp")
-    table.to_csv(tmp_csv, index=False, float_format="%.10g")
+    write_csv(table, tmp_csv, float_format="%.10g")  # no spreadsheet formulas (textsafe)
     root = xr.Dataset(attrs={"run_dir": run_dir.name, "study": study.name, "notes": json.dumps(notes),
                              "failed_samples": failed, "conf_level": a.conf_level,
                              "source_manifest_sha256": _sha(run_dir / "manifest.json")})

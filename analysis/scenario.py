@@ -27,6 +27,7 @@ import xarray as xr
 from study.errors import RunError
 from .draws import iid_rows, read_rows
 from .prim import PrimBox, prim
+from .textsafe import write_csv
 
 CSV_COLUMNS = ("output", "box", "step", "kind", "coverage", "density", "mass", "n_restricted",
                "param", "label", "low", "high", "qp_value", "significant")
@@ -309,7 +310,7 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
     }
     if write:
         _write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
-        _write_atomic(run_dir / "scenarios.csv", lambda p: tidy(result).to_csv(p, index=False))
+        _write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
         tree = pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
-        _write_atomic(run_dir / "scenarios_tree.csv", lambda p: tree.to_csv(p, index=False))
+        _write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
     return result

@@ -4,6 +4,7 @@ run directory (bar lengths equal indices.csv, shares equal the saved draws)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -244,3 +245,66 @@ def test_cells_of_a_multi_dimensional_output_are_faceted(data, indices):
     sel = select_cell(rows, cell, data.dim_columns)
     assert set(sel["actor"]) == {"europe"} and set(sel["phase"]) == {"post"}
     assert len(sel[sel["index"] == "ST"]) == len(LABELS)
+
+
+def _shown_texts(fig) -> list[tuple[str, bool]]:
+    """What matplotlib draws for every text artist: (text, parsed as mathtext?)."""
+    import io
+
+    from matplotlib.text import Text
+
+    fig.savefig(io.BytesIO(), format="png", dpi=50)  # a full draw: ticks, legends, bars
+    return [t._preprocess_math(t.get_text()) for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_every_plot_draws_dollar_and_backslash_labels_as_written(run, data, indices):
+    """Labels that mathtext cannot parse ($\\input$, a lone $\\frac$) or would typeset
+    ($x^2_i$) are drawn literally by every plot; no user text is taken for math."""
+    hostile = {p: rf"$\input{{{p}}}$ $\frac$ {p}_x^2" for p in LABELS}
+    sub = indices[indices["output"] == "delta_nb_europe"]
+    conv = xr.load_dataset(run / "indices.nc", group="sobol")
+    v = conv["delta_nb_europe__convergence__ST"].rename(n="N")
+    ind = data.independent()
+    top = list(LABELS)[:2]
+    figs = [
+        plot_indices(sub[sub["index"].isin(["S1", "ST"])], labels=hostile, title="$t$ (a)"),
+        plot_s2(sub[sub["index"] == "S2"], params=list(LABELS), labels=hostile, title="$t$"),
+        plot_convergence(v, None, labels=hostile, xlabel="$N$", title="$t$"),
+        plot_morris(sub[sub["method"] == "morris"], labels=hostile, title="$t$"),
+        plot_ranks(ranks_frame(data, "delta_nb_europe", {}), labels=hostile, title="$t$"),
+        plot_probability(indices[indices["index"] == "P"], labels={"europe_flip": "$p$ x"}),
+        plot_scatter({p: ind[p].values for p in top}, ind["delta_nb_europe"].values,
+                     labels=hostile, ylabel="$y$", holds=ind["europe_flip"].values,
+                     holds_label="$h$"),
+        plot_distribution(ind["delta_nb_europe"], label="$d$ [$]"),
+    ]
+    shown = [_shown_texts(f) for f in figs]
+    # Only the toolkit's own math is parsed: the S2 colour bar and log-axis ticks.
+    math = {t for texts in shown for t, is_math in texts if is_math}
+    assert all(t == "Second-order index $S_{ij}$" or t.startswith(r"$\mathdefault")
+               for t in math), math
+    flat = {t for texts in shown for t, _ in texts}
+    for p in LABELS:
+        assert any(hostile[p] in t for t in flat), p
+    assert {"$t$ (a)", "$N$", "$p$ x", "$y$", "$d$ [$]", "holds: $h$"} <= flat
+
+
+def test_convergence_legend_keeps_a_label_starting_with_underscore(run):
+    conv = xr.load_dataset(run / "indices.nc", group="sobol")
+    v = conv["delta_nb_europe__convergence__ST"].rename(n="N")
+    labels = {p: f"_{p}" for p in LABELS}  # matplotlib hides legend entries named "_..."
+    fig = plot_convergence(v, None, labels=labels, top=3)
+    shown = [t.get_text() for t in fig.legends[0].get_texts()]
+    first = v.isel(N=-1).to_series().sort_values(ascending=False).index[:3]
+    assert shown == [f"_{p}" for p in first]
+
+
+def test_figure_file_names_are_slugs(data):
+    from analysis.figures import _stem
+    from analysis.textsafe import slug
+
+    assert _stem("indices", "net_benefit") == "indices-net_benefit"
+    assert _stem("indices", "../../x") == "indices-" + slug("../../x")
+    names = [s.name for s in figure_specs(data)]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names)
+    assert len({n.casefold() for n in names}) == len(names)

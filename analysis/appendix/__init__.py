@@ -22,7 +22,9 @@ from ..figures.data import RunData, load_run
 from PIL import Image
 
 from ..figures.style import DPI, save
-from .blocks import Fig, Heading, Note, Para, Table, has_cjk, table_latex, to_latex, to_markdown
+from ..textsafe import plain, unique_names, write_csv
+from .blocks import (Fig, Heading, Note, Para, Table, has_cjk, ref_name, table_latex, to_latex,
+                     to_markdown)
 from .record import audit, convergence, run_record, scenarios, triangulation, variants
 from .sections import (design, factors, grouped, headline_sentences, indices, purpose,
                        uncertainty)
@@ -61,6 +63,10 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     blocks += indices(data, figs) + grouped(data, figs) + convergence(data, figs)
     blocks += triangulation(data, figs) + scenarios(data) + variants(data)
     blocks += run_record(data) + audit(data)
+    # Two outputs or cells may slug to one name (or differ only in case): keep files apart.
+    tables = [b for b in blocks if isinstance(b, Table)]
+    for t, unique in zip(tables, unique_names([ref_name(t.name) for t in tables])):
+        t.name = unique
     return blocks
 
 
@@ -128,7 +134,8 @@ def build_appendix(run_dir: str | Path) -> Path:
     data = load_run(run_dir)
     figs = _ensure_figures(data)
     blocks = appendix_blocks(data, figs)
-    name = data.study.get("study", {}).get("name") or "study"
+    # The name goes into TeX comments only: one line (plain) keeps it inside the comment.
+    name = plain(data.study.get("study", {}).get("name")) or "study"
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-"
     out = data.path / "appendix"
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -143,7 +150,7 @@ def build_appendix(run_dir: str | Path) -> Path:
         (out / "tables" / f"{t.name}.tex").write_text(
             f"% Table '{t.name}' of the appendix; needs booktabs, longtable and array.\n"
             + table_latex(t, prefix) + "\n", encoding="utf-8")
-        t.data.to_csv(out / "tables" / f"{t.name}.csv", index=False)
+        write_csv(t.data, out / "tables" / f"{t.name}.csv")
     return out / "appendix.tex"
 
 

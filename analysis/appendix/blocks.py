@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..textsafe import latex_escape, markdown_cell, markdown_escape
+from ..textsafe import latex_escape, markdown_cell, markdown_escape, markdown_heading, slug
 
 __all__ = ["Heading", "Para", "Note", "Table", "Fig", "to_latex", "to_markdown",
-           "table_latex", "fmt", "pct", "interval", "has_cjk"]
+           "table_latex", "ref_name", "fmt", "pct", "interval", "has_cjk"]
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
@@ -93,14 +93,31 @@ def _colspec(t: Table) -> str:
         if w else "r" for w in widths)
 
 
+def ref_name(name: str) -> str:
+    """The form of a table or figure name used in ``\\label``, ``\\ref`` and file names.
+
+    Names are built from slugs (:func:`analysis.textsafe.slug`), so this is the identity
+    for them; anything else still comes out ASCII-safe. The limit allows a composite
+    name of three slugs.
+    """
+    return slug(name, limit=200)
+
+
+def _cell(text: str) -> str:
+    # After "\\" a cell starting with "[" or "*" would be read as that command's optional
+    # argument or star (and vanish or fail); an empty group in front stops the look-ahead.
+    s = latex_escape(text)
+    return "{}" + s if s[:1] in "[*" else s
+
+
 def table_latex(t: Table, prefix: str = "") -> str:
     """A booktabs ``longtable`` (breaks across pages; needs booktabs, longtable, array)."""
     head = " & ".join(r"\textbf{%s}" % latex_escape(h) for h in t.header) + r" \\"
-    body = "\n".join(" & ".join(latex_escape(c) for c in r) + r" \\" for r in t.rows)
+    body = "\n".join(" & ".join(_cell(c) for c in r) + r" \\" for r in t.rows)
     return "\n".join([
         r"\begingroup\small",
         r"\begin{longtable}{%s}" % _colspec(t),
-        r"\caption{%s}\label{tab:%s%s}\\" % (latex_escape(t.caption), prefix, t.name),
+        r"\caption{%s}\label{tab:%s%s}\\" % (latex_escape(t.caption), prefix, ref_name(t.name)),
         r"\toprule", head, r"\midrule", r"\endfirsthead",
         r"\toprule", head, r"\midrule", r"\endhead",
         r"\bottomrule", r"\endlastfoot",
@@ -130,8 +147,9 @@ def to_latex(blocks: list, *, prefix: str, figdir: str = r"\studyrundir figures/
                 # Text width of an A4/letter article is about 6.3 in; a one-column figure
                 # keeps its journal size instead of being scaled to the full width.
                 r"\includegraphics[width=%.2f\linewidth]{%s%s.pdf}" % (
-                    min(b.width_in / 6.3, 1.0), figdir, b.name),
-                r"\caption{%s}\label{fig:%s%s}" % (latex_escape(b.caption), prefix, b.name),
+                    min(b.width_in / 6.3, 1.0), figdir, ref_name(b.name)),
+                r"\caption{%s}\label{fig:%s%s}" % (latex_escape(b.caption), prefix,
+                                                   ref_name(b.name)),
                 r"\end{figure}"]))
         out.append("")
     return "\n".join(out)
@@ -142,7 +160,7 @@ def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
     out = []
     for b in blocks:
         if isinstance(b, Heading):
-            out.append("#" * b.level + " " + markdown_escape(b.text))
+            out.append("#" * b.level + " " + markdown_heading(b.text))
         elif isinstance(b, Para):
             out.append(markdown_escape(b.text))
         elif isinstance(b, Note):
@@ -155,7 +173,7 @@ def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
             out.append("| " + " | ".join(align) + " |")
             out += ["| " + " | ".join(markdown_cell(c) for c in r) + " |" for r in b.rows]
         elif isinstance(b, Fig):
-            out.append(f"![{markdown_escape(b.caption)}]({figdir}{b.name}.png)")
+            out.append(f"![{markdown_escape(b.caption)}]({figdir}{ref_name(b.name)}.png)")
             out.append("")
             out.append(f"*{markdown_escape(b.caption)}*")
         out.append("")

@@ -14,6 +14,7 @@ from scipy import stats
 from ..compare import interval_note
 from ..figures import ranks_frame
 from ..figures.data import RunData, analysed_outputs, key_cell, select_cell
+from ..textsafe import read_csv
 from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
 
@@ -136,7 +137,7 @@ def scenarios(data: RunData) -> list:
     if not path.exists():
         return blocks + [Note("No scenario discovery in this run (no scenarios.csv); "
                               "section omitted.")]
-    df = pd.read_csv(path)
+    df = read_csv(path)
     chosen = df[df["kind"] == "chosen"] if "kind" in df else df
     if chosen.empty:
         return blocks + [Note("Scenario discovery found no box; section omitted.")]
@@ -170,7 +171,7 @@ def variants(data: RunData) -> list:
     if path is None:
         return blocks + [Note("No model variants were compared for this run (no compare.csv); "
                               "section omitted.")]
-    df = pd.read_csv(path)
+    df = read_csv(path)
     this = data.path.name
     rows = [[str(r.study) + (" (this run)" if str(r.run).endswith(this) else ""),
              str(r.output_label or r.output), pct(r.p_holds), interval(r.ci_low, r.ci_high, True),

@@ -15,6 +15,7 @@ from ..figures.data import (RunData, analysed_outputs, cell_title, distribution_
                             output_cells, select_cell, term_outputs)
 from ..figures.data import coord_label
 from ..figures.uncertainty import decomposition_frame, pretty, term_label
+from ..textsafe import slug
 from .blocks import Fig, Heading, Note, Para, Table, fmt, interval, pct
 
 __all__ = ["claim", "headline_sentences", "purpose", "factors", "design", "uncertainty",
@@ -253,7 +254,7 @@ def uncertainty(data: RunData, figs: dict) -> list:
             blocks.append(Para("The channel that moved most for each actor (mean change, post "
                                "minus pre): " + "; ".join(top) + "."))
         blocks.append(Table(
-            f"decomposition-{o}", f"Per-term change of {data.label(o)} (post − pre).",
+            f"decomposition-{slug(o)}", f"Per-term change of {data.label(o)} (post − pre).",
             (["Actor"] if "actor" in f else []) + ["Term", "Mean change", "5–95%"],
             [([coord_label(r.actor)] if "actor" in f else []) + [term_label(r.term), fmt(r.mean, 3),
                                                             interval(r.low, r.high)]
@@ -306,7 +307,7 @@ def indices(data: RunData, figs: dict) -> list:
                              "ST": st_v, "ST_low": row[("conf_low", "ST")],
                              "ST_high": row[("conf_high", "ST")], "interaction": st_v - s1,
                              "influential": bool(vmap.get(p))})
-            stem = "-".join(["indices", out, *map(str, cell.values())])
+            stem = "-".join(["indices", *map(slug, [out, *cell.values()])])
             blocks.append(Table(stem, f"Sobol' indices for {title}.",
                                 ["Input", "S1", "S1 interval", "ST", "ST interval", "ST − S1",
                                  "Verdict"], rows, pd.DataFrame(recs),
@@ -349,7 +350,7 @@ def grouped(data: RunData, figs: dict) -> list:
             lead = w.index[0]
             blocks.append(Para(f"{title}: the {lead.replace('_', ' ')} family has the largest "
                                f"grouped total-order index ({fmt(w[('value', 'ST_group')].iloc[0])})."))
-            stem = "-".join(["grouped", out, *map(str, cell.values())])
+            stem = "-".join(["grouped", *map(slug, [out, *cell.values()])])
             blocks.append(Table(stem, f"Grouped indices for {title}.",
                                 ["Family", "Members", "S1", "S1 interval", "ST", "ST interval"],
                                 rows, recs, [0.16, 0.3, None, None, None, None]))

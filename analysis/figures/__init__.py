@@ -8,8 +8,7 @@ or SALib (the sklearn Display rule: compute once, plot from the result).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ from .data import (RunData, analysed_outputs, cell_title, coord_label, distribut
 from .scatter import plot_scatter
 from .sensitivity import (S2_MAX, noise_floor, plot_convergence, plot_indices, plot_morris,
                           plot_ranks, plot_s2)
+from ..textsafe import slug, unique_names
 from .style import DOUBLE, SINGLE, figure, save, style
 from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
                           plot_probability)
@@ -43,8 +43,9 @@ class FigureSpec:
     draw: Callable[[], object]
 
 
-def _stem(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(p for p in parts if p))
+def _stem(kind: str, name: str) -> str:
+    """File stem of a figure of one output: the output's name is the model's, so slug it."""
+    return f"{kind}-{slug(name)}"
 
 
 def _facet(data: RunData, frame: pd.DataFrame, draw, *, height_per: float):
@@ -192,7 +193,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                     f"{xlabel.lower()} (nested sub-designs of one run).",
                     lambda v=v, c=c: plot_convergence(v, c, labels=labels, tolerance=tol,
                                                       xlabel=xlabel)))
-    return specs
+    # Two outputs may slug to one stem (or differ only in case): keep their files apart.
+    return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 
 
 def build_figures(run_dir: str | Path) -> list[Path]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from ..draws import iid_rows, select_rows
+from ..textsafe import read_csv
 
 try:
     from study.errors import StudyError
@@ -301,7 +302,7 @@ def load_run(run_dir: str | Path) -> RunData:
     doc = tomllib.loads(study_path.read_text(encoding="utf-8")) if study_path.exists() else {}
     indices = None
     if (run / "indices.csv").exists():
-        indices = pd.read_csv(run / "indices.csv")
+        indices = read_csv(run / "indices.csv")
         indices["param"] = indices["param"].fillna("").astype(str)
     constants = {}
     for name, val in doc.get("constants", {}).items():

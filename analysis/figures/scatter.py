@@ -7,6 +7,7 @@ import textwrap
 import numpy as np
 from matplotlib.lines import Line2D
 
+from ..textsafe import mathtext_escape
 from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
 
 __all__ = ["plot_scatter", "DENSE"]
@@ -67,16 +68,16 @@ def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[s
                 a.scatter(x[ok], y[ok], s=3, color=PALETTE[0], alpha=0.6, lw=0)
             else:
                 a.scatter(x, y, s=3, color=PALETTE[0], alpha=0.5, lw=0)
-            a.set_xlabel(textwrap.fill(labels.get(p, p), 30 if n < 4 else 24))
-        axes[0].set_ylabel(textwrap.fill(ylabel, 40))
+            a.set_xlabel(mathtext_escape(textwrap.fill(labels.get(p, p), 30 if n < 4 else 24)))
+        axes[0].set_ylabel(mathtext_escape(textwrap.fill(ylabel, 40)))
         if dense:
             label = f"Share where it holds: {holds_label}" if holds is not None else "Draws"
             # Wrapped: a headline's label is often longer than the figure is tall.
             bar = fig.colorbar(mappable, ax=list(axes), shrink=0.85, pad=0.01)
-            bar.set_label(textwrap.fill(label, 26), fontsize="small")
+            bar.set_label(mathtext_escape(textwrap.fill(label, 26)), fontsize="small")
         elif holds is not None:
             handles = [Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[0]),
                        Line2D([], [], ls="", marker="o", ms=3, color=PALETTE[3])]
-            fig.legend(handles, [f"holds: {holds_label}", "does not hold"], frameon=False,
+            fig.legend(handles, [mathtext_escape(f"holds: {holds_label}"), "does not hold"], frameon=False,
                        loc="outside upper center", ncols=2)
     return fig

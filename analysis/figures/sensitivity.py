@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..textsafe import mathtext_escape
 from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
 
 __all__ = ["plot_indices", "plot_s2", "plot_convergence", "plot_morris", "plot_ranks",
@@ -65,10 +66,11 @@ def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | 
         if floor is not None:
             a.axvspan(0, floor, color="0.85", zorder=0, lw=0)
             a.axvline(floor, color="0.4", lw=0.7, ls="--", label="Noise floor")
-        a.set_yticks(y, [labels.get(p, p.replace("_", " ").capitalize()) for p in order])
+        a.set_yticks(y, [mathtext_escape(labels.get(p, p.replace("_", " ").capitalize()))
+                         for p in order])
         a.axvline(0, color="0.3", lw=0.5)
         a.set_xlabel("Sobol' index")
-        a.set_title(title)
+        a.set_title(mathtext_escape(title))
         a.legend(frameon=False, loc="lower right")
     return fig
 
@@ -132,13 +134,14 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
         a.set_xticks(range(n), [str(k + 1) for k in range(n)])
         a.set_yticks(range(n), [str(k + 1) for k in range(n)])
         a.tick_params(length=0)
-        key = [f"{k + 1}  {textwrap.shorten(labels.get(p, p), 42)}" for k, p in enumerate(params)]
+        key = [f"{k + 1}  {mathtext_escape(textwrap.shorten(labels.get(p, p), 42))}"
+               for k, p in enumerate(params)]
         a.text(1.04, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
                fontsize=6, linespacing=1.35)
         a.set_xlim(-0.5, n - 1.5)
         a.set_ylim(n - 0.5, 0.5)
         a.spines[:].set_visible(False)
-        a.set_title(title)
+        a.set_title(mathtext_escape(title))
         fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$",
                      location="left", pad=0.12)
     return fig
@@ -177,19 +180,21 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
     with style():
         fig, axes = figure(DOUBLE, 0.62 * SINGLE, 1, 2, ax=ax)
         a, b = np.atleast_1d(axes).ravel()[:2]
+        handles = []
         for k, p in enumerate(shown):
             v = values.sel(param=p).values
-            a.plot(ns, v, marker="o", ms=2.5, color=PALETTE[k % len(PALETTE)],
-                   label=labels.get(p, p))
+            handles += a.plot(ns, v, marker="o", ms=2.5, color=PALETTE[k % len(PALETTE)])
             if conf is not None:
                 c = conf.sel(param=p).values
                 a.fill_between(ns, v - c, v + c, color=PALETTE[k % len(PALETTE)], alpha=0.15,
                                lw=0)
         a.set_xscale("log", base=2)
-        a.set_xlabel(xlabel)
+        a.set_xlabel(mathtext_escape(xlabel))
         a.set_ylabel("Total-order index")
-        a.set_title(title)
-        fig.legend(*a.get_legend_handles_labels(), frameon=False, fontsize=6,
+        a.set_title(mathtext_escape(title))
+        # Labels passed explicitly: matplotlib would drop one that starts with "_".
+        fig.legend(handles, [mathtext_escape(labels.get(p, p)) for p in shown], frameon=False,
+                   fontsize=6,
                    loc="outside lower center", ncols=min(len(shown), 3))
         if conf is not None:
             b.plot(ns, conf.max("param").values, marker="o", ms=2.5, color=PALETTE[0],
@@ -197,7 +202,7 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
             if tolerance is not None:
                 b.axhline(tolerance, color="0.4", ls="--", lw=0.7, label=f"Tolerance {tolerance:g}")
             b.set_xscale("log", base=2)
-            b.set_xlabel(xlabel)
+            b.set_xlabel(mathtext_escape(xlabel))
             b.set_ylabel("Interval half-width")
             b.legend(frameon=False)
         else:
@@ -244,7 +249,7 @@ def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "",
         for k, i in enumerate(order, start=1):
             a.annotate(str(k), (mu[i], sd[i]), xytext=(2, 2 + 5 * (k % 2)),
                        textcoords="offset points", fontsize=5.5)
-            key.append(f"{k:>2}  {labels.get(wide.index[i], wide.index[i])}")
+            key.append(f"{k:>2}  {mathtext_escape(labels.get(wide.index[i], wide.index[i]))}")
         a.text(1.03, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
                fontsize=6, linespacing=1.35)
         a.set_xlim(0, top)
@@ -252,7 +257,7 @@ def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "",
         a.legend(frameon=False, loc="upper left", fontsize=6, handlelength=1.6)
         a.set_xlabel("μ* (mean absolute elementary effect)")
         a.set_ylabel("σ (std. of elementary effects)")
-        a.set_title(title)
+        a.set_title(mathtext_escape(title))
     return fig
 
 
@@ -283,10 +288,10 @@ def plot_ranks(ranks: pd.DataFrame, *, labels: dict[str, str], title: str = "", 
                 if np.isfinite(r):
                     a.text(j, i, f"{int(r)}", ha="center", va="center", fontsize=6.5,
                            color="white" if im.norm(r) < 0.5 else "black")
-        a.set_xticks(range(m), list(ranks.columns), rotation=30, ha="right",
-                     rotation_mode="anchor")
-        a.set_yticks(range(n), [labels.get(p, p) for p in ranks.index])
+        a.set_xticks(range(m), [mathtext_escape(c) for c in ranks.columns], rotation=30,
+                     ha="right", rotation_mode="anchor")
+        a.set_yticks(range(n), [mathtext_escape(labels.get(p, p)) for p in ranks.index])
         a.spines[:].set_visible(False)
         a.tick_params(length=0)
-        a.set_title(title)
+        a.set_title(mathtext_escape(title))
     return fig

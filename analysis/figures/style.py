@@ -38,6 +38,9 @@ _RC = {
     "lines.linewidth": 1.0,
     "xtick.major.width": 0.6,
     "ytick.major.width": 0.6,
+    # Never LaTeX for figure text, whatever the user's matplotlibrc says: labels come from
+    # study files and models, and only mathtext-escaped text is safe (analysis.textsafe).
+    "text.usetex": False,
     "pdf.fonttype": 42,  # embed TrueType so text stays text in the PDF
     "ps.fonttype": 42,
     # No tight bounding box: the saved figure keeps the exact column width.
@@ -76,7 +79,9 @@ def save(fig, directory: Path, name: str) -> list[Path]:
     """Write ``fig`` as ``<name>.pdf`` and a 300-dpi ``<name>.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
-    # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
-    fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
-    fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
+    # Tick labels are made while saving, from the rc settings of that moment: no LaTeX.
+    with plt.rc_context({"text.usetex": False}):
+        # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
+        fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
+        fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
     return paths

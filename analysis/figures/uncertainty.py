@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..textsafe import mathtext_escape
 from .data import coord_label
 from .style import DOUBLE, PALETTE, SINGLE, figure, style
 
@@ -85,7 +86,7 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                     v = da.sel(phase=ph).values
                     a.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.35,
                            color=PALETTE[k], edgecolor=PALETTE[k], linewidth=0.8,
-                           label=f"{coord_label(ph)}: {share_positive(v):.0%} > 0")
+                           label=f"{mathtext_escape(coord_label(ph))}: {share_positive(v):.0%} > 0")
                 a.axvline(0, color="0.3", lw=0.6, ls="--")
                 a.legend(frameon=False, loc="best", handlelength=1.0)
             else:
@@ -100,8 +101,8 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                           label=f"mean {v.mean():.3g}")
                 a.plot([], [], ls="", label=f"{share_positive(v):.0%} of draws > 0")
                 a.legend(frameon=False, loc="upper right", handlelength=1.2)
-            a.set_xlabel(label)
-            a.set_title(", ".join(coord_label(c) for c in cell.values()))
+            a.set_xlabel(mathtext_escape(label))
+            a.set_title(mathtext_escape(", ".join(coord_label(c) for c in cell.values())))
         axes[0].set_ylabel("Density")
     return fig
 
@@ -139,7 +140,8 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
         for yi, v, lo, hi in zip(y, val, frame["conf_low"], frame["conf_high"]):
             a.annotate(f"{v:.1%} ({lo:.1%}–{hi:.1%})", (v, yi), xytext=(0, 5), textcoords="offset points",
                        ha="center", fontsize=7)
-        a.set_yticks(y, [textwrap.fill(labels.get(o, o), 26) for o in frame["output"]])
+        a.set_yticks(y, [mathtext_escape(textwrap.fill(labels.get(o, o), 26))
+                         for o in frame["output"]])
         a.set_xlim(0, 1)
         a.set_ylim(-0.6, n - 0.3)
         a.axvline(0.5, color="0.6", lw=0.6, ls="--")
@@ -208,10 +210,11 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
             a.barh(y, f["mean"], color=colors, height=0.7)
             a.errorbar(f["mean"], y, xerr=np.vstack([f["mean"] - f["low"], f["high"] - f["mean"]]),
                        fmt="none", ecolor="0.25", lw=0.7, capsize=1.5)
-            a.set_yticks(y, [term_label(t) for t in f["term"]])
+            a.set_yticks(y, [mathtext_escape(term_label(t)) for t in f["term"]])
             a.axvline(0, color="0.3", lw=0.6)
             net = f["mean"].sum()
             name = coord_label(actor) if actor is not None else "Net"
-            a.set_title(f"{name}\n(net {net:+.2f})".replace("-", "\u2212"))
-            a.set_xlabel(label)
+            net_text = f"{net:+.2f}".replace("-", "\u2212")  # the number's sign, not the name's
+            a.set_title(f"{mathtext_escape(name)}\n(net {net_text})")
+            a.set_xlabel(mathtext_escape(label))
     return fig
