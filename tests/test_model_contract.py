@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
-import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from study import ModelContractError, StudyError, draw, load_study, run_study
 from study.contract import (RESERVED_DIMS, RESERVED_NAMES, check_result, netcdf_name_problem, resolve,
                             source_file)
 from study.runner import probe
-from tests.helpers import ROOT, write_study
+from tests.helpers import write_study
 
 HEADER = "import os, sys\nimport numpy as np\nimport xarray as xr\n\n"
 
@@ -51,8 +51,6 @@ def _ok(proc):
 
 
 def _run_dir(proc):
-    from pathlib import Path
-
     return Path(proc.stdout.splitlines()[-1])
 
 
