@@ -62,11 +62,20 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     unit : tuple, optional
         Precomputed ``(points, coords)``; by default generated from the design.
 
+    The model is called through :func:`study.contract.call_model` (read-only inputs, its
+    printed output sent to standard error) and its result checked by
+    :func:`study.contract.check_result` and :func:`study.contract.check_analysis_outputs`.
+
     Raises
     ------
     ChunkFailed
         If the model raises (and failures are not recorded), naming the chunk and the first
         offending sample's parameter values.
+    ModelContractError
+        If the model breaks the contract (also when it writes into its inputs or exits,
+        whether or not failures are recorded).
+    StudyError
+        If a ``headline`` output is not 0/1 or the ``key_output`` has extra dimensions.
     """
     u, coords = unit if unit is not None else design.unit(b0, b1)
     x = to_inputs(study, u, coords, design.params)
