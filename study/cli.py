@@ -40,14 +40,14 @@ _seed = _integer(0, "a non-negative integer")
 
 
 def _output_root(text: str) -> Path:
-    """``--out``: a folder that exists or can be created, checked before any work."""
+    """``--out``: a folder that exists or can be created, checked before any work is done."""
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"must be a folder to hold the runs; got {text!r}, which is a file")
+        raise argparse.ArgumentTypeError(f"must be a folder; got {text!r}, which is a file")
     existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
     if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"must be a folder to hold the runs; got {text!r}, inside "
-                                         f"{str(existing)!r}, which is a file")
+        raise argparse.ArgumentTypeError(f"must be a folder; got {text!r}, inside {str(existing)!r}, "
+                                         "which is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"must be a folder this user can write to; got {text!r} "
                                          f"({str(existing)!r} is not writable)")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp_ = sub.add_parser("compare", help="variants side by side: table and figure")
     cmp_.add_argument("run_dirs", nargs="+", type=_run_dir)
-    cmp_.add_argument("--out", type=Path,
+    cmp_.add_argument("--out", type=_output_root,
                       help="output folder (default: <first RUN_DIR>/variants, where that run's appendix finds it)")
     cmp_.set_defaults(func=_cmd_compare)
     return parser

@@ -204,14 +204,23 @@ def test_samples_option_is_budgeted_like_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("out, message", [
-    ("f.txt", "must be a folder to hold the runs; got 'f.txt', which is a file"),
-    ("f.txt/runs", "must be a folder to hold the runs; got 'f.txt/runs', inside 'f.txt', which is a file"),
+    ("f.txt", "must be a folder; got 'f.txt', which is a file"),
+    ("f.txt/runs", "must be a folder; got 'f.txt/runs', inside 'f.txt', which is a file"),
 ])
 def test_out_pointing_at_a_file(tmp_path, out, message):
     write(tmp_path, "s.toml", study_text())
     (tmp_path / "f.txt").write_text("not a folder")
     assert_one_line(cli(tmp_path, "run", "s.toml", "--out", out), f"study run: argument --out: {message}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", "ishigami_model.py", "s.toml"]
+
+
+def test_compare_out_pointing_at_a_file(tmp_path):
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "manifest.json").write_text("{}")
+    (tmp_path / "f.txt").write_text("not a folder")
+    assert_one_line(cli(tmp_path, "compare", "a", "b", "--out", "f.txt"),
+                    "study compare: argument --out: must be a folder; got 'f.txt', which is a file")
 
 
 @pytest.mark.parametrize("address", ["garbage", "tcp://host", "host:0", "host:70000", "http://host:8786",
