@@ -126,6 +126,10 @@ def locked(run_dir):
         except BlockingIOError:
             raise RunError(run_dir, "", f"is being evaluated by another process (pid {_holder(fd)}); let it "
                            "finish or stop it, then resume") from None
+        except OSError as e:
+            # Some cluster filesystems (Lustre without -o flock) refuse locks: run, but say so.
+            print(f"warning: {run_dir}: this filesystem does not support locks ({e.strerror}); do not "
+                  "resume this run twice at once", file=sys.stderr)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield

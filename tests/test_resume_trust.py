@@ -420,3 +420,14 @@ def test_the_manifest_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeyp
     with pytest.raises(OSError, match="No space left on device"):  # nothing left to spend: not hidden
         store.Manifest(tmp_path, {"status": "running"}).update(status="interrupted")
     assert _manifest(tmp_path) == {"status": "failed"}
+
+
+def test_a_filesystem_without_locks_is_used_with_a_warning(tmp_path, monkeypatch, capsys):
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store.fcntl, "flock", no_locks)
+    with store.locked(tmp_path):
+        pass
+    assert capsys.readouterr().err == (f"warning: {tmp_path}: this filesystem does not support locks (No locks "
+                                       "available); do not resume this run twice at once\n")
