@@ -110,7 +110,10 @@ def probe(study: Study, study_dir: Path) -> None:
     from .evaluate import evaluate_chunk
 
     design = make_design(study)
-    ds = evaluate_chunk(study, design, 0, 1, model_ref=study.model, study_dir=str(study_dir), allow_failures=True)
+    try:
+        ds = evaluate_chunk(study, design, 0, 1, model_ref=study.model, study_dir=str(study_dir), allow_failures=True)
+    except SystemExit as e:  # else the toolkit would end silently with the model's status
+        raise _exited(study, e) from None
     _check_output_names(study, {k for k, v in ds.data_vars.items() if v.attrs.get("role") == "output"})
     check_storable(ds, study.model)
 
@@ -313,8 +316,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             raise
         except SystemExit as e:
             # Nothing in the toolkit exits during a run: the model did. Make it a user error.
-            err = RunError(f"model {study.model!r}", "", f"must return its outputs, not exit; got sys.exit({e.code!r}). "
-                           f"The run is failed and stays resumable: study run --resume {run_dir}")
+            err = _exited(study, e, f". The run is failed and stays resumable: study run --resume {run_dir}")
             manifest.update(status="failed", error=str(err))
             raise err from None
         except BaseException as e:
@@ -322,6 +324,11 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             raise
         manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
     return run_dir
+
+
+def _exited(study: Study, err: SystemExit, then: str = "") -> RunError:
+    return RunError(f"model {study.model!r}", "", f"must return its outputs, not exit; got sys.exit({err.code!r})"
+                    + then)
 
 
 class _Terminated(KeyboardInterrupt):

@@ -126,6 +126,10 @@ def locked(run_dir):
         except BlockingIOError:
             raise RunError(run_dir, "", f"is being evaluated by another process (pid {_holder(fd)}); let it "
                            "finish or stop it, then resume") from None
+        except OSError as e:
+            # Some cluster filesystems (Lustre without -o flock) refuse locks: run, but say so.
+            print(f"warning: {run_dir}: this filesystem does not support locks ({e.strerror}); do not "
+                  "resume this run twice at once", file=sys.stderr)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
@@ -159,8 +163,7 @@ def reserve_space(run_dir) -> None:
     except OSError as e:
         path.unlink(missing_ok=True)
         if e.errno in _FULL:
-            raise RunError(run_dir, "", "must be on a disk with free space; got no space left on device "
-                           "(free some, then resume)") from None
+            raise RunError(run_dir, "", "must be on a disk with free space; got no space left on device") from None
         raise
 
 
@@ -278,10 +281,10 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset,
 
 def _append_line(path: Path, line: str) -> None:
     with open(path, "a+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        torn = end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
         # A process killed mid-line leaves a torn last line: end it, or it swallows this one.
-        if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
-            f.write(b"\n")
-        f.write(line.encode() + b"\n")
+        f.write((b"\n" if torn else b"") + line.encode() + b"\n")
 
 
 def _disk_full(err: Exception, folder: Path, need: int) -> bool:

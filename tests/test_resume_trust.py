@@ -321,6 +321,14 @@ def test_sys_exit_in_the_model_fails_the_run_with_one_line_and_keeps_its_chunks(
     assert sorted(store.trusted_chunks(run_dir, "sobol", GRID, 16)[0]) == KEPT
 
 
+def test_sys_exit_on_the_first_samples_is_one_line_and_leaves_no_run(tmp_path):
+    path = _study(tmp_path)
+    proc = _cli("run", path, "--out", tmp_path / "runs", stop_at=0, how="exit")
+    assert (proc.returncode, proc.stderr) == (2, "error: model 'stoppable:f': must return its outputs, not exit; "
+                                                 "got sys.exit(3)\n")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_any_base_exception_from_the_model_marks_the_run_failed(tmp_path):
     proc, run_dir = _stopped(tmp_path, "base")
     assert proc.returncode == 1 and proc.stderr.splitlines()[-1].endswith("Boom: out of the model")
@@ -420,3 +428,14 @@ def test_the_manifest_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeyp
     with pytest.raises(OSError, match="No space left on device"):  # nothing left to spend: not hidden
         store.Manifest(tmp_path, {"status": "running"}).update(status="interrupted")
     assert _manifest(tmp_path) == {"status": "failed"}
+
+
+def test_a_filesystem_without_locks_is_used_with_a_warning(tmp_path, monkeypatch, capsys):
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store.fcntl, "flock", no_locks)
+    with store.locked(tmp_path):
+        pass
+    assert capsys.readouterr().err == (f"warning: {tmp_path}: this filesystem does not support locks (No locks "
+                                       "available); do not resume this run twice at once\n")
