@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from .errors import ModelContractError, StudyError
+from .store import file_sha256
 
 #: Names of the toolkit's own variables and coordinates along ``sample`` in a run's results
 #: (``status`` is the failure record of ``--allow-failures``; the others label the design),
@@ -211,10 +212,6 @@ def source_file(ref: str, study_dir) -> Path | None:
     with study_imports(study_dir):
         spec = importlib.util.find_spec(ref.partition(":")[0])
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
-
-
-def file_sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # --- calling a model --------------------------------------------------------------------
