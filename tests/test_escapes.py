@@ -33,6 +33,8 @@ CANARY = r"c}\input{canary}\label{"
 SHELL = "w\\write18{touch pwned} %#~^^M \u202eRTL\u200bzw"
 FORMULA = "h=cmd|' -C calc'!A0"
 LABEL = r"$\input{x}$ $\frac$ "  # mathtext raises on \input: a crash before the fix
+# Starts with "[": in a table's first column it follows "\\", which takes "[...]" for an argument.
+X1 = "[1] " + LABEL + "x1 $x^2_i$"
 PLACES = ["../../x", "a/b", "=1+1", "A/B"]
 
 MODEL = f'''
@@ -83,7 +85,7 @@ outputs = [{_toml(TEX)}]
 distribution = "uniform"
 low = 0.0
 high = 1.0
-label = {_toml(LABEL + "x1 $x^2_i$")}
+label = {_toml(X1)}
 
 [parameters.x2]
 distribution = "uniform"
@@ -147,7 +149,7 @@ def test_pdf_prints_every_name_literally_and_executes_nothing(run):
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", "appendix.pdf", "-"], cwd=app,
                           capture_output=True, text=True, check=True).stdout
     flat = _squash(text)
-    for name in (TEX, CANARY, FORMULA, LABEL + "x1 $x^2_i$", "-x2 =1+1", "=SUM(A1)"):
+    for name in (TEX, CANARY, FORMULA, X1, "-x2 =1+1", "=SUM(A1)"):
         assert _squash(name) in flat, name
     # The invisible characters are shown, not obeyed.
     assert _squash(r"w\write18{touch pwned} %#~^^M [U+202E]RTL[U+200B]zw") in flat
@@ -214,7 +216,7 @@ def test_no_csv_cell_is_a_formula(run, tmp_path):
     # Negative numbers stay numbers (the "-y" cell has negative means).
     assert any(_is_number(c) and c.startswith("-") for c in _cells(run / "indices.csv"))
     factors = set(_cells(run / "appendix" / "tables" / "factors.csv"))
-    assert {f"{LABEL}x1 $x^2_i$", "'-x2 =1+1", "'=SUM(A1)"} <= factors
+    assert {X1, "'-x2 =1+1", "'=SUM(A1)"} <= factors
     assert f"{LABEL}{FORMULA}" in set(_cells(out / "compare.csv"))  # starts with $: harmless
 
 
@@ -245,7 +247,7 @@ def test_figures_draw_dollar_labels_as_written(run):
     spec = next(s for s in figure_specs(load_run(run)) if s.name == f"indices-{slug(TEX)}")
     fig = spec.draw()
     fig.canvas.draw()
-    want = LABEL + "x1 $x^2_i$"
+    want = X1
     texts = [t for t in fig.findobj(Text) if t.get_text() == mathtext_escape(want)]
     assert texts, [t.get_text() for t in fig.findobj(Text)]
     # What matplotlib draws for that artist: the label as written, and not as mathtext.
