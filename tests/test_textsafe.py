@@ -232,3 +232,12 @@ def test_slug_is_always_a_safe_bounded_file_stem_and_injective(a, b):
     assert s.lower() not in {"con", "prn", "aux", "nul"}
     if a != b:
         assert slug(a) != slug(b)
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import analysis.textsafe as textsafe
+
+    result = doctest.testmod(textsafe)
+    assert result.attempted >= 15 and result.failed == 0
