@@ -346,20 +346,29 @@ def slug(text: object, limit: int = SLUG_LIMIT) -> str:
 def unique_names(names: list[str]) -> list[str]:
     """Make file stems unique, also on case-insensitive file systems (macOS, Windows).
 
-    The first occurrence of a name keeps it; a later one that equals an earlier name
-    apart from case gets a hash of its position and name appended.
+    Parameters
+    ----------
+    names : list of str
+        Stems in the order their files are written (already safe, e.g. from :func:`slug`).
+
+    Returns
+    -------
+    list of str
+        The same stems, except that one equal to an earlier one apart from case gets
+        ``-`` and a hash of its position and name appended: the first keeps its name.
 
     Examples
     --------
     >>> unique_names(["a", "b", "A"])
-    ['a', 'b', 'A-b241104b']
+    ['a', 'b', 'A-310433de']
     """
     seen: set[str] = set()
     out = []
     for i, name in enumerate(names):
-        new, k = name, i
+        new, attempt = name, 0
         while new.casefold() in seen:
-            new, k = f"{name}-{_short_hash(f'{k}:{name}')}", k + len(names)
+            attempt += 1
+            new = f"{name}-{_short_hash(f'{i}.{attempt}:{name}')}"
         seen.add(new.casefold())
         out.append(new)
     return out
@@ -373,6 +382,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def csv_cell(value):
     r"""Neutralise one CSV cell against formula injection; non-strings are returned as is.
+
+    Parameters
+    ----------
+    value : object
+        A cell. A string starting with ``=``, ``+``, ``-``, ``@``, tab, carriage return
+        or ``'`` gets a leading ``'``; anything else, numbers included, is returned as is.
+
+    Returns
+    -------
+    object
 
     Examples
     --------
@@ -393,8 +412,20 @@ def _uncell(value):
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose string cells and column names are neutralised by :func:`csv_cell`.
 
-    Numbers (including negative ones), booleans and missing values are untouched, so
-    the file still reads back as numbers.
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        Numbers (including negative ones), booleans and missing values are untouched,
+        so the file still reads back as numbers.
+
+    Examples
+    --------
+    >>> csv_safe(pd.DataFrame({"name": ["=1+1", "x"], "value": [-1.5, 2.0]})).to_dict("list")
+    {'name': ["'=1+1", 'x'], 'value': [-1.5, 2.0]}
     """
     out = frame.copy()
     for col in out.columns:
@@ -413,18 +444,46 @@ def write_csv(frame: pd.DataFrame, path, **kwargs) -> None:
     """Write ``frame`` to ``path`` with :meth:`pandas.DataFrame.to_csv`, neutralised by :func:`csv_safe`.
 
     Every CSV file the toolkit writes goes through this function (without the index).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    path : str, Path or file-like
+    **kwargs
+        Passed to :meth:`pandas.DataFrame.to_csv` (e.g. ``float_format``).
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> write_csv(pd.DataFrame({"label": ["@SUM(A1)", "'quoted"], "v": [-1, 2]}), buf)
+    >>> print(buf.getvalue(), end="")
+    label,v
+    '@SUM(A1),-1
+    ''quoted,2
     """
     csv_safe(frame).to_csv(path, index=False, **kwargs)
 
 
 def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
-    """Read a CSV written by :func:`write_csv`, undoing its neutralising quote.
+    r"""Read a CSV written by :func:`write_csv`, undoing its neutralising quote.
 
     Parameters
     ----------
-    path : str or Path
+    path : str, Path or file-like
     **kwargs
         Passed to :func:`pandas.read_csv`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text cells and column names with one leading ``'`` removed.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_csv(io.StringIO("label,v\n'@SUM(A1),-1\n''quoted,2\n")).to_dict("list")
+    {'label': ['@SUM(A1)', "'quoted"], 'v': [-1, 2]}
     """
     frame = pd.read_csv(path, **kwargs)
     for col in frame.columns:

@@ -142,6 +142,56 @@ def test_scenarios_and_variants_are_reported_when_present(tmp_path, no_figures):
 
 
 # ---------------------------------------------------------------------------------------
+# Escaping points of the renderers (the whole hostile run is in test_escapes.py).
+def test_table_and_figure_names_become_slugs_in_labels_files_and_links():
+    from analysis.appendix.blocks import Fig, Table, table_latex, to_latex, to_markdown
+    from analysis.textsafe import slug
+
+    bad = r"indices-}\input{x}\label{a/../b"
+    t = Table(bad, "cap", ["A"], [["[0.1, 0.2]"], ["*x"]], pd.DataFrame({"a": [1]}))
+    tex = table_latex(t, "p-")
+    assert rf"\label{{tab:p-{slug(bad, limit=200)}}}" in tex
+    assert r"\input" not in tex
+    # A cell starting with [ or * after \\ would be \\'s optional argument or star.
+    assert "\n{}[0.1, 0.2] \\\\\n{}*x \\\\" in tex
+    f = Fig("a/../b", "cap")
+    assert rf"figures/{slug('a/../b', limit=200)}.pdf}}" in to_latex([f], prefix="p-")
+    assert f"(../figures/{slug('a/../b', limit=200)}.png)" in to_markdown([f])
+
+
+def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_figures,
+                                                                  monkeypatch):
+    import analysis.appendix as appendix
+    from analysis.appendix.blocks import Table
+
+    extra = [Table(n, "c", ["A"], [["1"]], pd.DataFrame({"a": ["=1+1"]}))
+             for n in ("dup", "dup", "DUP")]
+    real = appendix.audit
+    monkeypatch.setattr(appendix, "audit", lambda data: real(data) + extra)
+    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
+    build_appendix(run)
+    tables = run / "appendix" / "tables"
+    dups = sorted(p.name for p in tables.glob("*.csv") if p.name.lower().startswith("dup"))
+    assert len(dups) == 3 and len({d.casefold() for d in dups}) == 3
+    assert (tables / "dup.csv").read_text() == "a\n'=1+1\n"
+
+
+def test_markdown_headings_and_comments_cannot_be_escaped(tmp_path, no_figures):
+    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
+    study = (run / "study.toml").read_text(encoding="utf-8")
+    (run / "study.toml").write_text(study.replace('name = "synthetic"',
+                                                  'name = "s #\\n\\\\input{x} #"'),
+                                    encoding="utf-8")
+    build_appendix(run)
+    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    assert md.startswith(r"# Robustness appendix: s \# \\input{x} \#" + "\n")
+    body = (run / "appendix" / "appendix-body.tex").read_text(encoding="utf-8")
+    # The name sits in TeX comments on one line: nothing after a newline can run.
+    assert [ln for ln in body.splitlines() if "input{x}" in ln and not ln.startswith("%")
+            and r"\textbackslash{}input" not in ln] == []
+
+
+# ---------------------------------------------------------------------------------------
 # Real TeX. CI installs it (see ../shared/notes/tex.md); a developer machine without TeX
 # skips, but CI (env CI set) fails instead, so a missing engine cannot pass silently.
 def _need(*tools):
@@ -209,53 +259,3 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
         assert _squash(sentence) in flat
     cjk = [f.source for f in load_run(run).factors if re.search(r"[\u4e00-\u9fff]", f.source)]
     assert cjk and all(_squash(s) in flat for s in cjk[:5])
-
-
-# ---------------------------------------------------------------------------------------
-# Escaping points of the renderers (the whole hostile run is in test_escapes.py).
-def test_table_and_figure_names_become_slugs_in_labels_files_and_links():
-    from analysis.appendix.blocks import Fig, Table, table_latex, to_latex, to_markdown
-    from analysis.textsafe import slug
-
-    bad = r"indices-}\input{x}\label{a/../b"
-    t = Table(bad, "cap", ["A"], [["[0.1, 0.2]"], ["*x"]], pd.DataFrame({"a": [1]}))
-    tex = table_latex(t, "p-")
-    assert rf"\label{{tab:p-{slug(bad, limit=200)}}}" in tex
-    assert r"\input" not in tex
-    # A cell starting with [ or * after \\ would be \\'s optional argument or star.
-    assert "\n{}[0.1, 0.2] \\\\\n{}*x \\\\" in tex
-    f = Fig("a/../b", "cap")
-    assert rf"figures/{slug('a/../b', limit=200)}.pdf}}" in to_latex([f], prefix="p-")
-    assert f"(../figures/{slug('a/../b', limit=200)}.png)" in to_markdown([f])
-
-
-def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_figures,
-                                                                  monkeypatch):
-    import analysis.appendix as appendix
-    from analysis.appendix.blocks import Table
-
-    extra = [Table(n, "c", ["A"], [["1"]], pd.DataFrame({"a": ["=1+1"]}))
-             for n in ("dup", "dup", "DUP")]
-    real = appendix.audit
-    monkeypatch.setattr(appendix, "audit", lambda data: real(data) + extra)
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
-    build_appendix(run)
-    tables = run / "appendix" / "tables"
-    dups = sorted(p.name for p in tables.glob("*.csv") if p.name.lower().startswith("dup"))
-    assert len(dups) == 3 and len({d.casefold() for d in dups}) == 3
-    assert (tables / "dup.csv").read_text() == "a\n'=1+1\n"
-
-
-def test_markdown_headings_and_comments_cannot_be_escaped(tmp_path, no_figures):
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
-    study = (run / "study.toml").read_text(encoding="utf-8")
-    (run / "study.toml").write_text(study.replace('name = "synthetic"',
-                                                  'name = "s #\\n\\\\input{x} #"'),
-                                    encoding="utf-8")
-    build_appendix(run)
-    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
-    assert md.startswith(r"# Robustness appendix: s \# \\input{x} \#" + "\n")
-    body = (run / "appendix" / "appendix-body.tex").read_text(encoding="utf-8")
-    # The name sits in TeX comments on one line: nothing after a newline can run.
-    assert [ln for ln in body.splitlines() if "input{x}" in ln and not ln.startswith("%")
-            and r"\textbackslash{}input" not in ln] == []

@@ -222,3 +222,22 @@ def test_csv_round_trip_through_write_and_read(tmp_path):
     back = read_csv(tmp_path / "t.csv")
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
     assert csv_safe(df)["value"].tolist()[:2] == [-1.5, 2.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_slug_is_always_a_safe_bounded_file_stem_and_injective(a, b):
+    s = slug(a)
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", s) and len(s) <= 69
+    assert s.lower() not in {"con", "prn", "aux", "nul"}
+    if a != b:
+        assert slug(a) != slug(b)
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import analysis.textsafe as textsafe
+
+    result = doctest.testmod(textsafe)
+    assert result.attempted >= 15 and result.failed == 0
