@@ -313,8 +313,8 @@ def test_sigterm_marks_the_run_interrupted_and_it_resumes_identically(tmp_path):
 
 def test_sys_exit_in_the_model_fails_the_run_with_one_line_and_keeps_its_chunks(tmp_path):
     proc, run_dir = _stopped(tmp_path, "exit")
-    line = (f"error: model 'stoppable:f': must return its outputs, not exit; got sys.exit(3). The run is failed "
-            f"and stays resumable: study run --resume {run_dir}")
+    line = ("error: model 'stoppable:f': chunk of samples 160–191: must return its outputs, not exit or raise a "
+            "BaseException; got sys.exit(3)")
     assert (proc.returncode, proc.stderr) == (2, line + "\n")
     manifest = _manifest(run_dir)
     assert (manifest["status"], manifest["error"]) == ("failed", line.removeprefix("error: "))
@@ -324,16 +324,19 @@ def test_sys_exit_in_the_model_fails_the_run_with_one_line_and_keeps_its_chunks(
 def test_sys_exit_on_the_first_samples_is_one_line_and_leaves_no_run(tmp_path):
     path = _study(tmp_path)
     proc = _cli("run", path, "--out", tmp_path / "runs", stop_at=0, how="exit")
-    assert (proc.returncode, proc.stderr) == (2, "error: model 'stoppable:f': must return its outputs, not exit; "
-                                                 "got sys.exit(3)\n")
+    assert (proc.returncode, proc.stderr) == (2, "error: model 'stoppable:f': chunk of samples 0–15: must return "
+                                                 "its outputs, not exit or raise a BaseException; got sys.exit(3)\n")
     assert not (tmp_path / "runs").exists()
 
 
 def test_any_base_exception_from_the_model_marks_the_run_failed(tmp_path):
     proc, run_dir = _stopped(tmp_path, "base")
-    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].endswith("Boom: out of the model")
+    # The model contract turns it into a model error (exit 2), like sys.exit.
+    line = ("model 'stoppable:f': chunk of samples 160–191: must return its outputs, not exit or raise a "
+            "BaseException; got Boom: out of the model")
+    assert (proc.returncode, proc.stderr) == (2, f"error: {line}\n")
     manifest = _manifest(run_dir)
-    assert (manifest["status"], manifest["error"]) == ("failed", "Boom: out of the model")
+    assert (manifest["status"], manifest["error"]) == ("failed", line)
 
 
 FULL_DISK = '''import errno, sys
@@ -343,10 +346,11 @@ from study.cli import main
 write, written = xr.Dataset.to_netcdf, []
 
 def to_netcdf(self, path=None, *a, **kw):
-    if "chunks" in str(path) and len(written) == 3:
-        open(path, "wb").write(b"partial")  # what a full disk leaves behind
-        raise OSError(errno.ENOSPC, "No space left on device")
-    written.append(path)
+    if "chunks" in str(path):  # the probe's storability check writes a file elsewhere
+        if len(written) == 3:
+            open(path, "wb").write(b"partial")  # what a full disk leaves behind
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
     return write(self, path, *a, **kw)
 
 xr.Dataset.to_netcdf = to_netcdf
