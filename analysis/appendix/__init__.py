@@ -24,6 +24,8 @@ from PIL import Image
 from ..figures.style import DPI, save
 from .blocks import Fig, Heading, Note, Para, Table, has_cjk, table_latex, to_latex, to_markdown
 from .record import audit, convergence, run_record, scenarios, triangulation, variants
+from .claims import claims
+from .robustness import robustness
 from .sections import (design, factors, grouped, headline_sentences, indices, purpose,
                        uncertainty)
 
@@ -60,6 +62,7 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     blocks += sc or [Note("No key output with Sobol' indices to plot; section omitted.")]
     blocks += indices(data, figs) + grouped(data, figs) + convergence(data, figs)
     blocks += triangulation(data, figs) + scenarios(data) + variants(data)
+    blocks += robustness(data) + claims(data)
     blocks += run_record(data) + audit(data)
     return blocks
 

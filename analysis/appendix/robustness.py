@@ -1,0 +1,136 @@
+"""Appendix section: how the headlines move when the leading inputs' distributions shift.
+
+Built from the saved run alone: the leading inputs come from ``indices.nc`` (Sobol'
+total-order indices), the shifted estimates from importance reweighting of the run's
+independent draws (:mod:`analysis.reweight`); nothing is re-run.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..figures.data import RunData
+from ..reweight import (BreakEven, Reweighter, break_even, centre_shift, ess_threshold,
+                        leading_inputs, narrowed)
+from .blocks import Heading, Note, Para, Table, fmt
+from .lang import output_label, param_label, tr
+from .sections import claim
+
+__all__ = ["robustness", "CENTRE_SHIFTS", "NARROWED"]
+
+#: Centre shifts tabulated, as signed fractions of each input's range.
+CENTRE_SHIFTS = (-0.10, -0.05, 0.05, 0.10)
+#: Share of the range removed by the "narrowed" row.
+NARROWED = 0.20
+#: Leading inputs shifted per headline.
+LEADING = 3
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}".replace("-", "\u2212")
+
+
+def _change(old: dict, new: dict) -> str:
+    return ", ".join(f"{k} {_g(old[k])} → {_g(new[k])}" for k in old if new[k] != old[k])
+
+
+def _signed_pct(c: float, digits: int = 0) -> str:
+    return f"{100 * c:+.{digits}f}%".replace("-", "\u2212")
+
+
+def _estimate(v: float, is_p: bool) -> str:
+    return f"{100 * v:.1f}%" if is_p else fmt(v, 3)
+
+
+def _interval(lo: float, hi: float, is_p: bool) -> str:
+    return f"{100 * lo:.1f}–{100 * hi:.1f}%" if is_p else f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"
+
+
+def _targets(data: RunData, rw: Reweighter) -> list[str]:
+    """The headline outputs, then the key output when it is a scalar mean headline."""
+    out = [h for h in data.headline if h in rw.outputs]
+    if data.key_output in rw.outputs and data.key_output not in out:
+        out.append(data.key_output)
+    return out
+
+
+def _what(data: RunData, rw: Reweighter, o: str, lang: str) -> str:
+    english = claim(data, o) if rw.is_probability(o) else data.label(o)
+    return output_label(data, o, lang, english)
+
+
+def _shift_rows(data, rw, o, p, lang):
+    """Table rows and CSV records of one leading input's shifts."""
+    par = rw.study.parameter(p)
+    is_p = rw.is_probability(o)
+    rows, recs = [], []
+    shifts = [(tr(lang, "shift_centre", c=_signed_pct(c), change="{}"), c, centre_shift(par, c))
+              for c in CENTRE_SHIFTS] + [(tr(lang, "shift_narrow", change="{}"), None, narrowed(par, NARROWED))]
+    for template, c, s in shifts:
+        label = param_label(data, p, lang)
+        if s is None:
+            kind = tr(lang, "shift_centre", c=_signed_pct(c), change="").rstrip("：: ")
+            rows.append([label, tr(lang, "shift_none", kind=kind), "–", "–", "–", tr(lang, "note_rerun")])
+            recs.append({"output": o, "param": p, "shift": c, "args": "", "value": None, "conf_low": None,
+                         "conf_high": None, "ess": None, "low_ess": None, "note": "needs a re-run"})
+            continue
+        r = rw.estimate([s]).set_index("output").loc[o]
+        note = tr(lang, "note_low_ess") if r["low_ess"] else ""
+        rows.append([label, template.format(_change(par.args, s.args)), _estimate(r["value"], is_p),
+                     _interval(r["conf_low"], r["conf_high"], is_p), f"{r['ess']:.0f}", note])
+        recs.append({"output": o, "param": p, "shift": "narrowed" if c is None else c,
+                     "args": s.text, "value": r["value"], "conf_low": r["conf_low"],
+                     "conf_high": r["conf_high"], "ess": r["ess"], "low_ess": bool(r["low_ess"]),
+                     "note": "low ESS" if r["low_ess"] else ""})
+    return rows, recs
+
+
+def _break_even_text(data, rw, be: BreakEven, lang) -> str:
+    label = param_label(data, be.param, lang)
+    if be.fraction is None:
+        return tr(lang, "rob_be_none", input=label, limit=f"{100 * be.limit:.0f}%")
+    par = rw.study.parameter(be.param)
+    return tr(lang, "rob_be_found", input=label, fraction=_signed_pct(be.fraction, 1),
+              shift=_change(par.args, be.shift.args),
+              value=_estimate(be.value, rw.is_probability(be.output)), ess=f"{be.ess:.0f}")
+
+
+def robustness(data: RunData, lang: str = "en") -> list:
+    """The assumption-shift robustness section (see the module docstring)."""
+    blocks = [Heading(tr(lang, "rob_h"), 2, "robustness")]
+    try:
+        rw = Reweighter(data.path)
+    except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
+        return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
+    targets = _targets(data, rw)
+    if not targets:
+        return blocks + [Note(tr(lang, "rob_none", why="no headline output along 'sample'"))]
+    blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",
+                          crossing=tr(lang, "crossing_both"))))
+    any_low = False
+    for o in targets:
+        what = _what(data, rw, o, lang)
+        lead = [p for p, _ in leading_inputs(data.path, o, LEADING) if p not in rw.correlated]
+        if not lead:
+            blocks.append(Note(tr(lang, "rob_no_lead", what=what)))
+            continue
+        is_p = rw.is_probability(o)
+        base = float(rw.y[o].mean())
+        blocks.append(Para(tr(lang, "rob_base_p" if is_p else "rob_base_mean", claim=what,
+                              value=_estimate(base, is_p))
+                           + " " + tr(lang, "rob_be_lead", items="; ".join(
+                               _break_even_text(data, rw, break_even(rw, o, p), lang) for p in lead))))
+        rows, recs = [], []
+        for p in lead:
+            r, rec = _shift_rows(data, rw, o, p, lang)
+            rows += r
+            recs += rec
+        any_low = any_low or any(x["low_ess"] for x in recs)
+        header = [tr(lang, "col_input"), tr(lang, "col_shift"),
+                  tr(lang, "col_estimate_p" if is_p else "col_estimate_mean"), tr(lang, "col_interval"),
+                  tr(lang, "col_ess"), tr(lang, "col_note")]
+        blocks.append(Table(f"robustness-{o}", tr(lang, "rob_caption", what=what), header, rows,
+                            pd.DataFrame(recs), [0.22, 0.33, None, None, None, 0.12]))
+    if any_low:
+        blocks.append(Para(tr(lang, "low_ess_para")))
+    return blocks
