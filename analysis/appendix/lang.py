@@ -34,6 +34,16 @@ _T: dict[str, dict[str, str]] = {
                          "zh": "；其总效应方差主要来自{drivers}。"},
     "headline_caption": {"en": "Probability that each headline result holds ({level} interval).",
                          "zh": "各标题结论成立的概率（{level} 区间）。"},
+    "full_stop": {"en": ".", "zh": "。"},
+    "list_sep": {"en": "; ", "zh": "；"},
+    # Interval methods as analysis.proportion names them.
+    "Student-t interval across replicate designs": {"en": "Student-t interval across replicate designs",
+                                                    "zh": "重复设计间的 Student-t 区间"},
+    "Wilson score interval": {"en": "Wilson score interval", "zh": "Wilson 得分区间"},
+    "fig_probability": {"en": "Probability that each headline result holds, with its {level} interval.",
+                        "zh": "各标题结论成立的概率及其 {level} 区间。"},
+    "fig_distribution": {"en": "Distribution of {what} over the independent draws.",
+                         "zh": "{what}在独立抽样上的分布。"},
     "col_result": {"en": "Result", "zh": "结论"},
     "col_p": {"en": "P(holds)", "zh": "成立概率"},
     "col_interval": {"en": "Interval", "zh": "区间"},
@@ -63,7 +73,7 @@ _T: dict[str, dict[str, str]] = {
               "of an input's range moves a triangle's mode or a normal's mean; a uniform's mean is "
               "moved by moving its opposite end inward, since the run never drew outside its range. "
               "“Narrowed” removes 20% of the range, half from each end. ESS is Kish's effective "
-              "sample size; estimates with an ESS below {threshold} are flagged. The break-even "
+              "sample size; an ESS below {threshold} is marked “low”. The break-even "
               "shift is the smallest centre shift of an input that carries the headline across "
               "{crossing}.",
         "zh": "当某一主要输入（总效应指数最大者）的分布改变时，各标题结论如何变化。估计来自本次运行的 {n} "
@@ -71,7 +81,7 @@ _T: dict[str, dict[str, str]] = {
               "中心移动 ±5% 或 ±10%（以输入取值范围为单位）即移动三角分布的众数或正态分布的均值；"
               "均匀分布的均值则通过向内移动其另一端来移动，因为本次运行从未在其范围之外抽样。"
               "“收窄”指从两端各去掉范围的 10%，共 20%。ESS 为 Kish 有效样本量；ESS 低于 {threshold} "
-              "的估计会被标出。临界移动指使标题结论越过{crossing}所需的最小中心移动。"},
+              "时标为“过低”。临界移动指使标题结论越过{crossing}所需的最小中心移动。"},
     "crossing_both": {"en": "50% (a probability) or 0 (a mean)", "zh": " 50%（概率）或 0（均值）"},
     "rob_none": {"en": "This run cannot be reweighted ({why}); section omitted.",
                  "zh": "本次运行无法重加权（{why}）；本节从略。"},
@@ -95,15 +105,14 @@ _T: dict[str, dict[str, str]] = {
     "col_estimate_p": {"en": "P", "zh": "概率"},
     "col_estimate_mean": {"en": "Mean", "zh": "均值"},
     "col_ess": {"en": "ESS", "zh": "ESS"},
-    "col_note": {"en": "Note", "zh": "备注"},
     "shift_centre": {"en": "centre {c}: {change}", "zh": "中心 {c}：{change}"},
     "shift_narrow": {"en": "narrowed 20%: {change}", "zh": "收窄 20%：{change}"},
-    "shift_none": {"en": "{kind}: outside the sampled range", "zh": "{kind}：超出抽样范围"},
-    "note_rerun": {"en": "needs a re-run", "zh": "需重新运行"},
-    "note_low_ess": {"en": "low ESS", "zh": "ESS 过低"},
-    "low_ess_para": {"en": "Flagged estimates rest on a few heavily weighted draws; a direct re-run at the "
+    "shift_none": {"en": "{kind}: outside the sampled range (needs a re-run)",
+                   "zh": "{kind}：超出抽样范围（需重新运行）"},
+    "note_low_ess": {"en": "low", "zh": "过低"},
+    "low_ess_para": {"en": "Estimates whose ESS is marked “low” rest on a few heavily weighted draws; a direct re-run at the "
                            "shifted distribution would be more reliable.",
-                     "zh": "被标出的估计依赖少数权重很大的抽样；在变动后的分布下直接重新运行会更可靠。"},
+                     "zh": "ESS 标为“过低”的估计依赖少数权重很大的抽样；在变动后的分布下直接重新运行会更可靠。"},
     # -- claims and observations --------------------------------------------------------
     "claims_h": {"en": "Claims and observations", "zh": "论断与观察"},
     "claims_none": {"en": "No output of this run is declared a claim or an observation (attribute role); "
@@ -195,3 +204,9 @@ def output_label(data, name: str, lang: str, english: str) -> str:
         if own:
             return str(own)
     return english
+
+
+def method_name(method: str, lang: str) -> str:
+    """An interval method's name (as :mod:`analysis.proportion` gives it) in ``lang``."""
+    head, sep, rest = str(method).partition(" (")
+    return (tr(lang, head) if head in _T else head) + (sep + rest if sep else "")

@@ -70,14 +70,14 @@ def _shift_rows(data, rw, o, p, lang):
         label = param_label(data, p, lang)
         if s is None:
             kind = tr(lang, "shift_centre", c=_signed_pct(c), change="").rstrip("：: ")
-            rows.append([label, tr(lang, "shift_none", kind=kind), "–", "–", "–", tr(lang, "note_rerun")])
+            rows.append([label, tr(lang, "shift_none", kind=kind), "–", "–", "–"])
             recs.append({"output": o, "param": p, "shift": c, "args": "", "value": None, "conf_low": None,
                          "conf_high": None, "ess": None, "low_ess": None, "note": "needs a re-run"})
             continue
         r = rw.estimate([s]).set_index("output").loc[o]
-        note = tr(lang, "note_low_ess") if r["low_ess"] else ""
+        ess = f"{r['ess']:.0f}" + (f" ({tr(lang, 'note_low_ess')})" if r["low_ess"] else "")
         rows.append([label, template.format(_change(par.args, s.args)), _estimate(r["value"], is_p),
-                     _interval(r["conf_low"], r["conf_high"], is_p), f"{r['ess']:.0f}", note])
+                     _interval(r["conf_low"], r["conf_high"], is_p), ess])
         recs.append({"output": o, "param": p, "shift": "narrowed" if c is None else c,
                      "args": s.text, "value": r["value"], "conf_low": r["conf_low"],
                      "conf_high": r["conf_high"], "ess": r["ess"], "low_ess": bool(r["low_ess"]),
@@ -118,7 +118,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
         base = float(rw.y[o].mean())
         blocks.append(Para(tr(lang, "rob_base_p" if is_p else "rob_base_mean", claim=what,
                               value=_estimate(base, is_p))
-                           + " " + tr(lang, "rob_be_lead", items="; ".join(
+                           + " " + tr(lang, "rob_be_lead", items=tr(lang, "list_sep").join(
                                _break_even_text(data, rw, break_even(rw, o, p), lang) for p in lead))))
         rows, recs = [], []
         for p in lead:
@@ -128,9 +128,9 @@ def robustness(data: RunData, lang: str = "en") -> list:
         any_low = any_low or any(x["low_ess"] for x in recs)
         header = [tr(lang, "col_input"), tr(lang, "col_shift"),
                   tr(lang, "col_estimate_p" if is_p else "col_estimate_mean"), tr(lang, "col_interval"),
-                  tr(lang, "col_ess"), tr(lang, "col_note")]
+                  tr(lang, "col_ess")]
         blocks.append(Table(f"robustness-{o}", tr(lang, "rob_caption", what=what), header, rows,
-                            pd.DataFrame(recs), [0.22, 0.33, None, None, None, 0.12]))
+                            pd.DataFrame(recs), [0.22, 0.3, None, None, None]))
     if any_low:
         blocks.append(Para(tr(lang, "low_ess_para")))
     return blocks
