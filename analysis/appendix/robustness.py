@@ -46,12 +46,10 @@ def _interval(lo: float, hi: float, is_p: bool) -> str:
     return f"{100 * lo:.1f}–{100 * hi:.1f}%" if is_p else f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"
 
 
-def _targets(data: RunData, rw: Reweighter) -> list[str]:
-    """The headline outputs, then the key output when it is a scalar mean headline."""
-    out = [h for h in data.headline if h in rw.outputs]
-    if data.key_output in rw.outputs and data.key_output not in out:
-        out.append(data.key_output)
-    return out
+def _targets(data: RunData) -> list[str]:
+    """The headline outputs along ``sample`` alone, then the key output if it is one too."""
+    names = dict.fromkeys([*data.headline, *([data.key_output] if data.key_output else [])])
+    return [o for o in names if o in data.results and data.results[o].dims == ("sample",)]
 
 
 def _what(data: RunData, rw: Reweighter, o: str, lang: str) -> str:
@@ -98,13 +96,13 @@ def _break_even_text(data, rw, be: BreakEven, lang) -> str:
 def robustness(data: RunData, lang: str = "en") -> list:
     """The assumption-shift robustness section (see the module docstring)."""
     blocks = [Heading(tr(lang, "rob_h"), 2, "robustness")]
-    try:
-        rw = Reweighter(data.path)
-    except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
-        return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
-    targets = _targets(data, rw)
+    targets = _targets(data)
     if not targets:
         return blocks + [Note(tr(lang, "rob_none", why="no headline output along 'sample'"))]
+    try:
+        rw = Reweighter(data.path, outputs=targets)  # reads only these outputs
+    except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
+        return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",
                           crossing=tr(lang, "crossing_both"))))
     any_low = False
