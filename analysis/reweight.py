@@ -374,7 +374,8 @@ class BreakEven:
     """The smallest centre shift of one input that reverses an output's headline.
 
     ``fraction`` is signed (share of the range, see :func:`centre_shift`); ``None`` when
-    no shift within ``limit`` (the reweightable range searched) reverses it.
+    no shift within ``reach`` (the most negative and most positive centre shifts searched,
+    as far as the run's draws can represent them) reverses it.
     """
 
     output: str
@@ -385,7 +386,7 @@ class BreakEven:
     value: float | None = None
     ess: float | None = None
     shift: Shift | None = None
-    limit: float = 0.0
+    reach: tuple[float, float] = (0.0, 0.0)
 
 
 def _threshold(rw: Reweighter, output: str) -> float:
@@ -409,16 +410,16 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
     base = float(rw.y[output].mean())
     p = rw.study.parameter(param)
     if param in rw.correlated:
-        return BreakEven(output, param, thr, base, None, limit=0.0)
+        return BreakEven(output, param, thr, base, None)
     side = np.sign(base - thr)
-    best, reach = None, 0.0
+    best, reach = None, [0.0, 0.0]
     for sign in (1.0, -1.0):
         prev = 0.0
         for c in np.arange(step, limit + step / 2, step) * sign:
             s = centre_shift(p, float(c))
             if s is None:
                 break
-            reach = max(reach, abs(float(c)))
+            reach[sign > 0] = float(c)
             v, _ = rw.value(output, [s])
             if np.sign(v - thr) != side or side == 0:
                 lo, hi = prev, float(c)
@@ -435,10 +436,10 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
                 break
             prev = float(c)
     if best is None:
-        return BreakEven(output, param, thr, base, None, limit=reach)
+        return BreakEven(output, param, thr, base, None, reach=tuple(reach))
     s = centre_shift(p, best)
     v, ess = rw.value(output, [s])
-    return BreakEven(output, param, thr, base, best, v, ess, s, limit=reach)
+    return BreakEven(output, param, thr, base, best, v, ess, s, reach=tuple(reach))
 
 
 def leading_inputs(run_dir, output: str, k: int = 3) -> list[tuple[str, float]]:
@@ -483,8 +484,8 @@ def _break_even_lines(rw: Reweighter) -> list[str]:
             what = "P" if rw.is_probability(o) else "mean"
             head = f"break-even {o} ({what} {be.baseline:.4f}, threshold {be.threshold:g}) by {p}: "
             if be.fraction is None:
-                lines.append(head + f"not within the reweightable range (centre shifts up to "
-                             f"±{be.limit:.0%} of its range)")
+                lines.append(head + f"not within the reweightable range (centre shifts from "
+                             f"{be.reach[0]:+.0%} to {be.reach[1]:+.0%} of its range)")
             else:
                 flag = " LOW ESS" if be.ess < ess_threshold(rw.n) else ""
                 lines.append(head + f"centre {be.fraction:+.1%} of its range ({be.shift.text}), "

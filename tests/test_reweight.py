@@ -157,7 +157,7 @@ def test_break_even_finds_the_analytic_mode_shift(rw):
 def test_break_even_of_an_inert_input_is_out_of_range(rw):
     be = break_even(rw, "ok", "x3")
     assert be.fraction is None and be.value is None
-    assert be.limit == pytest.approx(0.485)  # a uniform's end can move in by up to 97% of its width
+    assert be.reach == pytest.approx((-0.485, 0.485))  # a uniform's end can move in by up to 97% of its width
 
 
 def test_shift_families_stay_inside_the_support(rw):
@@ -182,7 +182,8 @@ def test_cli_prints_the_table_and_break_even(run, capsys):
     frac, mode, p = (float(v) for v in next(m for m in found if m).groups())
     assert frac == pytest.approx(20, abs=2) and mode == pytest.approx(0.5, abs=0.02)
     assert p == pytest.approx(0.5, abs=1e-3)
-    assert lines[-1].endswith("by x3: not within the reweightable range (centre shifts up to ±48% of its range)")
+    assert lines[-1].endswith("by x3: not within the reweightable range (centre shifts from -48% to +48% of its "
+                              "range)")
 
 
 def test_cli_warns_below_the_ess_threshold(run, capsys):

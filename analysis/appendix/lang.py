@@ -94,9 +94,9 @@ _T: dict[str, dict[str, str]] = {
     "rob_be_found": {"en": "{input}: a centre shift of {fraction} of its range ({shift}) brings it to {value} "
                            "(ESS {ess})",
                      "zh": "{input}：中心移动其范围的 {fraction}（{shift}）即可使其达到 {value}（ESS {ess}）"},
-    "rob_be_none": {"en": "{input}: not within the reweightable range (centre shifts up to ±{limit} of its "
-                          "range do not reverse it)",
-                    "zh": "{input}：在可重加权范围内无法逆转（中心移动至多 ±{limit} 仍不足以逆转）"},
+    "rob_be_none": {"en": "{input}: not within the reweightable range (centre shifts from {low} to {high} of "
+                          "its range do not reverse it)",
+                    "zh": "{input}：在可重加权范围内无法逆转（中心移动从 {low} 到 {high} 均不足以逆转）"},
     "rob_be_lead": {"en": "Break-even shifts: {items}.", "zh": "临界移动：{items}。"},
     "rob_caption": {"en": "“{what}” when the distributions of its leading inputs shift (importance "
                           "reweighting of this run).",

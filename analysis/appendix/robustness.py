@@ -86,7 +86,7 @@ def _shift_rows(data, rw, o, p, lang):
 def _break_even_text(data, rw, be: BreakEven, lang) -> str:
     label = param_label(data, be.param, lang)
     if be.fraction is None:
-        return tr(lang, "rob_be_none", input=label, limit=f"{100 * be.limit:.0f}%")
+        return tr(lang, "rob_be_none", input=label, low=_signed_pct(be.reach[0]), high=_signed_pct(be.reach[1]))
     par = rw.study.parameter(be.param)
     return tr(lang, "rob_be_found", input=label, fraction=_signed_pct(be.fraction, 1),
               shift=_change(par.args, be.shift.args),
