@@ -132,7 +132,7 @@ def _variant_probabilities(run: Path, names: list[str], conf: float) -> dict[str
         return {n: _share(read_rows(ds[n], keep).astype(float), rep, conf) for n in names if n in ds}
 
 
-def _verdict(stmt, main_name, main_p, rivals, lang) -> str:
+def _verdict(stmt, main_p, rivals, lang) -> str:
     """Which reading an observation supports: the one where it is most probable."""
     if not rivals:
         return ""
@@ -171,7 +171,7 @@ def observations(data: RunData, lang: str = "en") -> list:
             recs.append({"output": n, "statement": a.get("statement", ""), "section": a.get("section", ""),
                          "reading": study, "main": i == 0, "p": p, "conf_low": lo, "conf_high": hi,
                          "ratio_to_main": p / main_p if main_p > 0 else None})
-        verdict = _verdict(stmt, main_name, main_p, rivals, lang)
+        verdict = _verdict(stmt, main_p, rivals, lang)
         if verdict:
             blocks.append(Para(verdict))
     header = [tr(lang, "col_observation"), tr(lang, "col_reading"), tr(lang, "col_p"), tr(lang, "col_interval"),
