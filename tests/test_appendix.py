@@ -237,6 +237,20 @@ def test_robustness_table_is_the_reweighted_run(run):
         p for p, _ in leading_inputs(run, "delta_nb_europe")}
 
 
+def test_joint_shift_map_of_the_two_leading_inputs(run):
+    from analysis.reweight import Reweighter, centre_shift, leading_inputs
+
+    rw = Reweighter(run)
+    (first, _), (second, _) = leading_inputs(run, "europe_flip", 2)
+    grid = pd.read_csv(run / "appendix" / "tables" / "robustness-joint-europe_flip.csv")
+    assert set(grid["param_1"]) == {first} and set(grid["param_2"]) == {second} and len(grid) == 25
+    cell = grid.set_index(["shift_1", "shift_2"])["value"]
+    assert cell[0.0, 0.0] == pytest.approx(rw.y["europe_flip"].mean())
+    p1, p2 = rw.study.parameter(first), rw.study.parameter(second)
+    both = [centre_shift(p1, 0.1), centre_shift(p2, -0.05)]
+    assert cell[0.1, -0.05] == pytest.approx(rw.value("europe_flip", both)[0])
+
+
 def test_robustness_states_the_break_even_shift(run):
     from analysis.reweight import Reweighter, break_even
 

@@ -101,6 +101,12 @@ _T: dict[str, dict[str, str]] = {
     "rob_caption": {"en": "“{what}” when the distributions of its leading inputs shift (importance "
                           "reweighting of this run).",
                     "zh": "主要输入分布变动时的“{what}”（本次运行的重要性重加权）。"},
+    "rob_joint_caption": {
+        "en": "“{what}” under joint centre shifts of {first} (rows) and {second} (columns), as shares of "
+              "their ranges; * marks an ESS below {threshold}, – a shift outside the sampled range.",
+        "zh": "{first}（行）与{second}（列）同时中心移动（以各自范围为单位）时的“{what}”；* 表示 ESS 低于 "
+              "{threshold}，– 表示超出抽样范围。"},
+    "rob_joint_corner": {"en": "{first} (rows) × {second} (columns)", "zh": "{first}（行）× {second}（列）"},
     "col_shift": {"en": "Shift", "zh": "变动"},
     "col_estimate_p": {"en": "P", "zh": "概率"},
     "col_estimate_mean": {"en": "Mean", "zh": "均值"},

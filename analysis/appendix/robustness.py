@@ -35,6 +35,8 @@ def _change(old: dict, new: dict) -> str:
 
 
 def _signed_pct(c: float, digits: int = 0) -> str:
+    if c == 0:
+        return "0%"
     return f"{100 * c:+.{digits}f}%".replace("-", "\u2212")
 
 
@@ -93,6 +95,39 @@ def _break_even_text(data, rw, be: BreakEven, lang) -> str:
               value=_estimate(be.value, rw.is_probability(be.output)), ess=f"{be.ess:.0f}")
 
 
+def _joint_table(data, rw, o, first, second, lang) -> tuple[Table, bool]:
+    """The estimate over a grid of joint centre shifts of the two leading inputs.
+
+    A map of where the headline reverses: rows shift the first input, columns the second.
+    Cells the draws cannot represent are "–"; cells with a low ESS carry a "*".
+    """
+    grid = (-0.10, -0.05, 0.0, 0.05, 0.10)
+    is_p = rw.is_probability(o)
+    p1, p2 = rw.study.parameter(first), rw.study.parameter(second)
+    rows, recs, low_any = [], [], False
+    for c1 in grid:
+        row = [_signed_pct(c1)]
+        for c2 in grid:
+            s1, s2 = centre_shift(p1, c1), centre_shift(p2, c2)
+            if s1 is None or s2 is None:
+                row.append("–")
+                recs.append({"output": o, "shift_1": c1, "shift_2": c2, "value": None, "ess": None})
+                continue
+            value, ess = rw.value(o, [s for s, c in ((s1, c1), (s2, c2)) if c != 0])
+            low = ess < ess_threshold(rw.n)
+            low_any = low_any or low
+            row.append(_estimate(value, is_p) + ("*" if low else ""))
+            recs.append({"output": o, "shift_1": c1, "shift_2": c2, "value": value, "ess": ess})
+        rows.append(row)
+    header = [tr(lang, "rob_joint_corner", first=param_label(data, first, lang),
+                 second=param_label(data, second, lang))] + [_signed_pct(c) for c in grid]
+    caption = tr(lang, "rob_joint_caption", what=_what(data, rw, o, lang), first=param_label(data, first, lang),
+                 second=param_label(data, second, lang), threshold=f"{ess_threshold(rw.n):.0f}")
+    frame = pd.DataFrame(recs).assign(param_1=first, param_2=second)
+    return Table(f"robustness-joint-{o}", caption, header, rows, frame,
+                 [0.3, None, None, None, None, None]), low_any
+
+
 def robustness(data: RunData, lang: str = "en") -> list:
     """The assumption-shift robustness section (see the module docstring)."""
     blocks = [Heading(tr(lang, "rob_h"), 2, "robustness")]
@@ -129,6 +164,10 @@ def robustness(data: RunData, lang: str = "en") -> list:
                   tr(lang, "col_ess")]
         blocks.append(Table(f"robustness-{o}", tr(lang, "rob_caption", what=what), header, rows,
                             pd.DataFrame(recs), [0.22, 0.3, None, None, None]))
+        if len(lead) > 1:
+            table, low = _joint_table(data, rw, o, lead[0], lead[1], lang)
+            blocks.append(table)
+            any_low = any_low or low
     if any_low:
         blocks.append(Para(tr(lang, "low_ess_para")))
     return blocks
