@@ -215,6 +215,15 @@ def test_cli_refuses_bad_shifts_in_one_line(run, capsys, shift, message):
     assert out == "" and err == f"error: {message}\n"
 
 
+def test_a_shift_that_keeps_no_draw_is_refused(rw):
+    shift = parse_shift("x1=low:0.5,high:0.50000001", rw.study)
+    assert not np.any((rw.x["x1"] >= 0.5) & (rw.x["x1"] <= 0.50000001))
+    with pytest.raises(StudyError) as e:
+        rw.estimate([shift])
+    assert str(e.value) == ("--shift: x1: must keep some of the run's draws (every importance weight is zero: no "
+                            "draw falls where the shifted distribution has mass); needs a re-run")
+
+
 def test_cli_refuses_a_parameter_shifted_twice(run, capsys):
     assert main(["reweight", str(run), "--shift", "x1=low:0.1", "--shift", "x1=high:0.9"]) == 2
     assert capsys.readouterr().err == ("error: --shift: x1: must shift each parameter once (give all its "
