@@ -10,7 +10,7 @@ English renderings used throughout the English appendix; the Chinese appendix pr
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "tr", "GLOSSARY", "param_label", "output_label"]
+__all__ = ["LANGUAGES", "tr", "GLOSSARY", "param_label", "output_label", "method_name", "distribution_text"]
 
 #: Languages an appendix can be written in (``[report] languages`` in the study file).
 LANGUAGES = ("en", "zh")
@@ -170,6 +170,21 @@ _T: dict[str, dict[str, str]] = {
                         "zh": "本次运行未比较任何变体运行，因此只列出主解读下的概率。"},
     "ratio_inf": {"en": "main reading 0", "zh": "主解读为 0"},
 }
+
+#: Distribution and argument names of the study file, in each language (else as written).
+_DIST_WORDS = {"zh": {"uniform": "均匀分布", "triangular": "三角分布", "normal": "正态分布",
+                      "truncnormal": "截断正态分布", "lognormal": "对数正态分布", "loguniform": "对数均匀分布",
+                      "low": "下限", "high": "上限", "mode": "众数", "mean": "均值", "sd": "标准差",
+                      "meanlog": "对数均值", "sdlog": "对数标准差"}}
+
+
+def distribution_text(distribution: str, args: dict, lang: str) -> str:
+    """``triangular: low 0.05, mode 0.2, high 0.6`` in ``lang`` (``三角分布：下限 0.05, …``)."""
+    words = _DIST_WORDS.get(lang, {})
+    parts = ", ".join(f"{words.get(k, k)} {v:g}" if isinstance(v, (int, float)) else f"{words.get(k, k)} {v}"
+                      for k, v in args.items())
+    return f"{words.get(distribution, distribution)}{'：' if lang == 'zh' else ': '}{parts}"
+
 
 #: The paper's terms: (Chinese, English rendering).
 GLOSSARY = (

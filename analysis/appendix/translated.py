@@ -17,7 +17,7 @@ from ..figures import _stem
 from ..figures.data import RunData, distribution_outputs
 from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 from .claims import claims
-from .lang import GLOSSARY, method_name, output_label, param_label, tr
+from .lang import GLOSSARY, distribution_text, method_name, output_label, param_label, tr
 from .robustness import robustness
 from .sections import _dist_text, _join, claim, probabilities
 
@@ -69,8 +69,8 @@ def _headline(data: RunData, figs: dict, lang: str) -> list:
 
 
 def _factors(data: RunData, lang: str) -> list:
-    rows = [[f"{param_label(data, f.name, lang)} ({f.name})", _dist_text(f.distribution, f.args), f.source]
-            for f in data.factors]
+    rows = [[f"{param_label(data, f.name, lang)} ({f.name})", distribution_text(f.distribution, f.args, lang),
+             f.source] for f in data.factors]
     recs = pd.DataFrame([{"name": f.name, "label": param_label(data, f.name, lang), "distribution": f.distribution,
                           "args": _dist_text("", f.args), "source": f.source} for f in data.factors])
     return [Heading(tr(lang, "factors_h"), 2, "factors"), Para(tr(lang, "factors_para", n=len(data.factors))),
