@@ -118,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--out", type=_output_root,
                       help="output folder (default: <first RUN_DIR>/variants, where that run's appendix finds it)")
     cmp_.set_defaults(func=_cmd_compare)
+
+    rw = sub.add_parser("reweight", help="headline results under shifted input distributions, "
+                                         "by importance reweighting of a run's draws")
+    rw.add_argument("run_dir", type=_run_dir)
+    rw.add_argument("--shift", action="append", default=[], metavar="NAME=KEY:VALUE[,KEY:VALUE]",
+                    help="a changed distribution argument, e.g. x2=mode:0.5 (repeat for other inputs)")
+    rw.add_argument("--break-even", action="store_true",
+                    help="also search the smallest centre shift of each leading input that reverses a headline")
+    rw.set_defaults(func=_cmd_reweight)
     return parser
 
 
@@ -181,6 +190,16 @@ def _cmd_compare(args) -> int:
     from analysis.compare import main_compare
 
     print(main_compare(args.run_dirs, args.out or args.run_dirs[0] / "variants"))
+    return 0
+
+
+def _cmd_reweight(args) -> int:
+    from analysis.reweight import main_reweight
+
+    table, warnings = main_reweight(args.run_dir, args.shift, with_break_even=args.break_even)
+    for line in warnings:
+        print(line, file=sys.stderr)
+    print(table)
     return 0
 
 

@@ -484,7 +484,10 @@ def check_result(result, x: xr.Dataset, ref: str, params, *, allow_nonfinite: bo
     for var in result.data_vars.values():
         # xarray arithmetic carries inputs' attrs onto outputs; they would mislabel them.
         own = {k: v for k, v in var.attrs.items() if (k, str(v)) not in inherited}
-        var.attrs = {**own, "role": "output"}
+        # "role" says what the file holds; a role the model declares (a claim, an
+        # observation: see analysis.appendix.claims) is kept as model_role.
+        declared = {"model_role": own["role"]} if own.get("role", "output") != "output" else {}
+        var.attrs = {**own, "role": "output", **declared}
     if not allow_nonfinite:
         for name, var in result.data_vars.items():
             bad = ~np.isfinite(var.values.reshape(n, -1)).all(axis=1)

@@ -28,7 +28,8 @@ DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
 SAMPLING_METHODS = ("sobol", "morris", "latin")
 ANALYSIS_METHODS = ("sobol", "morris", "delta")
 CI_METHODS = ("replicates", "bootstrap", "bootstrap-percentile")
-PARAM_INFO_KEYS = ("group", "label", "unit", "description", "source")
+PARAM_INFO_KEYS = ("group", "label", "unit", "description", "source", "label_zh")
+REPORT_LANGUAGES = ("en", "zh")
 CONSTANT_KEYS = ("value", "label", "unit", "description", "source")
 #: Parameter, constant and group names: netCDF variable names and file-name parts on every
 #: system (matched whole, so a trailing newline is refused too).
@@ -63,6 +64,7 @@ class Parameter:
     unit: str = ""
     description: str = ""
     source: str = ""
+    label_zh: str = ""
 
     def describe(self) -> str:
         """Short notation of the distribution, e.g. ``Tri(0.05, 0.2, 0.6)``."""
@@ -110,6 +112,13 @@ class Analysis:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """``[report]``: the languages the appendix is written in (English is always written)."""
+
+    languages: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True, slots=True)
 class Correlation:
     params: tuple[str, str]
     rank: float
@@ -131,6 +140,7 @@ class Study:
     parameters: tuple[Parameter, ...]
     correlations: tuple[Correlation, ...] = ()
     text: str = field(default="", repr=False)
+    report: Report = Report()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -328,7 +338,7 @@ def _read_document(path: Path) -> tuple[bytes, str, dict]:
 def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     raw, text, doc = _read_document(path)
     ld = _Loader(path)
-    ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations"))
+    ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations", "report"))
 
     st = ld.table(doc, "study")
     ld.known(st, "study", ("name", "model", "description"))
@@ -353,6 +363,7 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=hashlib.sha256(raw).hexdigest(), sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
+        report=_report(ld, ld.table(doc, "report", required=False)),
     )
     if correlations:
         _check_positive_definite(ld, study)
@@ -518,6 +529,15 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         morris_levels=levels, variants=variants,
         variant_samples=ld.integer(t, "variant_samples", p, 0),
     )
+
+
+def _report(ld: _Loader, t: dict) -> Report:
+    ld.known(t, "report", ("languages",))
+    langs = ld.strings(t, "languages", "report", ("en",), REPORT_LANGUAGES)
+    if not langs or len(set(langs)) < len(langs):
+        ld.fail("report.languages", f"must list each of {list(REPORT_LANGUAGES)} at most once, and at least "
+                f"one; got {list(langs)!r}")
+    return Report(langs)
 
 
 def _correlations(ld: _Loader, items, parameters, sampling) -> tuple[Correlation, ...]:

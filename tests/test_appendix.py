@@ -259,3 +259,210 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
         assert _squash(sentence) in flat
     cjk = [f.source for f in load_run(run).factors if re.search(r"[\u4e00-\u9fff]", f.source)]
     assert cjk and all(_squash(s) in flat for s in cjk[:5])
+
+
+# ---------------------------------------------------------------------------------------
+# Assumption-shift robustness (analysis.appendix.robustness) on the synthetic run.
+def _robustness_csv(run, output):
+    return pd.read_csv(run / "appendix" / "tables" / f"robustness-{output}.csv")
+
+
+def test_robustness_table_is_the_reweighted_run(run):
+    from analysis.reweight import Reweighter, centre_shift, leading_inputs, narrowed
+
+    rw = Reweighter(run)
+    table = _robustness_csv(run, "europe_flip")
+    lead = [p for p, _ in leading_inputs(run, "europe_flip")]
+    st = pd.read_csv(run / "indices.csv").query("method == 'sobol' and output == 'europe_flip' and index == 'ST'")
+    assert lead == list(st.sort_values("value", ascending=False)["param"].head(3))
+    assert list(dict.fromkeys(table["param"])) == lead
+    for r in table.itertuples(index=False):
+        par = rw.study.parameter(r.param)
+        shift = narrowed(par, 0.2) if r.shift == "narrowed" else centre_shift(par, float(r.shift))
+        want = rw.estimate([shift]).set_index("output").loc["europe_flip"]
+        assert r.value == pytest.approx(want["value"]) and r.ess == pytest.approx(want["ess"])
+        assert r.args == shift.text
+    # The key output (a mean) gets its own table.
+    assert set(_robustness_csv(run, "delta_nb_europe")["param"]) == {
+        p for p, _ in leading_inputs(run, "delta_nb_europe")}
+
+
+def test_joint_shift_map_of_the_two_leading_inputs(run):
+    from analysis.reweight import Reweighter, centre_shift, leading_inputs
+
+    rw = Reweighter(run)
+    (first, _), (second, _) = leading_inputs(run, "europe_flip", 2)
+    grid = pd.read_csv(run / "appendix" / "tables" / "robustness-joint-europe_flip.csv")
+    assert set(grid["param_1"]) == {first} and set(grid["param_2"]) == {second} and len(grid) == 25
+    cell = grid.set_index(["shift_1", "shift_2"])["value"]
+    assert cell[0.0, 0.0] == pytest.approx(rw.y["europe_flip"].mean())
+    p1, p2 = rw.study.parameter(first), rw.study.parameter(second)
+    both = [centre_shift(p1, 0.1), centre_shift(p2, -0.05)]
+    assert cell[0.1, -0.05] == pytest.approx(rw.value("europe_flip", both)[0])
+
+
+def test_robustness_states_the_break_even_shift(run):
+    from analysis.reweight import Reweighter, break_even
+
+    rw = Reweighter(run)
+    be = break_even(rw, "europe_flip", "commitment")
+    assert be.fraction is not None  # the synthetic headline can be reversed by this input
+    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    sentence = (f"{LABELS['commitment']}: a centre shift of +{100 * be.fraction:.1f}% of its range (low 0.3 → "
+                f"{be.shift.args['low']:.4g}) brings it to {100 * be.value:.1f}% (ESS {be.ess:.0f})")
+    assert markdown_escape(sentence) in md
+    # Tri(0.1, 0.3, 0.6): the mode can move down by 40% of the range and up by 60% (searched to 50%).
+    assert markdown_escape(f"{LABELS['autonomy']}: not within the reweightable range (centre shifts from "
+                           "−40% to +50% of its range do not reverse it)") in md
+
+
+# ---------------------------------------------------------------------------------------
+# Claims and observations, from a real run and its variant run.
+CLAIM_MODEL = '''
+import xarray as xr
+
+CLAIMS = {
+    "claim_a": ("tested", "x1 exceeds 0.2", "x1 大于 0.2", "§1"),
+    "claim_b": ("tested", "x1 exceeds 0.7", "x1 大于 0.7", "§2"),
+    "check_c": ("built_in", "x1 is not negative", "x1 非负", "§0"),
+}
+
+
+def evaluate(x):
+    out = {}
+    for name, (kind, en, zh, sec) in CLAIMS.items():
+        y = {"claim_a": x.x1 > 0.2, "claim_b": x.x1 > 0.7, "check_c": x.x1 >= 0}[name]
+        out[name] = y.astype(float).assign_attrs(role="claim", kind=kind, statement=en, statement_zh=zh,
+                                                 passage="「原文」", section=sec)
+    obs = {"obs_up": x.x2 + 0.5 * x.r > 0.5, "obs_down": x.x1 < 0.5 - 0.3 * x.r}
+    for name, y in obs.items():
+        out[name] = y.astype(float).assign_attrs(role="observation", statement=f"{name} is seen",
+                                                 statement_zh=f"观察到 {name}", passage="「原文」",
+                                                 section="§4")
+    return xr.Dataset(out)
+'''
+
+
+def _claim_study(folder, name, r, variants=""):
+    path = folder / f"{name}.toml"
+    path.write_text(f'''[study]
+name = "{name}"
+model = "claim_model:evaluate"
+description = "reading r = {r}"
+
+[sampling]
+method = "sobol"
+samples = 512
+seed = 5
+second_order = false
+replicates = 4
+chunk_rows = 4096
+
+[analysis]
+methods = ["sobol"]
+headline = ["claim_a"]
+{variants}
+
+[constants]
+r = {r}
+
+[parameters.x1]
+distribution = "uniform"
+low = 0.0
+high = 1.0
+
+[parameters.x2]
+distribution = "triangular"
+low = 0.0
+mode = 0.3
+high = 1.0
+''')
+    return path
+
+
+@pytest.fixture(scope="module")
+def claim_run(tmp_path_factory):
+    import analysis.appendix as appendix
+    from study.runner import run_study
+
+    folder = tmp_path_factory.mktemp("claims")
+    (folder / "claim_model.py").write_text(CLAIM_MODEL)
+    _claim_study(folder, "cl_rival", 0.3)
+    main = _claim_study(folder, "cl_main", 0.0, variants='variants = ["cl_rival.toml"]')
+    run = run_study(main, out=folder / "runs", figures=False, appendix=False)
+    keep, appendix._ensure_figures = appendix._ensure_figures, lambda data: {}
+    try:
+        build_appendix(run)
+    finally:
+        appendix._ensure_figures = keep
+    return run
+
+
+def test_a_run_keeps_the_role_a_model_declares(claim_run):
+    from study import open_run
+
+    with open_run(claim_run) as ds:
+        assert ds["claim_b"].attrs["role"] == "output"  # every other reader still sees an output
+        assert ds["claim_b"].attrs["model_role"] == "claim"
+        assert ds["obs_up"].attrs["model_role"] == "observation"
+        assert "model_role" not in ds["x1"].attrs
+
+
+def test_claims_are_reported_with_their_probability_and_failures_named(claim_run):
+    tested = pd.read_csv(claim_run / "appendix" / "tables" / "claims-tested.csv").set_index("output")
+    built = pd.read_csv(claim_run / "appendix" / "tables" / "claims-built-in.csv").set_index("output")
+    assert list(tested.index) == ["claim_a", "claim_b"] and list(built.index) == ["check_c"]
+    # x1 ~ U(0, 1): P(x1 > 0.2) = 0.8, P(x1 > 0.7) = 0.3, P(x1 >= 0) = 1.
+    for name, want in (("claim_a", 0.8), ("claim_b", 0.3)):
+        assert tested.loc[name, "conf_low"] <= want <= tested.loc[name, "conf_high"]
+        assert tested.loc[name, "p_holds"] == pytest.approx(want, abs=0.03)
+    assert built.loc["check_c", "p_holds"] == 1.0
+    md = (claim_run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    p = tested.loc["claim_b"]
+    fails = (f"The tested claim “x1 exceeds 0.7” (§2) fails: it holds in only {100 * p.p_holds:.0f}% of draws "
+             f"({100 * p.conf_low:.0f}–{100 * p.conf_high:.0f}%).")
+    assert markdown_escape(fails) in md
+    assert "x1 exceeds 0\\.2” \\(§1\\) fails" not in md
+    assert md.index("### Tested claims") < md.index("### Implementation checks")
+
+
+def test_observations_name_the_reading_they_support(claim_run):
+    obs = pd.read_csv(claim_run / "appendix" / "tables" / "observations.csv")
+    p = obs.set_index(["output", "reading"])["p"]
+    # x2 ~ Tri(0, 0.3, 1): P(x2 > 0.5) = 0.5² / 0.7 (main); P(x2 > 0.35) = 0.65² / 0.7 (rival).
+    assert p["obs_up", "cl_main"] == pytest.approx(0.5**2 / 0.7, abs=0.03)
+    assert p["obs_up", "cl_rival"] == pytest.approx(0.65**2 / 0.7, abs=0.03)
+    assert p["obs_down", "cl_main"] == pytest.approx(0.5, abs=0.03)
+    assert p["obs_down", "cl_rival"] == pytest.approx(0.41, abs=0.03)
+    md = (claim_run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    up, down = (p["obs_up", "cl_main"], p["obs_up", "cl_rival"]), (p["obs_down", "cl_main"], p["obs_down", "cl_rival"])
+    assert markdown_escape(f"“obs_up is seen” supports cl_rival: {100 * up[1]:.0f}% against {100 * up[0]:.0f}% "
+                           f"under the main reading (ratio {up[1] / up[0]:.2f}).") in md
+    assert markdown_escape(f"“obs_down is seen” is most probable under the main reading ({100 * down[0]:.0f}%); "
+                           f"the nearest rival, cl_rival, gives {100 * down[1]:.0f}%.") in md
+
+
+def test_runs_without_declared_claims_say_so(run):
+    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    assert "*" + markdown_escape("No output of this run is declared a claim or an observation (attribute role); "
+                                 "section omitted.") + "*" in md
+
+
+def _overfull_in(appdir: Path, first: str, last: str) -> list[str]:
+    """Overfull-box lines of the TeX log that fall between two headings of the body."""
+    body = (appdir / "appendix-body.tex").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, ln in enumerate(body, 1) if ln.startswith(r"\subsection{" + first))
+    stop = next(i for i, ln in enumerate(body, 1) if ln.startswith(r"\subsection{" + last))
+    log = (appdir / "appendix.log").read_text(encoding="utf-8", errors="replace")
+    return [m.group(0) for m in re.finditer(r"Overfull \\hbox .*? at lines (\d+)--(\d+)", log)
+            if start <= int(m.group(1)) < stop]
+
+
+@pytest.mark.latex
+def test_new_sections_compile_without_overfull_boxes(claim_run, run):
+    texts = {}
+    for r in (claim_run, run):
+        texts[r] = _squash(_compile(r / "appendix"))
+        assert _squash("Assumption-shift robustness") in texts[r]
+        assert _overfull_in(r / "appendix", "Assumption-shift robustness", "Run record") == []
+    assert _squash("“x1 exceeds 0.7” (§2) fails") in texts[claim_run]

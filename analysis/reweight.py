@@ -1,0 +1,531 @@
+"""Headline results under changed input distributions, from a saved run, without re-running.
+
+The independent draws of a run (:func:`analysis.draws.iid_rows`: the A and B matrices of a
+Saltelli design, every row of a Latin design) are a sample from the study's joint input
+distribution ``f``. Under another distribution ``g`` of some inputs, the expectation of any
+output is ``E_g[y] = E_f[w y]`` with the importance weights ``w = g(x) / f(x)`` (Kahn and
+Marshall 1953). :class:`Reweighter` estimates headline probabilities and output means as
+self-normalised weighted averages ``sum(w y) / sum(w)`` and reports Kish's effective sample
+size ``(sum w)^2 / sum(w^2)``, the number of equally weighted draws that would give the
+same precision (Kish 1965).
+
+Three limits, each refused or flagged rather than returned as a number:
+
+- the shifted distribution must stay inside the sampled support: outside it ``f = 0`` and
+  the weights are undefined (the run never drew there), so such a shift needs a re-run;
+- the effective sample size shrinks as the shift grows; below :func:`ess_threshold` the
+  estimate is flagged (``low_ess``) and the command line warns on standard error;
+- inputs declared rank-correlated ([[correlations]]) are refused: their joint density is a
+  Gaussian copula whose density the weights would need, and changing one marginal under a
+  fixed copula is itself a modelling choice the study file never made. Inputs outside every
+  declared pair are independent of the rest and can be reweighted in a correlated run.
+
+A Morris design is refused too: its points sit on a grid, not drawn from ``f``.
+
+References
+----------
+Kahn, H., & Marshall, A. W. (1953). Methods of reducing sample size in Monte Carlo
+computations. Journal of the Operations Research Society of America, 1(5), 263-278.
+Kish, L. (1965). Survey Sampling. Wiley (the design effect of unequal weights).
+Owen, A. B. (2013). Monte Carlo theory, methods and examples, ch. 9 (self-normalised
+importance sampling, its delta-method variance and the effective sample size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from study.errors import RunError, StudyError
+
+from .draws import iid_rows, read_rows
+
+__all__ = ["Shift", "Reweighter", "parse_shift", "ess_threshold", "centre_shift", "narrowed",
+           "break_even", "leading_inputs", "main_reweight", "MIN_ESS",
+           "MIN_ESS_SHARE"]
+
+#: An estimate whose effective sample size is below ``max(MIN_ESS, MIN_ESS_SHARE * n)``
+#: (n = the run's independent draws) is flagged: it rests on a few heavily weighted draws.
+MIN_ESS = 100
+MIN_ESS_SHARE = 0.10
+
+_OPTION = "--shift"
+
+
+def ess_threshold(n: int) -> float:
+    """Effective sample size below which an estimate from ``n`` draws is flagged."""
+    return max(MIN_ESS, MIN_ESS_SHARE * n)
+
+
+def frozen(distribution: str, args: dict):
+    """The ``scipy.stats`` frozen distribution of a study file's distribution.
+
+    Raises
+    ------
+    KeyError
+        For a distribution whose density this module does not know.
+    """
+    a = args
+    if distribution == "uniform":
+        return stats.uniform(loc=a["low"], scale=a["high"] - a["low"])
+    if distribution == "triangular":
+        width = a["high"] - a["low"]
+        return stats.triang((a["mode"] - a["low"]) / width, loc=a["low"], scale=width)
+    if distribution == "normal":
+        return stats.norm(a["mean"], a["sd"])
+    if distribution == "truncnormal":
+        sd = a["sd"]
+        return stats.truncnorm((a["low"] - a["mean"]) / sd, (a["high"] - a["mean"]) / sd,
+                               loc=a["mean"], scale=sd)
+    if distribution == "lognormal":
+        return stats.lognorm(a["sdlog"], scale=math.exp(a["meanlog"]))
+    if distribution == "loguniform":
+        return stats.loguniform(a["low"], a["high"])
+    raise KeyError(distribution)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A changed distribution of one input: same family, new arguments.
+
+    ``args`` holds every argument of the target distribution; ``text`` says what changed,
+    e.g. ``mode 0.3 → 0.35``.
+    """
+
+    param: str
+    args: dict
+    text: str = ""
+
+
+def _describe_change(old: dict, new: dict) -> str:
+    return ", ".join(f"{k} {old[k]:g} → {new[k]:g}" for k in old if new[k] != old[k]) or "unchanged"
+
+
+def parse_shift(text: str, study) -> Shift:
+    """Parse ``name=KEY:VALUE[,KEY:VALUE]`` against a validated study.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``x2=mode:0.5`` or ``x1=low:0.2,high:0.8``.
+    study : study.spec.Study
+        The run's study (its parameters and their distributions).
+
+    Returns
+    -------
+    Shift
+
+    Raises
+    ------
+    StudyError
+        One line naming ``--shift`` and the key, e.g. ``--shift: x2.mode: must lie between
+        low (0.0) and high (1.0); got 1.5``.
+    """
+    name, sep, rest = text.partition("=")
+    if not sep or not rest:
+        raise StudyError(_OPTION, "", f"must be NAME=KEY:VALUE[,KEY:VALUE...]; got {text!r}")
+    if name not in study.param_names:
+        raise StudyError(_OPTION, name, f"must name an uncertain parameter of the run "
+                         f"({', '.join(study.param_names)}); got {name!r}")
+    p = study.parameter(name)
+    args = dict(p.args)
+    for item in rest.split(","):
+        key, sep, value = item.partition(":")
+        if key not in p.args:
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be an argument of its {p.distribution} "
+                             f"distribution ({', '.join(p.args)}); got {key!r}")
+        try:
+            args[key] = float(value)
+        except ValueError:
+            args[key] = None
+        if not sep or args[key] is None or not math.isfinite(args[key]):
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be a finite number; got {value!r}")
+    from study.distributions import DISTRIBUTIONS
+
+    bad = DISTRIBUTIONS[p.distribution].check(args)
+    if bad:
+        raise StudyError(_OPTION, f"{name}.{bad[0]}", bad[1])
+    return Shift(name, args, _describe_change(p.args, args))
+
+
+class Reweighter:
+    """The independent draws of one run, ready to be reweighted.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        A run directory written by ``study run`` (``study.toml`` and ``results.nc``).
+    outputs : sequence of str, optional
+        Outputs to read (default: the headline outputs, then every other output along
+        ``sample`` alone, in file order).
+
+    Raises
+    ------
+    RunError
+        If the run has no independent draws (a Morris design) or no such output.
+    """
+
+    def __init__(self, run_dir, outputs=None):
+        from study.spec import load_study
+        from study.store import open_run
+
+        self.path = Path(run_dir)
+        self.study = load_study(self.path / "study.toml")
+        if self.study.sampling.method == "morris":
+            raise RunError(self.path, "sampling.method", "must be 'sobol' or 'latin' to reweight: a Morris "
+                           "design's points sit on a grid and are no sample of the input distribution; got 'morris'")
+        self.correlated = {n for c in self.study.correlations for n in c.params}
+        with open_run(self.path) as ds:
+            keep = np.flatnonzero(iid_rows(ds))
+            self.headline = [h for h in self.study.analysis.headline if h in ds]
+            scalar = [v for v, da in ds.data_vars.items()
+                      if da.attrs.get("role") == "output" and da.dims == ("sample",)]
+            self.outputs = list(outputs) if outputs is not None else list(
+                dict.fromkeys([*self.headline, *scalar]))
+            for o in self.outputs:
+                if o not in ds or ds[o].dims != ("sample",):
+                    raise RunError(self.path, o, "must be an output along 'sample' alone to reweight; "
+                                   f"got {ds[o].dims if o in ds else 'no such output'}")
+            self.x = {p: read_rows(ds[p], keep) for p in self.study.param_names}
+            self.y = {o: read_rows(ds[o], keep).astype(float) for o in self.outputs}
+            self.labels = {v: str(ds[v].attrs.get("label") or v) for v in [*self.study.param_names, *self.outputs]}
+        self.n = keep.size
+        if self.n == 0:
+            raise RunError(self.path, "", "has no successfully evaluated independent draws to reweight")
+        self._logf = {}
+
+    def is_probability(self, output: str) -> bool:
+        """Whether an output is a 0/1 indicator (estimated as a probability)."""
+        y = self.y[output]
+        return bool(np.all((y == 0) | (y == 1)))
+
+    # -- weights --------------------------------------------------------------------
+    def _sampling_logpdf(self, name: str) -> np.ndarray:
+        if name not in self._logf:
+            p = self.study.parameter(name)
+            self._logf[name] = frozen(p.distribution, p.args).logpdf(self.x[name])
+        return self._logf[name]
+
+    def check(self, shift: Shift) -> None:
+        """Refuse a shift the run's draws cannot represent (one-line :class:`StudyError`)."""
+        p = self.study.parameter(shift.param)
+        where = f"{shift.param}"
+        if shift.param in self.correlated:
+            raise StudyError(_OPTION, where, "must not be rank-correlated with another input: reweighting "
+                             "would need the Gaussian copula's density and a choice the study file never made; "
+                             "needs a re-run")
+        try:
+            old, new = frozen(p.distribution, p.args), frozen(p.distribution, shift.args)
+        except KeyError:
+            raise StudyError(_OPTION, where, f"has a {p.distribution!r} distribution, whose density this "
+                             "toolkit does not know; needs a re-run") from None
+        (lo, hi), (nlo, nhi) = old.support(), new.support()
+        tol = 1e-12 * max(1.0, abs(lo) if np.isfinite(lo) else 1.0, abs(hi) if np.isfinite(hi) else 1.0)
+        if nlo < lo - tol or nhi > hi + tol:
+            key = "low" if nlo < lo - tol else "high"
+            got = nlo if key == "low" else nhi
+            raise StudyError(_OPTION, f"{shift.param}.{key}", f"must keep the distribution inside the sampled "
+                             f"support [{lo:g}, {hi:g}] (importance weights are undefined where the run never "
+                             f"drew); needs a re-run; got support reaching {got:g}")
+
+    def weights(self, shifts) -> np.ndarray:
+        """Importance weights ``g(x) / f(x)`` of the independent draws (mean about 1).
+
+        Inputs are independent in a Sobol or uncorrelated Latin design, so the ratio is the
+        product of the shifted inputs' marginal ratios.
+        """
+        logw = np.zeros(self.n)
+        for s in shifts:
+            self.check(s)
+            p = self.study.parameter(s.param)
+            logf = self._sampling_logpdf(s.param)
+            logg = frozen(p.distribution, s.args).logpdf(self.x[s.param])
+            # f = 0 only on a null set inside the support (a triangle's far corner): weight 0.
+            with np.errstate(invalid="ignore"):
+                logw += np.where(np.isfinite(logf), logg - logf, -np.inf)
+        w = np.exp(logw)
+        if not w.sum() > 0:
+            raise StudyError(_OPTION, shifts[0].param, "must keep some of the run's draws (every importance "
+                             "weight is zero: no draw falls where the shifted distribution has mass); needs a re-run")
+        return w
+
+    # -- estimates ------------------------------------------------------------------
+    def estimate(self, shifts=(), conf_level: float | None = None) -> pd.DataFrame:
+        """Reweighted probabilities (0/1 outputs) and means (other outputs).
+
+        Parameters
+        ----------
+        shifts : sequence of Shift
+            Changed input distributions (none: the run's own estimates).
+        conf_level : float, optional
+            Level of the intervals (default: the study's ``[analysis].conf_level``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per output: ``output, label, kind ("P" or "mean"), baseline, value,
+            conf_low, conf_high, ess, n, low_ess``. The interval is the normal interval of
+            the delta-method variance of the self-normalised estimate (Owen 2013, §9.2),
+            ``sum(w^2 (y - value)^2) / sum(w)^2``; with no shift it is the i.i.d. normal
+            interval, which is conservative for a scrambled Sobol' design.
+        """
+        conf = self.study.analysis.conf_level if conf_level is None else conf_level
+        w = self.weights(shifts)
+        total = w.sum()
+        ess = float(total**2 / np.sum(w**2))
+        z = stats.norm.ppf(0.5 + conf / 2)
+        rows = []
+        for o in self.outputs:
+            y = self.y[o]
+            kind = "P" if self.is_probability(o) else "mean"
+            value = float(np.sum(w * y) / total)
+            half = z * math.sqrt(np.sum(w**2 * (y - value) ** 2)) / total
+            lo, hi = value - half, value + half
+            if kind == "P":
+                lo, hi = max(0.0, lo), min(1.0, hi)
+            rows.append({"output": o, "label": self.labels[o], "kind": kind, "baseline": float(y.mean()),
+                         "value": value, "conf_low": lo, "conf_high": hi, "ess": ess, "n": self.n,
+                         "low_ess": ess < ess_threshold(self.n)})
+        return pd.DataFrame(rows)
+
+    def value(self, output: str, shifts) -> tuple[float, float]:
+        """``(estimate, ess)`` of one output under ``shifts`` (no interval; for searches)."""
+        w = self.weights(shifts)
+        total = w.sum()
+        return float(np.sum(w * self.y[output]) / total), float(total**2 / np.sum(w**2))
+
+
+# -- standard shift families, as fractions of an input's range --------------------------
+
+
+def _width(distribution: str, args: dict) -> float:
+    """The range a shift is a fraction of: high − low, or ±2 sd for unbounded inputs."""
+    if "low" in args and "high" in args:
+        return args["high"] - args["low"]
+    return 4 * args.get("sd", args.get("sdlog", 1.0))
+
+
+def centre_shift(param, c: float) -> Shift | None:
+    """The input's centre moved by ``c`` times its range, keeping the sampled support.
+
+    A triangle's mode moves by ``c × (high − low)``; a (truncated) normal's mean by ``c ×``
+    its range (``4 sd`` for an unbounded normal, ``4 sdlog`` on a lognormal's log scale);
+    a uniform's mean moves by ``c × (high − low)`` by moving the opposite end inward by
+    twice that (its support cannot move outward: the run never drew there), and a
+    log-uniform's end moves the same way. ``None`` where the shift would leave the family
+    (a mode outside the range, a uniform narrowed to nothing).
+
+    Parameters
+    ----------
+    param : study.spec.Parameter
+    c : float
+        Signed fraction of the range.
+    """
+    d, a = param.distribution, dict(param.args)
+    w = _width(d, a)
+    if d == "triangular":
+        a["mode"] = a["mode"] + c * w
+        if not a["low"] <= a["mode"] <= a["high"]:
+            return None
+    elif d in ("uniform", "loguniform"):
+        if abs(2 * c) >= 0.98:
+            return None
+        if c > 0:
+            a["low"] = a["low"] + 2 * c * w
+        else:
+            a["high"] = a["high"] + 2 * c * w
+    elif d in ("normal", "truncnormal"):
+        a["mean"] = a["mean"] + c * w
+    elif d == "lognormal":
+        a["meanlog"] = a["meanlog"] + c * w
+    else:
+        return None
+    return Shift(param.name, a, _describe_change(param.args, a))
+
+
+def narrowed(param, share: float) -> Shift | None:
+    """The input's range narrowed by ``share`` of its width, half from each end.
+
+    A triangle's mode is kept (moved inside the new range if needed); a truncated normal
+    keeps its mean and sd; an unbounded normal or lognormal has its (log) sd scaled by
+    ``1 − share``.
+    """
+    d, a = param.distribution, dict(param.args)
+    if d not in ("uniform", "loguniform", "triangular", "truncnormal", "normal", "lognormal"):
+        return None
+    if "low" in a and "high" in a:
+        cut = share * (a["high"] - a["low"]) / 2
+        a["low"], a["high"] = a["low"] + cut, a["high"] - cut
+        if "mode" in a:
+            a["mode"] = min(max(a["mode"], a["low"]), a["high"])
+    else:
+        key = "sd" if "sd" in a else "sdlog"
+        a[key] = a[key] * (1 - share)
+    return Shift(param.name, a, _describe_change(param.args, a))
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """The smallest centre shift of one input that reverses an output's headline.
+
+    ``fraction`` is signed (share of the range, see :func:`centre_shift`); ``None`` when
+    no shift within ``reach`` (the most negative and most positive centre shifts searched,
+    as far as the run's draws can represent them) reverses it.
+    """
+
+    output: str
+    param: str
+    threshold: float
+    baseline: float
+    fraction: float | None
+    value: float | None = None
+    ess: float | None = None
+    shift: Shift | None = None
+    reach: tuple[float, float] = (0.0, 0.0)
+
+
+def _threshold(rw: Reweighter, output: str) -> float:
+    return 0.5 if rw.is_probability(output) else 0.0
+
+
+def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
+               limit: float = 0.5) -> BreakEven:
+    """Smallest ``|c|`` for which ``centre_shift(param, c)`` carries the estimate across
+    its threshold (probability 0.5, or mean 0), searched in both directions.
+
+    A grid of ``step`` finds the first crossing on each side; bisection refines it to
+    ``1e-4`` of the range. Shifts that leave the reweightable family stop the search on
+    that side.
+
+    Returns
+    -------
+    BreakEven
+    """
+    thr = _threshold(rw, output)
+    base = float(rw.y[output].mean())
+    p = rw.study.parameter(param)
+    if param in rw.correlated:
+        return BreakEven(output, param, thr, base, None)
+    side = np.sign(base - thr)
+    best, reach = None, [0.0, 0.0]
+    for sign in (1.0, -1.0):
+        prev = 0.0
+        for c in np.arange(step, limit + step / 2, step) * sign:
+            s = centre_shift(p, float(c))
+            if s is None:
+                break
+            reach[sign > 0] = float(c)
+            v, _ = rw.value(output, [s])
+            if np.sign(v - thr) != side or side == 0:
+                lo, hi = prev, float(c)
+                for _ in range(40):
+                    if abs(hi - lo) < 1e-4:
+                        break
+                    mid = (lo + hi) / 2
+                    if np.sign(rw.value(output, [centre_shift(p, mid)])[0] - thr) != side:
+                        hi = mid
+                    else:
+                        lo = mid
+                if best is None or abs(hi) < abs(best):
+                    best = hi
+                break
+            prev = float(c)
+    if best is None:
+        return BreakEven(output, param, thr, base, None, reach=tuple(reach))
+    s = centre_shift(p, best)
+    v, ess = rw.value(output, [s])
+    return BreakEven(output, param, thr, base, best, v, ess, s, reach=tuple(reach))
+
+
+def leading_inputs(run_dir, output: str, k: int = 3) -> list[tuple[str, float]]:
+    """Up to ``k`` inputs with the largest total-order index of ``output``.
+
+    Read from the saved ``indices.nc`` (group ``sobol``, variable ``<output>__ST``);
+    empty when the run has no Sobol' indices for that output.
+    """
+    import xarray as xr
+
+    path = Path(run_dir) / "indices.nc"
+    try:
+        ds = xr.load_dataset(path, group="sobol")
+    except (OSError, FileNotFoundError, ValueError):
+        return []
+    var = f"{output}__ST"
+    if var not in ds or ds[var].dims != ("param",):
+        return []
+    st = ds[var].to_series().dropna().sort_values(ascending=False)
+    return [(str(p), float(v)) for p, v in st.head(k).items()]
+
+
+def _table(frame: pd.DataFrame, conf: float) -> str:
+    shown = pd.DataFrame({
+        "output": frame["output"], "estimate": frame["kind"],
+        "run": frame["baseline"].map("{:.4f}".format),
+        "reweighted": frame["value"].map("{:.4f}".format),
+        f"{conf:.0%} interval": [f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(frame["conf_low"], frame["conf_high"])],
+        "ESS": frame["ess"].map("{:.0f}".format), "draws": frame["n"],
+        "flag": np.where(frame["low_ess"], "LOW ESS", ""),
+    })
+    return shown.to_string(index=False)
+
+
+def _break_even_lines(rw: Reweighter) -> list[str]:
+    lines = []
+    targets = [*rw.headline] or rw.outputs[:1]
+    for o in targets:
+        lead = [p for p, _ in leading_inputs(rw.path, o)] or list(rw.study.param_names)
+        for p in lead:
+            be = break_even(rw, o, p)
+            what = "P" if rw.is_probability(o) else "mean"
+            head = f"break-even {o} ({what} {be.baseline:.4f}, threshold {be.threshold:g}) by {p}: "
+            if be.fraction is None:
+                lines.append(head + f"not within the reweightable range (centre shifts from "
+                             f"{be.reach[0]:+.0%} to {be.reach[1]:+.0%} of its range)")
+            else:
+                flag = " LOW ESS" if be.ess < ess_threshold(rw.n) else ""
+                lines.append(head + f"centre {be.fraction:+.1%} of its range ({be.shift.text}), "
+                             f"{what} {be.value:.4f}, ESS {be.ess:.0f} of {rw.n}{flag}")
+    return lines
+
+
+def main_reweight(run_dir, shift_texts, *, with_break_even: bool = False) -> tuple[str, list[str]]:
+    """``study reweight``: the table it prints and the warnings it writes to stderr.
+
+    Every ``--shift`` is parsed and checked against the run's study before any output is
+    read, so a bad shift costs nothing.
+
+    Returns
+    -------
+    (str, list of str)
+        The table (and break-even lines) for standard output; warning lines.
+    """
+    from study.spec import load_study
+
+    run_dir = Path(run_dir)
+    study = load_study(run_dir / "study.toml")
+    shifts = [parse_shift(t, study) for t in shift_texts]
+    seen = [s.param for s in shifts]
+    dup = next((p for p in seen if seen.count(p) > 1), None)
+    if dup:
+        raise StudyError(_OPTION, dup, f"must shift each parameter once (give all its keys in one "
+                         f"--shift, e.g. {dup}=low:0.2,high:0.8); got it {seen.count(dup)} times")
+    rw = Reweighter(run_dir)
+    for s in shifts:
+        rw.check(s)
+    frame = rw.estimate(shifts)
+    conf = rw.study.analysis.conf_level
+    lines = [("shifts: " + "; ".join(f"{s.param}: {s.text}" for s in shifts)) if shifts
+             else "no shift: the run's own estimates", _table(frame, conf)]
+    warnings = []
+    if frame["low_ess"].any():
+        warnings.append(f"warning: effective sample size {frame['ess'].iloc[0]:.0f} of {rw.n} draws is below "
+                        f"{ess_threshold(rw.n):.0f} (the larger of {MIN_ESS} and {MIN_ESS_SHARE:.0%} of the "
+                        "draws): the reweighted estimates rest on a few heavily weighted draws")
+    if with_break_even:
+        lines += _break_even_lines(rw)
+    return "\n".join(lines), warnings
