@@ -80,8 +80,12 @@ def _element_dicts(index, k: int, dims) -> list[dict]:
     return [dict(zip(dims, (v if isinstance(v, tuple) else (v,)))) for v in index]
 
 
-def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_method: str) -> list[dict]:
-    """Tidy rows from an ``(element, param)`` Dataset for the variables in ``specs``."""
+def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_method: str,
+          flagged=("S1", "ST")) -> list[dict]:
+    """Tidy rows from an ``(element, param)`` Dataset for the variables in ``specs``.
+
+    ``ds["influential"]`` fills the ``influential`` column of the ``flagged`` variables.
+    """
     rows = []
     elems = _element_dicts(index, ds.sizes["element"], dims)
     for var, (param_dim, estimator) in specs.items():
@@ -96,7 +100,7 @@ def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_met
             low = np.atleast_1d(ds[f"{var}_low"].isel(element=e).values) if f"{var}_low" in ds else vals - conf
             high = np.atleast_1d(ds[f"{var}_high"].isel(element=e).values) if f"{var}_high" in ds else vals + conf
             infl = (np.atleast_1d(ds["influential"].isel(element=e).values)
-                    if var in ("S1", "ST") and "influential" in ds else [None] * len(vals))
+                    if var in flagged and "influential" in ds else [None] * len(vals))
             order = (-np.nan_to_num(vals, nan=-np.inf)).argsort(kind="stable")
             rank = np.empty(len(vals), int)
             rank[order] = np.arange(1, len(vals) + 1)
@@ -408,8 +412,10 @@ def _delta(study, results, outputs, rows, iid, notes) -> xr.Dataset | None:
         notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         rows.extend(_rows(ds, "delta", o, dims, index, {
-            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator"),
+            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator, jackknifed over "
+                               "bandwidth and class count"),
             "S1": ("param", "correlation ratio from the delta estimator's classes")},
-            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval"))
+            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval",
+            flagged=("delta",)))
         out.append(_label(ds, o, index))
     return xr.merge(out, compat="override", join="outer") if out else None
