@@ -282,7 +282,7 @@ def indices(data: RunData, figs: dict) -> list:
         "alone; total-order indices (ST) add all its interactions. ST − S1 is the share "
         "carried by interactions. A dummy input that the model ignores gives the noise floor: "
         "an input is called influential only when the lower end of its ST interval lies above "
-        "the upper end of the dummy's."))
+        "both zero and the upper end of the dummy's."))
     for out in analysed_outputs(data):
         rows_all = data.rows("sobol", ("S1", "ST", "ST_dummy"), out)
         for cell in output_cells(rows_all, data.dim_columns):
