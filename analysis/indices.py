@@ -224,6 +224,20 @@ def heavy_tail_notes(results: xr.Dataset, params, iid: np.ndarray) -> list[str]:
     designs at sdlog 0.5 (excess kurtosis 6) and in 0.78-0.94 at sdlog 1 (kurtosis 111);
     more rows did not help. Normal, uniform and triangular inputs (kurtosis at most 0)
     reach the nominal level (``tests/test_sobol_properties.py``).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        The run's ``results.nc``.
+    params : sequence of str
+        The inputs to check.
+    iid : numpy.ndarray of int
+        Positions of the independent draws (the A and B rows of a Saltelli design).
+
+    Returns
+    -------
+    list of str
+        One line per heavy-tailed input, for the run's notes.
     """
     notes = []
     for p in params:
@@ -312,6 +326,16 @@ def declared_groups(groups: dict) -> dict | None:
     The run records every parameter in a group, an ungrouped one alone in a group named
     after itself; those are the parameters themselves and get no grouped row. A declared
     group keeps its row even with one member (its indices then equal the member's).
+
+    Parameters
+    ----------
+    groups : dict
+        Group name -> members, as recorded in ``results.nc``.
+
+    Returns
+    -------
+    dict or None
+        The declared groups, or None if there are none.
 
     Examples
     --------
