@@ -81,8 +81,12 @@ def _element_dicts(index, k: int, dims) -> list[dict]:
     return [dict(zip(dims, (v if isinstance(v, tuple) else (v,)))) for v in index]
 
 
-def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_method: str) -> list[dict]:
-    """Tidy rows from an ``(element, param)`` Dataset for the variables in ``specs``."""
+def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_method: str,
+          flagged=("S1", "ST")) -> list[dict]:
+    """Tidy rows from an ``(element, param)`` Dataset for the variables in ``specs``.
+
+    ``ds["influential"]`` fills the ``influential`` column of the ``flagged`` variables.
+    """
     rows = []
     elems = _element_dicts(index, ds.sizes["element"], dims)
     for var, (param_dim, estimator) in specs.items():
@@ -97,7 +101,7 @@ def _rows(ds: xr.Dataset, method: str, output: str, dims, index, specs, conf_met
             low = np.atleast_1d(ds[f"{var}_low"].isel(element=e).values) if f"{var}_low" in ds else vals - conf
             high = np.atleast_1d(ds[f"{var}_high"].isel(element=e).values) if f"{var}_high" in ds else vals + conf
             infl = (np.atleast_1d(ds["influential"].isel(element=e).values)
-                    if var in ("S1", "ST") and "influential" in ds else [None] * len(vals))
+                    if var in flagged and "influential" in ds else [None] * len(vals))
             order = (-np.nan_to_num(vals, nan=-np.inf)).argsort(kind="stable")
             rank = np.empty(len(vals), int)
             rank[order] = np.arange(1, len(vals) + 1)
@@ -221,6 +225,20 @@ def heavy_tail_notes(results: xr.Dataset, params, iid: np.ndarray) -> list[str]:
     designs at sdlog 0.5 (excess kurtosis 6) and in 0.78-0.94 at sdlog 1 (kurtosis 111);
     more rows did not help. Normal, uniform and triangular inputs (kurtosis at most 0)
     reach the nominal level (``tests/test_sobol_properties.py``).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        The run's ``results.nc``.
+    params : sequence of str
+        The inputs to check.
+    iid : numpy.ndarray of int
+        Positions of the independent draws (the A and B rows of a Saltelli design).
+
+    Returns
+    -------
+    list of str
+        One line per heavy-tailed input, for the run's notes.
     """
     notes = []
     for p in params:
@@ -309,6 +327,16 @@ def declared_groups(groups: dict) -> dict | None:
     The run records every parameter in a group, an ungrouped one alone in a group named
     after itself; those are the parameters themselves and get no grouped row. A declared
     group keeps its row even with one member (its indices then equal the member's).
+
+    Parameters
+    ----------
+    groups : dict
+        Group name -> members, as recorded in ``results.nc``.
+
+    Returns
+    -------
+    dict or None
+        The declared groups, or None if there are none.
 
     Examples
     --------
@@ -409,8 +437,10 @@ def _delta(study, results, outputs, rows, iid, notes) -> xr.Dataset | None:
         notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         rows.extend(_rows(ds, "delta", o, dims, index, {
-            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator"),
+            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator, jackknifed over "
+                               "bandwidth and class count"),
             "S1": ("param", "correlation ratio from the delta estimator's classes")},
-            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval"))
+            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval",
+            flagged=("delta",)))
         out.append(_label(ds, o, index))
     return xr.merge(out, compat="override", join="outer") if out else None

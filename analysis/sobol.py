@@ -53,9 +53,10 @@ Estimates that cannot be trusted (``status``):
   t-interval means nothing. Such an output's indices are NaN, its ``status`` says
   ``unreliable: only 7 of 8192 draws of A and B differ from the most common value 0``.
 - **Out of range.** ``S1``, ``ST`` and the grouped indices lie in [0, 1]. A point
-  estimate outside [0, 1] by more than three interval half-widths (so that not the ~2.5 %
-  of true-zero indices whose estimate is slightly negative), or by more than 0.5, is
-  kept but its output's ``status`` is ``unreliable: ...`` and the notes say why.
+  estimate outside [0, 1] by more than three interval half-widths, or by more than 0.5,
+  is kept, but its output's ``status`` is ``unreliable: ...`` and the notes say why.
+  Three half-widths, not one: about 2.5 % of true-zero indices get a slightly negative
+  estimate whose interval just misses zero, which is Monte Carlo error, not a fault.
 
 An output's indices are NaN with a note in all but the last case; ``status`` is ``"ok"``,
 ``"constant"`` or ``"unreliable: <reason>"``.
@@ -434,8 +435,8 @@ def _to_dataset(out, plan, labels, constant, status, ci, conf_level, resamples, 
     influential = np.moveaxis(out["ST_low"] > floor[None], -1, 0)
     data["influential"] = (("element", "param"), influential & ~constant[:, None],
                            {"rule": "ST interval lower end above max(0, the dummy's ST upper end)"})
-    data["constant"] = ("element", constant, {"meaning": "zero variance over the A, AB and B blocks of some replicate "
-                                                    "(indices NaN)"})
+    data["constant"] = ("element", constant,
+                        {"meaning": "zero variance over the A, AB and B blocks of some replicate (indices NaN)"})
     data["status"] = ("element", np.asarray(status, dtype=str),
                       {"meaning": "ok, constant, or unreliable: <reason> (module notes)"})
     notes = [f"output {labels[k]!s} has zero variance in every replicate: its indices are NaN"

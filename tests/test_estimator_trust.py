@@ -12,7 +12,11 @@ import pytest
 import xarray as xr
 from scipy import stats
 
+from analysis.appendix import sections
+from analysis.appendix.blocks import Para
+from analysis.appendix.sections import headline_sentences
 from analysis.draws import iid_rows
+from analysis.figures import figure_specs, load_run
 from analysis.proportion import REPLICATE_T, REPLICATE_T_CLIPPED, share_holds
 from analysis.sobol import sobol_indices
 from study import run_study, testing
@@ -163,9 +167,11 @@ def test_run_keeps_a_declared_group_of_one_and_marks_a_rare_headline(tmp_path):
         "def f(x):\n"
         "    y, hit = x.x1 + 2 * x.x2 ** 2, ((x.x1 > 0.8) & (x.x2 > 0.9)).astype(float)\n"
         "    both = xr.concat([y, hit], dim=xr.DataArray(['smooth', 'rare'], dims='side'))\n"
+        "    hit.attrs['label'] = 'Hit'\n"
         "    return xr.Dataset({'y': y, 'hit': hit, 'both': both})\n")
     params = PARAMS.replace('[parameters.x2]\n', '[parameters.x2]\ngroup = "solo"\n')
-    path = write_study(tmp_path, "rare:f", samples=1024, replicates=8, chunk_rows=256, params=params)
+    path = write_study(tmp_path, "rare:f", samples=1024, replicates=8, chunk_rows=256, params=params,
+                       extra='headline = ["hit"]\nkey_output = "y"')
     run = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
     table = pd.read_csv(run / "indices.csv")
     sobol = table[table["method"] == "sobol"].set_index(["output", "index", "param"]).sort_index()
@@ -186,6 +192,16 @@ def test_run_keeps_a_declared_group_of_one_and_marks_a_rare_headline(tmp_path):
     notes = json.loads(xr.open_dataset(run / "indices.nc").attrs["notes"])
     assert f"sobol hit: output hit: {hit['status'].iloc[0]}; its indices are NaN" in notes
     assert not [n for n in notes if "heavy-tailed" in n]  # uniform and triangular inputs
+    # The appendix says why instead of summing NaN to 0; the figures skip the empty curve
+    # and draw the NaN bars (both once raised and left the run failed).
+    data = load_run(run)
+    reason = hit["status"].iloc[0]
+    assert f"its Sobol' indices are not reported ({reason})." in headline_sentences(data)[0]
+    paras = [b.text for b in sections.indices(data, {}) if isinstance(b, Para)]
+    assert f"Hit: Sobol' indices not reported ({reason})." in paras
+    specs = {spec.name: spec for spec in figure_specs(data)}
+    assert "convergence-hit" not in specs and "convergence-y" in specs
+    specs["indices-hit"].draw()
 
 
 HEAVY = {"x1": ("lognormal", {"meanlog": 0.0, "sdlog": 1.0}), "x2": ("normal", {"mean": 0.0, "sd": 1.0}),

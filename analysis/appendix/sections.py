@@ -37,6 +37,13 @@ def claim(data: RunData, output: str) -> str:
     return text[:1].upper() + text[1:] if text else pretty(output)
 
 
+def _unreliable(rows: pd.DataFrame) -> str | None:
+    """The ``status`` of Sobol rows (indices.csv) that are not ``ok``, if any."""
+    bad = rows["status"].dropna() if "status" in rows else pd.Series(dtype=str)
+    bad = bad[bad != "ok"]
+    return str(bad.iloc[0]) if len(bad) else None
+
+
 def _figs(figs: dict, section: str) -> list:
     return [Fig(name, cap, width) for name, (sec, cap, width) in figs.items() if sec == section]
 
@@ -98,7 +105,10 @@ def headline_sentences(data: RunData) -> list[str]:
         s = (f"“{claim(data, r.output)}” holds in {pct(r.value)} of draws ({level} interval "
              f"{interval(r.conf_low, r.conf_high, as_pct=True)})")
         d = drivers(data, r.output, {})
-        if d:
+        bad = _unreliable(data.rows("sobol", "ST", r.output))
+        if bad:
+            s += f"; its Sobol' indices are not reported ({bad})."
+        elif d:
             s += "; its total-order variance is driven mainly by " + _join(
                 [f"{lab} ({fmt(v)})" for lab, v in d]) + "."
         elif data.has("sobol", "ST"):
@@ -273,16 +283,21 @@ def indices(data: RunData, figs: dict) -> list:
         "alone; total-order indices (ST) add all its interactions. ST − S1 is the share "
         "carried by interactions. A dummy input that the model ignores gives the noise floor: "
         "an input is called influential only when the lower end of its ST interval lies above "
-        "the upper end of the dummy's."))
+        "both zero and the upper end of the dummy's."))
     for out in analysed_outputs(data):
         rows_all = data.rows("sobol", ("S1", "ST", "ST_dummy"), out)
         for cell in output_cells(rows_all, data.dim_columns):
             r = select_cell(rows_all, cell, data.dim_columns)
+            bad = _unreliable(r)
+            if bad:
+                title = data.label(out) + (f" ({cell_title(cell)})" if cell else "")
+                blocks.append(Para(f"{title}: Sobol' indices not reported ({bad})."))
+                continue
             floor_rows = r[r["index"] == "ST_dummy"]
             floor = float(floor_rows["conf_high"].iloc[0]) if len(floor_rows) else None
             w = r[r["param"].isin(data.labels)].pivot_table(
                 index="param", columns="index", values=["value", "conf_low", "conf_high"],
-                aggfunc="first")
+                aggfunc="first", dropna=False)
             w = w.sort_values(("value", "ST"), ascending=False)
             st = r[(r["index"] == "ST") & r["param"].isin(data.labels)].set_index("param")
             verdict = _verdicts(st.reset_index(), floor).to_numpy()
@@ -330,9 +345,11 @@ def grouped(data: RunData, figs: dict) -> list:
         rows_all = g[g["output"] == out]
         for cell in output_cells(rows_all, data.dim_columns):
             r = select_cell(rows_all, cell, data.dim_columns)
+            if _unreliable(r):
+                continue  # said once, in the indices section
             w = r.pivot_table(index="param", columns="index", values=["value", "conf_low",
                                                                       "conf_high"],
-                              aggfunc="first").sort_values(("value", "ST_group"), ascending=False)
+                              aggfunc="first", dropna=False).sort_values(("value", "ST_group"), ascending=False)
             title = data.label(out) + (f" ({cell_title(cell)})" if cell else "")
             members = data.groups
             rows = [[grp.replace("_", " "), ", ".join(data.labels.get(p, p) for p in

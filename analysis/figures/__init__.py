@@ -187,6 +187,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 if extra:  # one cell, the same one the other figures use
                     sel = {d: key_cell(data, out).get(d, v[d].values[0]) for d in extra}
                     v, c = v.sel(sel), (c.sel(sel) if c is not None else None)
+                if not np.isfinite(v.values).any():
+                    continue  # an unreliable output's indices are all NaN: no curve to draw
                 specs.append(FigureSpec(
                     _stem("convergence", out), "convergence",
                     f"Convergence of the total-order indices of {data.label(out)} with the "

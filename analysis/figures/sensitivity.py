@@ -46,7 +46,7 @@ def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | 
     """
     f = frame.assign(index=frame["index"].str.replace("_group", "", regex=False))
     wide = f.pivot_table(index="param", columns="index", values=["value", "conf_low",
-                                                                 "conf_high"], aggfunc="first")
+                                                                 "conf_high"], aggfunc="first", dropna=False)
     order = wide[("value", "ST")].sort_values(ascending=True).index
     wide = wide.loc[order]
     n = len(order)
