@@ -8,7 +8,6 @@ was found: ``params/x.toml: parameters.x1.high: must be greater than low (1.0); 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 import re
 import tomllib
@@ -19,6 +18,7 @@ import numpy as np
 
 from .distributions import DISTRIBUTIONS
 from .errors import StudyError
+from .extends import flatten
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
@@ -261,6 +261,8 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, e) from None
+    doc, flat, sha256 = flatten(path, doc, raw)  # [study].extends: merge the chain (study/extends.py)
+    text = flat or text
     ld = _Loader(path)
     ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations"))
 
@@ -284,7 +286,7 @@ def load_study(path, *, samples: int | None = None, seed: int | None = None) -> 
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
-        sha256=hashlib.sha256(raw).hexdigest(), sampling=sampling, analysis=analysis,
+        sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
     )
     if correlations:
