@@ -2,9 +2,11 @@
 
 A variant names its base and states only what differs. The chain is resolved beside the
 study file (a plain file name, no folders), tables are merged key by key (the child wins),
-and every other value, lists and arrays of tables included, is replaced whole. A name the
-child declares under ``[parameters]`` drops the base's ``[constants]`` entry of the same
-name and vice versa, so that a variant can sample what its base fixes.
+and every other value, lists and arrays of tables included, is replaced whole. Entries of
+``[parameters]`` and ``[constants]`` are declarations and are replaced whole too (a uniform
+never inherits a triangular's ``mode``); a name the child declares under ``[parameters]``
+drops the base's ``[constants]`` entry of the same name and vice versa, so that a variant
+can sample what its base fixes.
 
 The flattened document is what the run stores (``study.toml``), and the chain's digest
 covers every file in it, so a changed base is detected on resume.
@@ -130,7 +132,9 @@ def _merge(base: dict, child: dict) -> dict:
         if isinstance(child.get(section), dict) and isinstance(out.get(other), dict):
             out[other] = {k: v for k, v in out[other].items() if k not in child[section]}
     for key, value in child.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if key in _EXCLUSIVE and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}  # a declaration is replaced whole, never mixed
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value

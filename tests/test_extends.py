@@ -144,3 +144,10 @@ def test_run_stores_the_flattened_file_and_resume_detects_a_changed_base(pair):
     with pytest.raises(RunError) as e:
         run_study(resume=run_dir, figures=False, appendix=False)
     assert str(e.value).startswith(f"{child}: has changed since the run started (sha256 ")
+
+
+def test_a_declaration_is_replaced_whole_not_mixed_with_the_base(pair):
+    base, child = pair
+    base.write_text(base.read_text().replace('[parameters.x2]\ndistribution = "uniform"\nlow = 0.0\nhigh = 1.0',
+                                             '[parameters.x2]\ndistribution = "triangular"\nlow = 0.0\nmode = 0.5\nhigh = 1.0'))
+    assert load_study(child).parameter("x2").args == {"low": 0.0, "high": 2.0}
