@@ -191,6 +191,7 @@ def _period(v, t, war):
     veto = v["europe_veto"]
     x = {a: _depth(v, b[a]) for a in ("core", "east", "asia_pacific")}
     x["europe"] = veto * np.minimum(x["core"], x["east"]) + (1.0 - veto) * _depth(v, b["europe"])
+    b["europe"] = veto * b["core"] + (1.0 - veto) * b["europe"]  # under a veto the core's margin decides
     tl = _united_states(v, s, w, x["europe"], x["asia_pacific"])
     b["united_states"] = sum(tl.values()) + trend
     x["united_states"] = _depth(v, b["united_states"])
@@ -254,7 +255,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     >>> from study.models import asia_pacification as ap
     >>> y = ap.evaluate(ap.nominal_inputs())
     >>> round(float(y.war_effect[0]), 3)
-    0.118
+    0.228
     """
     v = _inputs(x)
     on_sample = next((x.variables[k].data for k in x.data_vars if x.variables[k].dims == ("sample",)), None)
@@ -316,13 +317,8 @@ def _claims(v, runs, margin, effect, rational, acceleration, col):
     war, cf = runs["war"], runs["no_war"]
     h, madrid, vilnius = len(TIMES) - 1, len(TIMES), len(TIMES) + 1
     ap4, summit = "asia_pacific", v["summit_depth"]
-    veto = v["europe_veto"]
-
     def cost(r):  # Europe's marginal losses: the magnitudes of its negative terms
         return -sum(np.minimum(val, 0.0) for val in r["terms"]["europe"].values())
-
-    def decider(r):  # whose margin decides Europe's vote: the core under a veto, else Europe
-        return veto * r["b"]["core"] + (1.0 - veto) * r["b"]["europe"]
 
     def flag(cond):
         return ("sample",), col(np.asarray(cond, dtype=np.float64))
@@ -342,7 +338,7 @@ def _claims(v, runs, margin, effect, rational, acceleration, col):
         "claim_ap4_entrapment_relieved": flag(war[h]["terms"][ap4]["entrapment"] > cf[h]["terms"][ap4]["entrapment"]),
         "obs_ap4_at_madrid": flag(war[madrid]["x"][ap4] >= summit),
         "obs_ap4_at_vilnius": flag(war[vilnius]["x"][ap4] >= summit),
-        "obs_tokyo_office_blocked": flag(decider(war[vilnius]) <= 0),
+        "obs_tokyo_office_blocked": flag(war[vilnius]["b"]["europe"] <= 0),
         "obs_communique_language": flag(war[vilnius]["s"]["theta"] - v["europe_threat_pre"]
                                         >= v["threat_rise_for_language"]),
     }
