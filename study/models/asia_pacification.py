@@ -70,11 +70,11 @@ NOMINAL = {
     "europe_threat_pre": 0.25, "arms_gap": 0.075, "ap4_prior_alignment": 0.85, "ap4_wedge_value": 0.30,
     "eu_support_value": 0.30, "ap4_legitimacy_gain": 0.175, "ap4_russia_cost_scale": 0.30,
     "ap4_entrapment_relief": 0.50, "legitimacy_amplifier": 0.50, "us_autonomy_control_value": 0.30,
-    "us_divide_rule_value": 0.30, "dispersion_cost": 0.15, "leverage_efficacy": 0.35, "risk_control": 0.55,
+    "us_divide_rule_value": 0.30, "dispersion_cost": 0.25, "leverage_efficacy": 0.35, "risk_control": 0.55,
     "war_phase_in": 0.75, "rivalry_trend": 0.03,
     "war": 1.0, "depth_status_quo": 0.30, "depth_cost_curvature": 2.0, "us_material_power": 0.60,
     "europe_reward_capacity": 0.20, "ap4_deviation_cost": 0.50, "europe_dispersion_share": 0.25,
-    "us_tension_weight": 0.50, "europe_power_weight": 0.50, "material_effect": 0.05, "summit_depth": 0.35,
+    "us_tension_weight": 0.50, "europe_power_weight": 0.50, "material_effect": 0.10, "summit_depth": 0.35,
     "threat_rise_for_language": 0.10,
 }
 
@@ -132,7 +132,7 @@ def _europe(v, s, w, alpha, wedge):
         "entrapment": -v["europe_entrapment_exposure"] * p_tw * (1.0 - v["risk_control"]) * (1.0 - s["d"]),
         "russia_wedge": -wedge * s["p"],  # E5: the Russia wedge, as far as a split is feasible
         "china_options": -chi * (1.0 - eps) * w,  # E10: China's unused options
-        "dispersion": -v["europe_dispersion_share"] * v["dispersion_cost"] * w,  # N1
+        "dispersion": -v["europe_dispersion_share"] * v["dispersion_cost"] * s["drain"],  # N1
         "escalation_intimidation": -eps * v["intimidation_effect"] * w,  # §4 counter-hypothesis
     }
 
@@ -166,7 +166,7 @@ def _united_states(v, s, w, x_e, x_a):
         # 「相对总体力量」: bundling gives up the split (p) and concedes Russia's value to China
         # as far as the two align (1 − p), a value the war depletes (k).
         "relative_power": -v["us_divide_rule_value"] * (s["p"] + (1.0 - s["p"]) * s["k"]),
-        "dispersion": -v["dispersion_cost"] * w,  # N1/N4: strategic dispersion
+        "dispersion": -v["dispersion_cost"] * s["drain"],  # N1/N4: strategic dispersion
     }
 
 
@@ -179,6 +179,9 @@ def _period(v, t, war):
     """Terms, marginal benefits and depths of every actor at time ``t``, war on (1) or off (0)."""
     w = war * v["war"] * (1.0 - np.exp(-np.maximum(t - WAR_START, 0.0) / v["war_phase_in"]))
     s = _state(v, w)
+    # The attrition war drains resources in proportion to its length (「消耗巨大、进展缓慢的堑壕战」),
+    # reaching the full dispersion cost at the horizon, while the shock effects above saturate.
+    s["drain"] = war * v["war"] * np.minimum(np.maximum(t - WAR_START, 0.0) / (TIMES[-1] - WAR_START), 1.0)
     trend = v["rivalry_trend"] * (t - TIMES[0]) + v["connectivity_benefit"]  # N6; 安全联通性
     alpha, wedge = v["europe_autonomy_value"], v["europe_russia_wedge_value"]
     east = _europe(v, s, w, alpha, wedge)
@@ -255,7 +258,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     >>> from study.models import asia_pacification as ap
     >>> y = ap.evaluate(ap.nominal_inputs())
     >>> round(float(y.war_effect[0]), 3)
-    0.228
+    0.198
     """
     v = _inputs(x)
     on_sample = next((x.variables[k].data for k in x.data_vars if x.variables[k].dims == ("sample",)), None)
