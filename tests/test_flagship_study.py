@@ -57,8 +57,8 @@ def test_headline_probabilities_are_reported_with_intervals(table):
     h = table.query("method == 'headline'").set_index("output")
     assert set(h.index) == {"war_accelerates", "war_speeds_up", "europe_worth_a_try"}
     assert 0.2 < h.loc["europe_worth_a_try", "value"] < 0.9 and h.loc["europe_worth_a_try", "conf"] < 0.05
-    # The war deepening Asia-Pacification is close to certain under the paper's reading.
-    assert h.loc["war_accelerates", "value"] > 0.95
+    # Likely but not certain under the paper's reading: dispersion can outweigh the war's gains.
+    assert 0.6 < h.loc["war_accelerates", "value"] < 0.98 and h.loc["war_accelerates", "conf"] < 0.05
 
 
 def test_war_phase_in_leads_the_dynamics(table):
