@@ -61,10 +61,15 @@ def test_headline_probabilities_are_reported_with_intervals(table):
     assert 0.6 < h.loc["war_accelerates", "value"] < 0.98 and h.loc["war_accelerates", "conf"] < 0.05
 
 
-def test_war_phase_in_leads_the_dynamics(table):
+def test_dynamic_sensitivity_phase_in_leads_early_and_dispersion_at_the_horizon(table):
+    st = table.query("method == 'sobol' and output == 'nato_war_effect_path' and index == 'ST'")
+    first = st[st["war_time"] == min(st["war_time"])]
+    last = st[st["war_time"] == max(st["war_time"])]
+    assert first.nsmallest(1, "rank")["param"].item() == "war_phase_in"
+    assert last.nsmallest(1, "rank")["param"].item() == "dispersion_cost"  # the attrition drain
     for output in ("war_effect", "acceleration"):
-        st = table.query("method == 'sobol' and output == @output and index == 'ST'")
-        assert st.nsmallest(1, "rank")["param"].item() == "war_phase_in", output
+        top2 = table.query("method == 'sobol' and output == @output and index == 'ST'").nsmallest(2, "rank")
+        assert set(top2["param"]) == {"dispersion_cost", "war_phase_in"}, output
 
 
 def test_indices_nc_holds_the_same_numbers(run, table):
