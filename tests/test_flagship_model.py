@@ -69,7 +69,11 @@ def test_before_february_2022_both_worlds_coincide_and_after_it_they_part():
     pre = [t for t in ap.TIMES if t < ap.WAR_START]
     gap = y.depth.sel(world="war") - y.depth.sel(world="no_war")
     assert float(np.abs(gap.sel(time=pre)).max()) == 0.0
-    assert float(np.abs(gap.sel(time=ap.TIMES[-1], actor="nato")).min()) > 0.0
+    # After it they part, except where an actor is held at zero depth in both worlds.
+    last = y.depth.sel(time=ap.TIMES[-1])
+    held = (last.sel(actor=list(ap.ACTORS)) == 0).any("actor").all("world")
+    parted = gap.sel(time=ap.TIMES[-1], actor="nato") != 0
+    assert bool((parted | held).all()) and float(parted.mean()) > 0.95
 
 
 # --- monotone responses the paper asserts, over the distributions -------------------------
@@ -135,9 +139,9 @@ def test_depths_are_bounded_and_nato_is_the_geometric_mean(base):
 # --- each named input moves a headline --------------------------------------------------------
 
 @pytest.mark.parametrize("name, output, low, high", [
-    ("russia_residual_capacity", "war_effect", 0.211, 0.160),   # through the AP4 and relative power
-    ("china_policy_options", "war_effect", 0.232, 0.161),       # through Europe's margin
-    ("europe_autonomy_value", "war_effect", 0.183, 0.226),      # through threat perception
+    ("russia_residual_capacity", "war_effect", 0.209, 0.158),   # through the AP4 and relative power
+    ("china_policy_options", "war_effect", 0.230, 0.159),       # through Europe's margin
+    ("europe_autonomy_value", "war_effect", 0.181, 0.224),      # through threat perception
 ])
 def test_each_disputed_input_moves_the_war_effect_at_the_nominal_point(name, output, low, high):
     lo, hi = SUPPORT[name]
@@ -169,7 +173,8 @@ def test_each_disputed_input_decides_a_headline_on_some_draws(name, headline, sh
                                      dispersion_cost=0.5), "claim_instrumentally_rational"),
     ("security connectivity", dict(connectivity_benefit=0.5), "europe_worth_a_try"),
     ("security connectivity", dict(connectivity_benefit=0.5), "claim_ap4_needs_war"),
-    ("divide and rule", dict(split_retention=0.9), "europe_worth_a_try"),
+    ("divide and rule", dict(split_retention=0.9, europe_split_retention=0.9, us_split_retention=0.9),
+     "europe_worth_a_try"),
     ("Europe with a veto", dict(europe_veto=1.0, core_autonomy_premium=0.3, core_wedge_premium=0.3), "europe_worth_a_try"),
     ("China escalates, intimidating", dict(china_escalation=1.0, intimidation_effect=0.5), "europe_worth_a_try"),
     ("China escalates, intimidating", dict(china_escalation=1.0, intimidation_effect=0.5), "war_accelerates"),
@@ -189,9 +194,9 @@ def test_the_veto_reading_predicts_the_tokyo_office_dispute_and_the_paper_readin
 def test_implementation_check_nominal_depths_and_effects():
     y = at()
     war = y.depth.sel(world="war", actor="nato").values[0]
-    np.testing.assert_allclose(war.round(3), [0.134, 0.143, 0.152, 0.161, 0.202, 0.315, 0.370, 0.394])
-    assert (round(val(y, "war_effect"), 3), round(val(y, "acceleration"), 3)) == (0.198, 0.062)
-    assert [round(val(y, "europe_margin", world=w), 3) for w in ap.WORLDS] == [0.077, -0.343]
+    np.testing.assert_allclose(war.round(3), [0.134, 0.143, 0.152, 0.161, 0.201, 0.313, 0.369, 0.392])
+    assert (round(val(y, "war_effect"), 3), round(val(y, "acceleration"), 3)) == (0.196, 0.061)
+    assert [round(val(y, "europe_margin", world=w), 3) for w in ap.WORLDS] == [0.07, -0.343]
 
 
 @pytest.mark.parametrize("claim", [k for k, c in ap.CLAIMS.items() if c[0] == "built_in"])

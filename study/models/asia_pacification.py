@@ -31,7 +31,8 @@ WAR_START = 2022.15  # 24 February 2022
 MADRID, VILNIUS = 2022.5, 2023.5  # the summits of June 2022 and July 2023
 
 PARAMETERS = (
-    "russia_residual_capacity", "split_feasibility_pre", "split_retention",
+    "russia_residual_capacity", "split_feasibility_pre", "split_retention", "europe_split_retention",
+    "us_split_retention",
     "china_policy_options", "china_support_to_russia", "china_counter_reaction", "taiwan_risk",
     "cai_dimming",
     "europe_autonomy_value", "us_commitment_value", "guarantee_contingency", "europe_china_econ_stake",
@@ -63,6 +64,7 @@ REQUIRED = PARAMETERS + CONSTANTS
 
 NOMINAL = {
     "russia_residual_capacity": 0.20, "split_feasibility_pre": 0.40, "split_retention": 0.05,
+    "europe_split_retention": 0.10, "us_split_retention": 0.05,
     "china_policy_options": 0.15, "china_support_to_russia": 0.40, "china_counter_reaction": 0.40,
     "taiwan_risk": 0.40, "cai_dimming": 0.50, "europe_autonomy_value": 0.35, "us_commitment_value": 0.75,
     "guarantee_contingency": 0.60, "europe_china_econ_stake": 0.15, "europe_russia_wedge_value": 0.40,
@@ -99,8 +101,11 @@ def _state(v, w):
     return {
         # E7: the war closes a share Δd of Europe's gap to full dependence on the US.
         "d": d0 + v["europe_dependence_shift"] * (1.0 - d0) * w,
-        # A8: the room to split Russia from China shrinks to the retained share q.
-        "p": v["split_feasibility_pre"] * (1.0 - (1.0 - v["split_retention"]) * w),
+        # A8: the room to split Russia from China shrinks to the retained share q …
+        # Each actor's own perception of it: the AP4's (A8), Europe's and the US's (§3.3).
+        **{f"p_{a}": v["split_feasibility_pre"] * (1.0 - (1.0 - v[q]) * w) for a, q in (
+            ("asia_pacific", "split_retention"), ("europe", "europe_split_retention"),
+            ("united_states", "us_split_retention"))},
         # A3: Russia's capacity (and its value to China) falls to its residual share r.
         "k": 1.0 - (1.0 - v["russia_residual_capacity"]) * w,
         # U16–U17, 合而治之: China's counter-reaction raises Europe's threat perception of China.
@@ -130,7 +135,7 @@ def _europe(v, s, w, alpha, wedge):
         "china_engagement": -(v["europe_china_econ_stake"] * (1.0 - v["cai_dimming"] * w) + support * rew),
         # T1/T5 entrapment, net of risk control (T10) and Snyder's sensitivity 1 − d (T6).
         "entrapment": -v["europe_entrapment_exposure"] * p_tw * (1.0 - v["risk_control"]) * (1.0 - s["d"]),
-        "russia_wedge": -wedge * s["p"],  # E5: the Russia wedge, as far as a split is feasible
+        "russia_wedge": -wedge * s["p_europe"],  # E5: the Russia wedge, as far as a split is feasible
         "china_options": -chi * (1.0 - eps) * w,  # E10: China's unused options
         "dispersion": -v["europe_dispersion_share"] * v["dispersion_cost"] * s["drain"],  # N1
         "escalation_intimidation": -eps * v["intimidation_effect"] * w,  # §4 counter-hypothesis
@@ -148,7 +153,7 @@ def _asia_pacific(v, s, w):
         "entrapment": -v["ap4_deviation_cost"] * (1.0 - v["ap4_prior_alignment"]) * (1.0 - v["risk_control"])
         * (1.0 - v["ap4_entrapment_relief"] * w),
         "russia_cost": -v["ap4_russia_cost_scale"] * s["k"],  # A3–A5: Russia's capacity to impose costs
-        "russia_wedge": -v["ap4_wedge_value"] * s["p"],  # A6, A8: Japan's detachment strategy
+        "russia_wedge": -v["ap4_wedge_value"] * s["p_asia_pacific"],  # A6, A8: Japan's detachment strategy
         # §4: punishment raises the AP4's threat perception (backfire) or intimidates.
         "escalation": eps * (v["ap4_threat_amplification"] * (beta + lam) - v["intimidation_effect"]) * w,
     }
@@ -165,7 +170,7 @@ def _united_states(v, s, w, x_e, x_a):
         "tension": -v["us_tension_weight"] * v_ctl * (1.0 - s["d"]),  # U9: the inherent tension
         # 「相对总体力量」: bundling gives up the split (p) and concedes Russia's value to China
         # as far as the two align (1 − p), a value the war depletes (k).
-        "relative_power": -v["us_divide_rule_value"] * (s["p"] + (1.0 - s["p"]) * s["k"]),
+        "relative_power": -v["us_divide_rule_value"] * (s["p_united_states"] + (1.0 - s["p_united_states"]) * s["k"]),
         "dispersion": -v["dispersion_cost"] * s["drain"],  # N1/N4: strategic dispersion
     }
 
@@ -258,7 +263,7 @@ def evaluate(x: xr.Dataset) -> xr.Dataset:
     >>> from study.models import asia_pacification as ap
     >>> y = ap.evaluate(ap.nominal_inputs())
     >>> round(float(y.war_effect[0]), 3)
-    0.198
+    0.196
     """
     v = _inputs(x)
     on_sample = next((x.variables[k].data for k in x.data_vars if x.variables[k].dims == ("sample",)), None)
