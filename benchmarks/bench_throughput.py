@@ -72,8 +72,8 @@ def main(argv=None) -> None:
         return [evaluate(s) for s in singles]
 
     t_loop = best_time(loop, max(1, args.repeat - 2))
-    looped = np.concatenate([y["net_benefit"].values for y in loop()])
-    whole = evaluate(x)["net_benefit"].values[:m]
+    looped = np.concatenate([y["depth"].values for y in loop()])
+    whole = evaluate(x)["depth"].values[:m]
     if not np.allclose(looped, whole, rtol=1e-12, atol=1e-12):
         raise SystemExit("per-sample loop and vectorized call disagree")
 

@@ -11,7 +11,6 @@ run: it holds the run's lock (:func:`study.store.locked`) from start to finish.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ from .errors import Interrupted, RunError, StudyError
 from .evaluate import chunk_ranges, dask_client, run_chunks
 from .memory import release_freed_memory
 from .contract import check_storable, resolve, source_file
+from .extends import chain_sha256
 from .sampling import make_design
 from .sources import changed_sources, local_sources
 from .spec import DEFAULT_STUDY, Study, load_study
@@ -257,7 +257,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             stack.enter_context(store.locked(run_dir))
             store.reserve_space(run_dir)
             stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
-            shutil.copyfile(path, run_dir / "study.toml")
+            (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
             model_file = source_file(study.model, study_dir)
             d = study.sampling
             manifest = store.Manifest(run_dir, {
@@ -450,14 +450,14 @@ def _prepare_resume(run_dir: Path, path):
     recorded = manifest["study"]
     copy = run_dir / "study.toml"
     if path is not None:
-        current = file_sha256(path) if Path(path).exists() else None
+        current = chain_sha256(path) if Path(path).exists() else None
         if current != recorded["sha256"]:
             raise RunError(path, "", f"differs from the study file this run was started with (sha256 "
                            f"{recorded['sha256'][:12]}…, now {str(current)[:12]}…); resuming would mix two "
                            "studies in one run: start a new run instead")
     original = _study_file(recorded)
     study_dir = original.resolve().parent if original.exists() else run_dir
-    if original.exists() and file_sha256(original) != recorded["sha256"]:
+    if original.exists() and chain_sha256(original) != recorded["sha256"]:
         raise RunError(original, "", f"has changed since the run started (sha256 {recorded['sha256'][:12]}…); "
                        "resuming would mix two studies in one run: start a new run instead")
     over = manifest.data.get("overrides", {})

@@ -8,7 +8,6 @@ was found: ``params/x.toml: parameters.x1.high: must be greater than low (1.0); 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 import os
 import re
@@ -22,6 +21,7 @@ import numpy as np
 from .design import layout
 from .distributions import DISTRIBUTIONS, support_problem
 from .errors import StudyError
+from .extends import flatten
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
@@ -337,6 +337,8 @@ def _read_document(path: Path) -> tuple[bytes, str, dict]:
 
 def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     raw, text, doc = _read_document(path)
+    doc, flat, sha256 = flatten(path, doc, raw)  # [study].extends: merge the chain (study/extends.py)
+    text = flat or text
     ld = _Loader(path)
     ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations", "report"))
 
@@ -361,7 +363,7 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
-        sha256=hashlib.sha256(raw).hexdigest(), sampling=sampling, analysis=analysis,
+        sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
         report=_report(ld, ld.table(doc, "report", required=False)),
     )
