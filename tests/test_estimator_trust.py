@@ -15,7 +15,8 @@ from scipy import stats
 from analysis.draws import iid_rows
 from analysis.proportion import REPLICATE_T, REPLICATE_T_CLIPPED, share_holds
 from analysis.sobol import sobol_indices
-from study import run_study, testing
+from study import testing
+from mcsens import run_study
 from tests.helpers import PARAMS, write_study
 
 UNIT = ("uniform", {"low": 0.0, "high": 1.0})
