@@ -133,14 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     from study.spec import DEFAULT_STUDY, load_study
 
-    if args.resume is None:  # fail fast on a bad file, before the heavy imports
-        load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed, check_variants=True)
+    study = args.study_file
+    if args.resume is None:  # loaded once, before the heavy imports: a bad file fails fast
+        study = load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed,
+                           check_variants=True)
     from .runner import run_study
 
     if args.resume is not None and (args.samples or args.seed is not None):
         raise StudyError("--resume", "", "cannot be combined with --samples or --seed (a resumed run keeps its own)")
     try:
-        run_dir = run_study(args.study_file, samples=args.samples, seed=args.seed, out=args.out,
+        run_dir = run_study(study, samples=args.samples, seed=args.seed, out=args.out,
                             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                             allow_failures=args.allow_failures, figures=not args.no_figures,
                             until_converged=args.until_converged, max_samples=args.max_samples,
