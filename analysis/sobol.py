@@ -99,12 +99,12 @@ from scipy import stats
 
 from study.design import layout
 from study.errors import InternalError, StudyError
+from study.spec import CI_METHODS  # one list of interval methods, the loader's
 
 from .draws import read_rows
 from .methods import Method
 from .tidy import columns, element_labels, element_names, element_position, labelled, s2_rows, stack, tidy_rows
 
-CI_METHODS = ("replicates", "bootstrap", "bootstrap-percentile")
 
 ESTIMATORS = {
     "S1": "Saltelli et al. (2010)",

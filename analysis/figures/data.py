@@ -112,7 +112,7 @@ class RunData:
 
     @property
     def conf_level(self) -> float:
-        return float(self.study.get("analysis", {}).get("conf_level", 0.95))
+        return float(self.record.study.analysis.conf_level)
 
     # -- samples --------------------------------------------------------------------
     def independent(self) -> xr.Dataset:
