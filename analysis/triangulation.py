@@ -26,7 +26,7 @@ _WHERE = "analysis.triangulation"
 LABELS = {m.name: m.text_label for m in METHODS.values()}
 
 
-def _element_labels(da: xr.DataArray) -> pd.Series:
+def _by_element_and_param(da: xr.DataArray) -> pd.Series:
     """The values of ``da`` indexed by (element label, param)."""
     if "param" not in da.dims:
         raise InternalError(_WHERE, da.name or "values", f"must have a 'param' dimension; got dims {da.dims}")
@@ -93,7 +93,7 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (1 if key == "top_k" else 0):
             raise InternalError(_WHERE, key, f"must be a {'positive' if key == 'top_k' else 'non-negative'} integer; "
                                           f"got {value!r}")
-    table = pd.concat({m: _element_labels(v) for m, v in given.items()}, axis=1).reset_index()
+    table = pd.concat({m: _by_element_and_param(v) for m, v in given.items()}, axis=1).reset_index()
     methods = list(given)
     for m in methods:
         table[f"rank_{m}"] = table.groupby("element", sort=False)[m].rank(ascending=False, method="min").astype("Int64")

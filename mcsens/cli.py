@@ -173,6 +173,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_rebuild(args) -> int:
+    from analysis.run import read_run
+
     if args.stage == "analyze":
         from analysis.indices import analyze_run as build
     elif args.stage == "figures":
@@ -180,10 +182,10 @@ def _cmd_rebuild(args) -> int:
     else:
         from analysis.appendix import build_appendix, compile_pdf
 
-        def build(run_dir):
-            build_appendix(run_dir)
-            print(f"{run_dir / 'appendix'}: {compile_pdf(run_dir)[1]}", file=sys.stderr)
-    build(args.run_dir)
+        def build(run):
+            build_appendix(run)
+            print(f"{run.path / 'appendix'}: {compile_pdf(run)[1]}", file=sys.stderr)
+    build(read_run(args.run_dir))  # read once; every stage takes the record
     print(args.run_dir)
     return 0
 
