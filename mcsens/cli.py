@@ -1,4 +1,4 @@
-"""The ``study`` command line: a thin layer over :mod:`study.runner` and :mod:`analysis`.
+"""The ``study`` command line: a thin layer over :mod:`mcsens.runner` and :mod:`analysis`.
 
 Exit status: 0 success, 2 user error (one line on standard error, no traceback),
 1 unexpected failure, 130 interrupted (the run stays resumable).
