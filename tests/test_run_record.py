@@ -48,9 +48,17 @@ STUDY = """
     """
 
 
-@pytest.fixture
-def run_dir(real_run):
-    return real_run(MODEL, STUDY, samples=64)
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    # One run for the module (the real writer, as conftest's real_run, made once).
+    import textwrap
+
+    from mcsens import run_study
+
+    folder = tmp_path_factory.mktemp("lin")
+    (folder / "model.py").write_text(textwrap.dedent(MODEL))
+    (folder / "lin.toml").write_text(textwrap.dedent(STUDY))
+    return run_study(folder / "lin.toml", samples=64, out=folder / "runs", figures=False, appendix=False)
 
 
 def test_the_record_holds_the_study_as_it_was_run(run_dir):
