@@ -1,13 +1,15 @@
 """Sensitivity analysis of saved runs: indices, convergence, triangulation, figures, appendix.
 
-Reads run directories written by :mod:`study`; never imports or runs a model. One module
-per method, each a pure function over arrays returning a labelled Dataset, listed here::
+Reads run directories written by :mod:`study` through their record (:mod:`analysis.run`);
+never imports or runs a model. One module per method, each declaring its
+:class:`analysis.methods.Method` (name, ranking index, labels, ``analyze``); this is the
+registry, in the order the methods' rows appear in ``indices.csv``::
 
-    METHODS = {"sobol": sobol, "morris": morris, "delta": delta}
+    METHODS = {"sobol": sobol.METHOD, "morris": morris.METHOD, "delta": delta.METHOD}
 """
 
 from . import delta, morris, sobol
 
-METHODS = {"sobol": sobol, "morris": morris, "delta": delta}
+METHODS = {m.name: m for m in (sobol.METHOD, morris.METHOD, delta.METHOD)}
 
 __all__ = ["METHODS"]

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from study.errors import RunError, StudyError
+from study.store import write_atomic
 
+from . import METHODS
 from .draws import iid_rows, read_rows
 from .proportion import share_holds
-from .textsafe import mathtext_escape, read_csv, write_csv
+from .run import Run, read_run
+from .textsafe import mathtext_escape, write_csv
 
 TOP = 3
 COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output", "output_label", "n",
@@ -35,29 +37,19 @@ COLUMNS = ("run", "study", "variant", "model", "design", "correlations", "output
            *(f"driver_{i}{s}" for i in range(1, TOP + 1) for s in ("", "_label", "_value")))
 
 
-def _study_file(run_dir: Path) -> dict:
-    try:
-        return tomllib.loads((run_dir / "study.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(run_dir, "", "is not a run directory (no study.toml)") from None
-    except tomllib.TOMLDecodeError as e:
-        raise RunError(run_dir / "study.toml", "", f"must be valid TOML; got {e}") from None
+def _correlations(study) -> str:
+    return "; ".join(f"{c.params[0]}~{c.params[1]} {c.rank:+.2g}" for c in study.correlations) or "none"
 
 
-def _correlations(doc: dict) -> str:
-    items = doc.get("correlations", [])
-    return "; ".join(f"{a}~{b} {c['rank']:+.2g}" for c in items for a, b in [c["params"]]) or "none"
-
-
-def _drivers(run_dir: Path, output: str, labels: dict) -> dict:
+def _drivers(run: Run, output: str, labels: dict) -> dict:
     """Top drivers of `output` by total-order index, or by delta where Sobol is absent."""
-    path = run_dir / "indices.csv"
     out = {"drivers_index": ""}
-    if not path.exists():
+    df = run.indices(keep_default_na=False, na_values=[""])
+    if df is None:
         return out
-    df = read_csv(path, keep_default_na=False, na_values=[""])
     df = df[df["output"] == output]
-    for method, index in (("sobol", "ST"), ("delta", "delta")):
+    # Methods computed on the draws, in registry order: Sobol' first, delta where it is absent.
+    for method, index in ((m.name, m.rank_index) for m in METHODS.values() if m.on_draws):
         sel = df[(df["method"] == method) & (df["index"] == index)].sort_values("value", ascending=False)
         if len(sel):
             out["drivers_index"] = index
@@ -68,22 +60,19 @@ def _drivers(run_dir: Path, output: str, labels: dict) -> dict:
     return out
 
 
-def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
-    from study.store import Manifest, open_run
-
-    manifest = Manifest.load(run_dir).data
-    doc = _study_file(run_dir)
-    with open_run(run_dir) as ds:
-        model = (manifest.get("model") or {}).get("ref") or ds.attrs.get("model") or doc["study"]["model"]
-        headline = json.loads(ds.attrs.get("headline", "[]")) or list(doc.get("analysis", {}).get("headline", []))
+def _run_rows(run: Run, conf_level: float) -> tuple[str, list[dict]]:
+    run_dir, study = run.path, run.study
+    with run.open_results() as ds:
+        model = (run.manifest.get("model") or {}).get("ref") or ds.attrs.get("model") or study.model
+        headline = json.loads(ds.attrs.get("headline", "[]")) or list(study.analysis.headline)
         if not headline:
             raise RunError(run_dir, "analysis.headline", "must name at least one 0/1 output to compare; got none")
         keep = np.flatnonzero(iid_rows(ds))
         replicate = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
         labels = {v: ds[v].attrs.get("label") or v for v in ds.data_vars if ds[v].attrs.get("role") == "input"}
-        base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": doc["study"]["name"],
-                "variant": doc["study"].get("description", ""), "model": model,
-                "design": ds.attrs.get("design", ""), "correlations": _correlations(doc)}
+        base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": study.name,
+                "variant": study.description, "model": model,
+                "design": ds.attrs.get("design", ""), "correlations": _correlations(study)}
         rows = []
         for name in headline:
             if name not in ds or ds[name].dims != ("sample",):
@@ -96,7 +85,7 @@ def _run_rows(run_dir: Path, conf_level: float) -> tuple[str, list[dict]]:
             rows.append({**base, "output": name, "output_label": ds[name].attrs.get("label") or name,
                          "n": int(y.size), "holds": int((y == 1).sum()), "p_holds": p, "ci_low": lo,
                          "ci_high": hi, "conf_level": conf_level, "ci_method": how,
-                         **_drivers(run_dir, name, labels)})
+                         **_drivers(run, name, labels)})
     return model, rows
 
 
@@ -105,9 +94,9 @@ def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
 
     Parameters
     ----------
-    run_dirs : sequence of path
+    run_dirs : sequence of path or analysis.run.Run
         Run directories (``results.nc``, ``manifest.json``, ``study.toml``; ``indices.csv``
-        if the run was analysed).
+        if the run was analysed), or their records.
     conf_level : float
         Level of the intervals.
 
@@ -127,13 +116,13 @@ def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
     StudyError
         If fewer than two runs are given or the runs are of different models.
     """
-    run_dirs = [Path(p) for p in run_dirs]
+    run_dirs = list(run_dirs)
     if len(run_dirs) < 2:
         raise StudyError("study compare", "RUN_DIR", f"must be two or more run directories; got {len(run_dirs)}")
     models, rows = {}, []
-    for d in run_dirs:
-        model, r = _run_rows(d, conf_level)
-        models.setdefault(model, d)
+    for run in map(read_run, run_dirs):
+        model, r = _run_rows(run, conf_level)
+        models.setdefault(model, run.path)
         rows += r
     if len(models) > 1:
         seen = ", ".join(f"{m!r} ({d})" for m, d in models.items())
@@ -253,7 +242,5 @@ def main_compare(run_dirs, out_dir) -> Path:
     for ext in ("pdf", "png"):
         fig.savefig(out_dir / f"compare.{ext}", dpi=200, bbox_inches="tight")
     plt.close(fig)
-    tmp = out_dir / f".compare.csv.{os.getpid()}.tmp"
-    write_csv(df, tmp)
-    os.replace(tmp, out_dir / "compare.csv")
+    write_atomic(out_dir / "compare.csv", lambda tmp: write_csv(df, tmp))
     return out_dir

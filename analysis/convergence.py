@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from analysis.sobol import sobol_indices
-from study.errors import StudyError
+from study.errors import InternalError
 
 #: Variables of :func:`analysis.sobol.sobol_indices` followed along the prefixes.
 TRACKED = ("S1", "S1_conf", "ST", "ST_conf", "ST_dummy", "ST_dummy_conf")
@@ -66,15 +66,16 @@ def convergence(y, *, params: Sequence[str], groups: Mapping[str, Sequence[str]]
 
     Raises
     ------
-    study.errors.StudyError
+    study.errors.InternalError
         For sizes outside ``[2, n]``, a non-positive tolerance, or anything
-        :func:`analysis.sobol.sobol_indices` rejects.
+        :func:`analysis.sobol.sobol_indices` rejects (the study loader refuses every study
+        file that could cause them; a non-finite output is a ``StudyError``).
     """
     y = np.asarray(y, dtype=float)
     n_rows = y.shape[0] if y.ndim == 4 else 0
     sizes = _sizes(sizes, n_rows, source)
     if not tolerance > 0:
-        raise StudyError(source, "tolerance", f"must be positive; got {tolerance!r}")
+        raise InternalError(source, "tolerance", f"must be positive; got {tolerance!r}")
     seeds = np.random.default_rng(rng).integers(0, 2**63, size=len(sizes))
     steps = []
     for size, seed in zip(sizes, seeds):
@@ -114,7 +115,7 @@ def _sizes(sizes, n_rows, source):
         return sorted({*powers, n_rows}) if n_rows >= 2 else [n_rows]
     sizes = sorted({int(s) for s in sizes})
     if not sizes or sizes[0] < 2 or sizes[-1] > n_rows:
-        raise StudyError(source, "sizes", f"must lie between 2 and the design's {n_rows} base rows; "
+        raise InternalError(source, "sizes", f"must lie between 2 and the design's {n_rows} base rows; "
                                           f"got {sizes!r}")
     return sizes
 

@@ -62,9 +62,12 @@ import numpy as np
 import xarray as xr
 from scipy.stats import norm
 
-from study.errors import StudyError
+from study.errors import InternalError, StudyError, StudyWarning
 
+from .draws import read_rows
+from .methods import Method
 from .morris import _check_common
+from .tidy import element_names, iid_values, labelled, tidy_rows
 
 _WHERE = "analysis.delta"
 GRID_POINTS = 100
@@ -269,13 +272,15 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
 
     Raises
     ------
-    StudyError
-        If shapes disagree, an output is not finite (naming it and the row), there are
-        fewer than 20 rows, or ``conf_level`` / ``resamples`` are out of range.
+    study.errors.StudyError
+        If an output is not finite (naming it and the row).
+    study.errors.InternalError
+        If shapes disagree, there are fewer than 20 rows, or ``conf_level`` /
+        ``resamples`` are out of range (the loader refuses every study that could cause it).
 
     Warns
     -----
-    UserWarning
+    study.errors.StudyWarning
         For every constant output (its indices are NaN) and constant input.
 
     Examples
@@ -289,10 +294,10 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
     x = np.asarray(x, dtype=float)
     params = [str(p) for p in params]
     if x.ndim != 2 or x.shape[1] != len(params):
-        raise StudyError(_WHERE, "params", f"must name every column of x ({x.shape[-1]}); got {len(params)}")
+        raise InternalError(_WHERE, "params", f"must name every column of x ({x.shape[-1]}); got {len(params)}")
     n, d = x.shape
     if n < 20:
-        raise StudyError(_WHERE, "x", f"must have at least 20 rows; got {n}")
+        raise InternalError(_WHERE, "x", f"must have at least 20 rows; got {n}")
     if not np.isfinite(x).all():
         j = int(np.flatnonzero(~np.isfinite(x).all(axis=0))[0])
         raise StudyError(_WHERE, "x", f"must be finite; got non-finite values of {params[j]!r}")
@@ -308,12 +313,12 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
     estimator, notes, kinds = [], {}, []
     flat_x = np.ptp(x, axis=0) == 0
     for j in np.flatnonzero(flat_x):
-        warnings.warn(f"delta: input {params[j]!r} is constant; its delta and S1 are NaN", UserWarning, stacklevel=2)
+        warnings.warn(f"delta: input {params[j]!r} is constant; its delta and S1 are NaN", StudyWarning, stacklevel=2)
     for e in range(k):
         values, codes = np.unique(y[:, e], return_inverse=True)
         if values.size == 1:
             msg = f"output {elements[e]!r} is constant ({float(y[0, e])!r}): delta and S1 are undefined (NaN)"
-            warnings.warn(f"delta: {msg}", UserWarning, stacklevel=2)
+            warnings.warn(f"delta: {msg}", StudyWarning, stacklevel=2)
             notes[elements[e]] = msg
             estimator.append("constant")
         elif values.size <= discrete_max:
@@ -363,3 +368,41 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
                                  "then 2 * estimate - mean(bootstrap) (Plischke et al. 2013, eq. 30)",
                "notes": json.dumps(notes)},
     )
+
+
+# -- the method as a run's analysis runs it (analysis.methods) ---------------------------
+
+#: The delta estimator's kernel densities cost O(n) per input, output and resample; these
+#: caps keep it to seconds per output while its interval stays informative.
+DELTA_MAX_ROWS = 4096
+DELTA_RESAMPLES = 30
+
+
+def analyze(run, settings, rng) -> xr.Dataset | None:
+    """Borgonovo's delta of every output, on a prefix of the run's independent draws."""
+    results, a = settings.results, run.study.analysis
+    params = json.loads(results.attrs["params"])
+    iid = settings.iid[:DELTA_MAX_ROWS]  # A and B rows interleave, so a prefix keeps both
+    x = np.column_stack([read_rows(results[p], iid) for p in params])
+    out = []
+    for o in settings.outputs:
+        values, index, dims = iid_values(results[o], iid)
+        labels = element_names(o, index)
+        with warnings.catch_warnings(record=True) as caught:
+            # A constant output (delta undefined) is recorded in the notes, not printed.
+            warnings.simplefilter("always")
+            ds = delta_indices(x, values, params=params, conf_level=a.conf_level, elements=labels,
+                               resamples=min(a.resamples, DELTA_RESAMPLES), rng=rng("delta", o))
+        settings.notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
+        ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
+        settings.rows.extend(tidy_rows(ds, "delta", o, dims, index, {
+            "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator, jackknifed over "
+                               "bandwidth and class count"),
+            "S1": ("param", "correlation ratio from the delta estimator's classes")},
+            f"bootstrap over draws ({min(a.resamples, DELTA_RESAMPLES)} resamples of {len(iid)}), normal interval",
+            flagged=("delta",)))
+        out.append(labelled(ds, o, index))
+    return xr.merge(out, compat="override", join="outer") if out else None
+
+
+METHOD = Method(name="delta", rank_index="delta", label="δ", text_label="delta", on_draws=True, analyze=analyze)

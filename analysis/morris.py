@@ -28,8 +28,12 @@ import numpy as np
 import xarray as xr
 from scipy.stats import norm
 
-from study.errors import StudyError
+from study.errors import InternalError, RunError, StudyError
 from study.morris_design import group_membership, morris_step
+from study.sampling import make_design
+
+from .methods import Method
+from .tidy import flatten, labelled, tidy_rows
 
 _WHERE = "analysis.morris"
 _TOL = 1e-9
@@ -41,12 +45,12 @@ def _check_common(y: np.ndarray, n: int, conf_level: float, resamples: int, elem
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] != n:
-        raise StudyError(where, "y", f"must have shape (n, K) with n = {n} rows; got shape {y.shape}")
+        raise InternalError(where, "y", f"must have shape (n, K) with n = {n} rows; got shape {y.shape}")
     if elements is None:
         elements = [str(k) for k in range(y.shape[1])]
     elements = list(elements)
     if len(elements) != y.shape[1]:
-        raise StudyError(where, "elements", f"must label every output column ({y.shape[1]}); got {len(elements)}")
+        raise InternalError(where, "elements", f"must label every output column ({y.shape[1]}); got {len(elements)}")
     bad = ~np.isfinite(y)
     if bad.any():
         k = int(np.flatnonzero(bad.any(axis=0))[0])
@@ -54,9 +58,9 @@ def _check_common(y: np.ndarray, n: int, conf_level: float, resamples: int, elem
         raise StudyError(where, "y", f"must be finite; got {float(y[rows[0], k])!r} in output {elements[k]!r} "
                                      f"at row {int(rows[0])} ({rows.size} of {n} rows)")
     if not 0 < conf_level < 1:
-        raise StudyError(where, "conf_level", f"must be in (0, 1); got {conf_level!r}")
+        raise InternalError(where, "conf_level", f"must be in (0, 1); got {conf_level!r}")
     if not isinstance(resamples, (int, np.integer)) or resamples < 2:
-        raise StudyError(where, "resamples", f"must be an integer >= 2; got {resamples!r}")
+        raise InternalError(where, "resamples", f"must be an integer >= 2; got {resamples!r}")
     return y, elements
 
 
@@ -88,12 +92,12 @@ def elementary_effects(u: np.ndarray, y: np.ndarray, *, num_levels: int,
     """
     u = np.asarray(u, dtype=float)
     if u.ndim != 2:
-        raise StudyError(_WHERE, "u", f"must be a 2-d array (rows, factors); got shape {u.shape}")
+        raise InternalError(_WHERE, "u", f"must be a 2-d array (rows, factors); got shape {u.shape}")
     n, d = u.shape
     names, member = group_membership(d, groups)
     g = len(names)
     if n % (g + 1) or n < 2 * (g + 1):
-        raise StudyError(_WHERE, "u", f"must hold at least 2 whole trajectories of {g + 1} rows; got {n} rows")
+        raise InternalError(_WHERE, "u", f"must hold at least 2 whole trajectories of {g + 1} rows; got {n} rows")
     r = n // (g + 1)
     du = np.diff(u.reshape(r, g + 1, d), axis=1)  # (r, G, d)
     moves = np.abs(du) > _TOL
@@ -106,13 +110,13 @@ def elementary_effects(u: np.ndarray, y: np.ndarray, *, num_levels: int,
     once = (counts > 0).sum(axis=1) == 1
     if not (whole.all() and one.all() and once.all()):
         t = int(np.flatnonzero(~(whole.all(axis=(1, 2)) & one.all(axis=1) & once.all(axis=1)))[0])
-        raise StudyError(_WHERE, "u", f"must be Morris trajectories moving one group per step; got "
+        raise InternalError(_WHERE, "u", f"must be Morris trajectories moving one group per step; got "
                                       f"trajectory {t} (rows {t * (g + 1)}-{(t + 1) * (g + 1) - 1}) breaking that")
     size = np.abs(du[moves])
     allowed = (morris_step(num_levels), 0.5)
     fits = [bool(np.all(np.abs(size - s) <= _TOL)) for s in allowed]
     if not any(fits):
-        raise StudyError(_WHERE, "u", f"must move every factor by the unit-cube step {allowed[0]!r} "
+        raise InternalError(_WHERE, "u", f"must move every factor by the unit-cube step {allowed[0]!r} "
                                       f"(closed grid, {num_levels} levels) or 0.5 (bin-centre grid); "
                                       f"got steps from {float(size.min())!r} to {float(size.max())!r} (physical values?)")
     at = np.argmax(moves, axis=1)  # (r, d): the step at which each factor moves
@@ -157,9 +161,11 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
 
     Raises
     ------
-    StudyError
-        If the design is not a Morris design with ``num_levels`` levels, if shapes
-        disagree, or if an output is not finite (naming the output and row).
+    study.errors.StudyError
+        If an output is not finite (naming the output and row).
+    study.errors.InternalError
+        If the design is not a Morris design with ``num_levels`` levels, or shapes
+        disagree (a caller's bug: the loader refuses every study that could cause it).
 
     Notes
     -----
@@ -176,7 +182,7 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
     u = np.asarray(u, dtype=float)
     params = [str(p) for p in params]
     if u.ndim != 2 or u.shape[1] != len(params):
-        raise StudyError(_WHERE, "params", f"must name every column of u ({u.shape[-1]}); got {len(params)}")
+        raise InternalError(_WHERE, "params", f"must name every column of u ({u.shape[-1]}); got {len(params)}")
     y, elements = _check_common(y, u.shape[0], conf_level, resamples, elements, _WHERE)
     ee, _ = elementary_effects(u, y, num_levels=num_levels, groups=groups)
     names, member = group_membership(len(params), groups)
@@ -209,3 +215,43 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
                "trajectories": r, "num_levels": num_levels, "effect_step": "unit-cube",
                "conf_method": "bootstrap over trajectories, z * sd"},
     )
+
+
+# -- the method as a run's analysis runs it (analysis.methods) ---------------------------
+
+def analyze(run, settings, rng) -> xr.Dataset | None:
+    """Elementary effects of every output on the run's Morris design (its main or its own file)."""
+    study = run.study
+    try:
+        res = run.open_results(None if study.sampling.method == "morris" else "morris")
+    except RunError:
+        return None
+    with res:
+        return _morris_outputs(run, res, settings, rng)
+
+
+def _morris_outputs(run, res, settings, rng) -> xr.Dataset | None:
+    study, run_dir = run.study, run.path
+    a = study.analysis
+    design = make_design(study, "morris", res.attrs.get("trajectories"))
+    grid = design.unit(0, design.n_blocks)[0]  # the bin-centre points the model was run on
+    params = list(design.params)
+    if grid.shape[0] != res.sizes["sample"]:
+        raise RunError(run_dir, "results-morris.nc", f"must hold the {grid.shape[0]} points of the recorded Morris "
+                       f"design; got {res.sizes['sample']}")
+    out = []
+    for o in settings.outputs:
+        values, index, dims = flatten(res[o])
+        ds = morris_indices(grid, values, params=params, num_levels=design.levels, conf_level=a.conf_level,
+                            resamples=a.resamples, rng=rng("morris", o))
+        ds = ds.assign_coords(element=np.arange(ds.sizes["element"]))
+        settings.rows.extend(tidy_rows(ds, "morris", o, dims, index, {
+            "mu_star": ("param", "Morris (1991), |EE| mean (Campolongo et al. 2007)"),
+            "sigma": ("param", "Morris (1991), standard deviation of EE"),
+            "mu": ("param", "Morris (1991), mean EE")}, "bootstrap over trajectories, normal interval"))
+        out.append(labelled(ds, o, index))
+    return xr.merge(out, compat="override", join="outer") if out else None
+
+
+METHOD = Method(name="morris", rank_index="mu_star", label="Morris μ*", text_label="Morris mu*", on_draws=False,
+                analyze=analyze)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,16 +170,16 @@ class Reweighter:
     """
 
     def __init__(self, run_dir, outputs=None):
-        from study.spec import load_study
-        from study.store import open_run
+        from .run import read_run
 
-        self.path = Path(run_dir)
-        self.study = load_study(self.path / "study.toml")
+        self.run = read_run(run_dir)
+        self.path = self.run.path
+        self.study = self.run.study
         if self.study.sampling.method == "morris":
             raise RunError(self.path, "sampling.method", "must be 'sobol' or 'latin' to reweight: a Morris "
                            "design's points sit on a grid and are no sample of the input distribution; got 'morris'")
         self.correlated = {n for c in self.study.correlations for n in c.params}
-        with open_run(self.path) as ds:
+        with self.run.open_results() as ds:
             keep = np.flatnonzero(iid_rows(ds))
             self.headline = [h for h in self.study.analysis.headline if h in ds]
             scalar = [v for v, da in ds.data_vars.items()
@@ -442,18 +441,17 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
     return BreakEven(output, param, thr, base, best, v, ess, s, reach=tuple(reach))
 
 
-def leading_inputs(run_dir, output: str, k: int = 3) -> list[tuple[str, float]]:
+def leading_inputs(run, output: str, k: int = 3) -> list[tuple[str, float]]:
     """Up to ``k`` inputs with the largest total-order index of ``output``.
 
-    Read from the saved ``indices.nc`` (group ``sobol``, variable ``<output>__ST``);
-    empty when the run has no Sobol' indices for that output.
+    Read from the saved ``indices.nc`` of ``run`` (a run directory or its record; group
+    ``sobol``, variable ``<output>__ST``); empty when the run has no Sobol' indices for
+    that output.
     """
-    import xarray as xr
+    from .run import read_run
 
-    path = Path(run_dir) / "indices.nc"
-    try:
-        ds = xr.load_dataset(path, group="sobol")
-    except (OSError, FileNotFoundError, ValueError):
+    ds = read_run(run).indices_group("sobol")
+    if ds is None:
         return []
     var = f"{output}__ST"
     if var not in ds or ds[var].dims != ("param",):
@@ -478,7 +476,7 @@ def _break_even_lines(rw: Reweighter) -> list[str]:
     lines = []
     targets = [*rw.headline] or rw.outputs[:1]
     for o in targets:
-        lead = [p for p, _ in leading_inputs(rw.path, o)] or list(rw.study.param_names)
+        lead = [p for p, _ in leading_inputs(rw.run, o)] or list(rw.study.param_names)
         for p in lead:
             be = break_even(rw, o, p)
             what = "P" if rw.is_probability(o) else "mean"
@@ -504,17 +502,17 @@ def main_reweight(run_dir, shift_texts, *, with_break_even: bool = False) -> tup
     (str, list of str)
         The table (and break-even lines) for standard output; warning lines.
     """
-    from study.spec import load_study
+    from .run import read_run
 
-    run_dir = Path(run_dir)
-    study = load_study(run_dir / "study.toml")
+    run = read_run(run_dir)
+    study = run.study
     shifts = [parse_shift(t, study) for t in shift_texts]
     seen = [s.param for s in shifts]
     dup = next((p for p in seen if seen.count(p) > 1), None)
     if dup:
         raise StudyError(_OPTION, dup, f"must shift each parameter once (give all its keys in one "
                          f"--shift, e.g. {dup}=low:0.2,high:0.8); got it {seen.count(dup)} times")
-    rw = Reweighter(run_dir)
+    rw = Reweighter(run)
     for s in shifts:
         rw.check(s)
     frame = rw.estimate(shifts)

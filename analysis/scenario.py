@@ -15,9 +15,7 @@ the module says why).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +23,11 @@ import pandas as pd
 import xarray as xr
 
 from study.errors import RunError
+from study.store import file_sha256, write_atomic
+
 from .draws import iid_rows, read_rows
 from .prim import PrimBox, prim
+from .run import read_run
 from .textsafe import write_csv
 
 CSV_COLUMNS = ("output", "box", "step", "kind", "coverage", "density", "mass", "n_restricted",
@@ -226,21 +227,15 @@ def tidy(ds: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)  # replaces a previous (possibly read-only) derived file
-
-
-def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: float | None = None,
+def scenario_discovery(run, outputs=None, *, write: bool = True, threshold: float | None = None,
                        peel_alpha: float = 0.05, paste_alpha: float = 0.05, mass_min: float = 0.05,
                        max_boxes: int = 2, significance: float = 0.05, tree_depth: int = 3) -> xr.Dataset:
     """Find where each headline indicator of a saved run fails, by PRIM and a tree.
 
     Parameters
     ----------
-    run_dir : str or pathlib.Path
-        A run directory with ``results.nc``.
+    run : str, pathlib.Path or analysis.run.Run
+        A run directory with ``results.nc``, or its record.
     outputs : list of str, optional
         Binary (0/1) outputs to search; default the study's ``[analysis].headline``.
     write : bool
@@ -269,10 +264,9 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
         If the run has no headline outputs and none are given, or an output is not a
         0/1 indicator along ``sample`` alone.
     """
-    from study.store import open_run
-
-    run_dir = Path(run_dir)
-    with open_run(run_dir) as ds:
+    run = read_run(run)
+    run_dir = run.path
+    with run.open_results() as ds:
         names = list(outputs) if outputs else _headline_names(ds, run_dir)
         # PRIM's peeling holds several (rows × inputs) temporaries: a balanced prefix of
         # at most MAX_ROWS independent draws bounds its memory and time at any N.
@@ -298,7 +292,6 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
             leaves.append(pd.DataFrame(json.loads(part.attrs["tree_leaves"])).assign(output=name))
         design = ds.attrs.get("design", "")
     result = _combine(parts)
-    manifest = run_dir / "manifest.json"
     result.attrs = {
         "study": ds.attrs.get("study", ""), "design": design,
         "rows": "A and B matrices" if "matrix_labels" in ds.attrs else "all samples",
@@ -306,11 +299,11 @@ def scenario_discovery(run_dir, outputs=None, *, write: bool = True, threshold: 
         "peel_alpha": peel_alpha,
         "paste_alpha": paste_alpha, "mass_min": mass_min, "max_boxes": max_boxes, "significance": significance,
         "tree_depth": tree_depth, "implementation": "analysis.prim.prim (PRIM, Friedman & Fisher 1999)",
-        "source_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else "",
+        "source_manifest_sha256": file_sha256(run.file("manifest.json")),
     }
     if write:
-        _write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
-        _write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
+        write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
+        write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
         tree = pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
-        _write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
+        write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
     return result

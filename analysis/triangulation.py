@@ -18,16 +18,18 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import kendalltau, spearmanr
 
-from study.errors import StudyError
+from study.errors import InternalError
+
+from . import METHODS
 
 _WHERE = "analysis.triangulation"
-LABELS = {"sobol": "Sobol ST", "morris": "Morris mu*", "delta": "delta"}
+LABELS = {m.name: m.text_label for m in METHODS.values()}
 
 
-def _element_labels(da: xr.DataArray) -> pd.Series:
+def _by_element_and_param(da: xr.DataArray) -> pd.Series:
     """The values of ``da`` indexed by (element label, param)."""
     if "param" not in da.dims:
-        raise StudyError(_WHERE, da.name or "values", f"must have a 'param' dimension; got dims {da.dims}")
+        raise InternalError(_WHERE, da.name or "values", f"must have a 'param' dimension; got dims {da.dims}")
     other = [d for d in da.dims if d != "param"]
     s = da.transpose(*other, "param").to_series()
     if not other:
@@ -72,7 +74,7 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
 
     Raises
     ------
-    StudyError
+    study.errors.InternalError
         If fewer than two methods are given, a value lacks a ``param`` dimension, or
         ``top_k`` / ``max_rank_gap`` are not positive integers.
 
@@ -86,12 +88,12 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
     """
     given = {m: v for m, v in (("sobol", sobol_st), ("morris", morris_mu_star), ("delta", delta)) if v is not None}
     if len(given) < 2:
-        raise StudyError(_WHERE, "methods", f"must include at least two of sobol, morris, delta; got {sorted(given)}")
+        raise InternalError(_WHERE, "methods", f"must include at least two of sobol, morris, delta; got {sorted(given)}")
     for key, value in (("top_k", top_k), ("max_rank_gap", max_rank_gap)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (1 if key == "top_k" else 0):
-            raise StudyError(_WHERE, key, f"must be a {'positive' if key == 'top_k' else 'non-negative'} integer; "
+            raise InternalError(_WHERE, key, f"must be a {'positive' if key == 'top_k' else 'non-negative'} integer; "
                                           f"got {value!r}")
-    table = pd.concat({m: _element_labels(v) for m, v in given.items()}, axis=1).reset_index()
+    table = pd.concat({m: _by_element_and_param(v) for m, v in given.items()}, axis=1).reset_index()
     methods = list(given)
     for m in methods:
         table[f"rank_{m}"] = table.groupby("element", sort=False)[m].rank(ascending=False, method="min").astype("Int64")

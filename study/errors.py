@@ -1,4 +1,4 @@
-"""Errors the toolkit raises for mistakes a user can make.
+"""Errors the toolkit raises: for mistakes a user can make, and for its own bugs.
 
 Every user error carries the file and the key path it concerns, so the command line can
 print one line such as ``params/x.toml: parameters.x1.high: must be greater than low
@@ -37,6 +37,42 @@ class ModelContractError(StudyError):
 
 class RunError(StudyError):
     """A run directory cannot be created, resumed or read as asked."""
+
+
+class InternalError(RuntimeError):
+    """A precondition inside the toolkit failed: a bug, not a user's mistake.
+
+    The analysis functions check their arguments (shapes, levels, counts) although the
+    study loader has already refused every study file that could break them; a failure
+    here means a caller inside the toolkit passed something wrong. It is deliberately not
+    a :class:`StudyError`: the command line lets it end with a traceback (exit status 1)
+    instead of a one-line message that would blame the user.
+
+    Parameters
+    ----------
+    where : str
+        The function or module whose precondition failed, e.g. ``analysis.sobol``.
+    key : str
+        The argument concerned.
+    msg : str
+        What was expected and what was found.
+    """
+
+    def __init__(self, where, key, msg):
+        self.where, self.key, self.msg = str(where), key, msg
+        super().__init__(f"{self.where}: {key}: {msg}" if key else f"{self.where}: {msg}")
+
+    def __reduce__(self):
+        return type(self), (self.where, self.key, self.msg)
+
+
+class StudyWarning(UserWarning):
+    """A warning the toolkit itself issues (e.g. a constant input of the delta estimator).
+
+    The test configuration turns it into an error, so no test passes while the toolkit
+    warns unseen; code that expects one catches it (``pytest.warns``, or
+    ``warnings.catch_warnings`` where the analysis records it as a note).
+    """
 
 
 class Interrupted(KeyboardInterrupt):

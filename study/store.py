@@ -94,13 +94,22 @@ def remove_temporaries(run_dir) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = temporary_name(path)
+def write_atomic(path: Path, write) -> None:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a hidden sibling, renamed over it.
+
+    A reader (or a killed writer) never sees a half-written file; a previous file at
+    ``path``, even a read-only one, is replaced. The toolkit's one write-then-rename.
+    """
+    tmp = temporary_name(Path(path))
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"))
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 from analysis.appendix import build_appendix, headline_sentences
 from analysis.figures import load_run
 from analysis.textsafe import latex_escape, markdown_escape
+from study.errors import StudyError
 from tests.synthetic import CHINESE, HOSTILE, LABELS, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,19 +177,17 @@ def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_fi
     assert (tables / "dup.csv").read_text() == "a\n'=1+1\n"
 
 
-def test_markdown_headings_and_comments_cannot_be_escaped(tmp_path, no_figures):
+def test_a_study_name_edited_into_markdown_or_tex_is_refused_when_the_run_is_read(tmp_path, no_figures):
+    # The appendix reads the run's validated study (analysis.run.read_run): a name that
+    # could start a Markdown heading or leave a TeX comment never reaches it.
     run = make_run(tmp_path, morris=False, delta=False, convergence=False)
     study = (run / "study.toml").read_text(encoding="utf-8")
     (run / "study.toml").write_text(study.replace('name = "synthetic"',
                                                   'name = "s #\\n\\\\input{x} #"'),
                                     encoding="utf-8")
-    build_appendix(run)
-    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
-    assert md.startswith(r"# Robustness appendix: s \# \\input{x} \#" + "\n")
-    body = (run / "appendix" / "appendix-body.tex").read_text(encoding="utf-8")
-    # The name sits in TeX comments on one line: nothing after a newline can run.
-    assert [ln for ln in body.splitlines() if "input{x}" in ln and not ln.startswith("%")
-            and r"\textbackslash{}input" not in ln] == []
+    with pytest.raises(StudyError, match=r"study\.toml: study\.name: must be a plain name of 1 to 64 characters"):
+        build_appendix(run)
+    assert not (run / "appendix" / "appendix.tex").exists()
 
 
 # ---------------------------------------------------------------------------------------
@@ -248,7 +247,7 @@ def test_appendix_without_cjk_compiles_with_pdflatex(tmp_path):
 def test_flagship_appendix_from_a_fresh_run(tmp_path):
     """The flagship study, run small, must give an appendix that XeLaTeX compiles."""
     study_file = ROOT / "params" / "asia_pacification.toml"
-    from study.cli import main
+    from mcsens.cli import main
 
     assert main(["run", str(study_file), "--samples", "64", "--out", str(tmp_path)]) == 0
     (run,) = [p.parent for p in tmp_path.glob("asia_pacification/*/manifest.json")]
@@ -383,7 +382,7 @@ high = 1.0
 @pytest.fixture(scope="module")
 def claim_run(tmp_path_factory):
     import analysis.appendix as appendix
-    from study.runner import run_study
+    from mcsens.runner import run_study
 
     folder = tmp_path_factory.mktemp("claims")
     (folder / "claim_model.py").write_text(CLAIM_MODEL)

@@ -17,7 +17,11 @@ LABELS = {"x1": "Value of autonomy", "x2": "China's options", "x3": "Russia's ca
 
 def write_run(root, name, *, model=MODEL, description="", design="sobol", flip=None, status=None,
               indices=None, correlations=""):
-    """A run directory in the documented schema with a prescribed headline column."""
+    """A run directory in the documented schema with a prescribed headline column.
+
+    Its ``study.toml`` is a valid study (the run's record validates it); the results are
+    hand-made, so that each probability has a count to check against.
+    """
     n = len(flip)
     rng = np.random.default_rng(0)
     data = {p: ("sample", rng.random(n), {"role": "input", "label": lab}) for p, lab in LABELS.items()}
@@ -35,8 +39,13 @@ def write_run(root, name, *, model=MODEL, description="", design="sobol", flip=N
     run.mkdir(parents=True)
     xr.Dataset(data, coords=coords, attrs=attrs).to_netcdf(run / "results.nc")
     (run / "manifest.json").write_text(json.dumps({"status": "complete", "model": {"ref": model}}))
+    sampling = "replicates = 1\nsecond_order = false\n" if design == "sobol" else ""
+    params = "".join(f'[parameters.{p}]\ndistribution = "uniform"\nlow = 0.0\nhigh = 1.0\n\n' for p in LABELS)
     (run / "study.toml").write_text(
-        f'[study]\nname = "{name}"\nmodel = "{model}"\ndescription = "{description}"\n{correlations}')
+        f'[study]\nname = "{name}"\nmodel = "{model}"\ndescription = "{description}"\n\n'
+        f'[sampling]\nmethod = "{design}"\nsamples = 64\nseed = 0\n{sampling}\n'
+        f'[analysis]\nmethods = ["{"sobol" if design == "sobol" else "delta"}"]\nheadline = ["europe_flip"]\n\n'
+        f'{params}{correlations}')
     if indices is not None:
         indices.to_csv(run / "indices.csv", index=False)
     return run
@@ -153,7 +162,7 @@ def test_variant_tick_labels_drop_the_shared_prefix(names, short):
 def test_compare_shows_the_interval_of_the_runs_indices_csv(tmp_path):
     # One run's probability carries one interval: with replicate designs compare.csv must
     # show indices.csv's Student-t interval across replicates, not a Wilson interval.
-    from study import run_study
+    from mcsens import run_study
     from tests.helpers import write_study
 
     (tmp_path / "flag_model.py").write_text(

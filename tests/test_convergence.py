@@ -6,7 +6,7 @@ import pytest
 from analysis.convergence import _top_down, convergence
 from analysis.sobol import sobol_indices
 from study import testing
-from study.errors import StudyError
+from study.errors import InternalError
 
 PI = ("uniform", {"low": -np.pi, "high": np.pi})
 NAMES = ["x1", "x2", "x3"]
@@ -66,8 +66,8 @@ def test_top_down_correlation_weights_the_top():
 
 
 def test_bad_sizes(ishigami_y):
-    with pytest.raises(StudyError, match=r"^outputs: sizes: must lie between 2 and the design's 512 "
+    with pytest.raises(InternalError, match=r"^outputs: sizes: must lie between 2 and the design's 512 "
                                          r"base rows; got \[16, 1024\]"):
         convergence(ishigami_y, params=NAMES, sizes=[1024, 16])
-    with pytest.raises(StudyError, match=r"tolerance: must be positive; got 0"):
+    with pytest.raises(InternalError, match=r"tolerance: must be positive; got 0"):
         convergence(ishigami_y, params=NAMES, tolerance=0)

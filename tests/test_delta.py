@@ -7,7 +7,7 @@ import pytest
 from SALib.analyze import delta as salib_delta
 
 from analysis.delta import _jackknife, class_labels, delta_indices, n_classes
-from study.errors import StudyError
+from study.errors import InternalError, StudyError, StudyWarning
 
 NAMES = ["x1", "x2", "x3"]
 
@@ -156,7 +156,7 @@ def test_constant_output_is_nan_with_a_warning_and_a_note():
     rng = np.random.default_rng(4)
     x = rng.random((200, 3))
     y = np.stack([np.full(200, 0.25), x[:, 0]], axis=1)
-    with pytest.warns(UserWarning, match=r"delta: output 'gain' is constant \(0\.25\): delta and S1 are "
+    with pytest.warns(StudyWarning, match=r"delta: output 'gain' is constant \(0\.25\): delta and S1 are "
                                          r"undefined \(NaN\)"):
         ds = delta_indices(x, y, params=NAMES, resamples=5, rng=rng, elements=["gain", "cost"])
     assert np.isnan(ds.delta.sel(element="gain")).all() and np.isnan(ds.S1.sel(element="gain")).all()
@@ -169,7 +169,7 @@ def test_constant_input_is_nan_with_a_warning():
     rng = np.random.default_rng(4)
     x = rng.random((200, 3))
     x[:, 1] = 3.0
-    with pytest.warns(UserWarning, match=r"delta: input 'x2' is constant; its delta and S1 are NaN"):
+    with pytest.warns(StudyWarning, match=r"delta: input 'x2' is constant; its delta and S1 are NaN"):
         ds = delta_indices(x, x[:, 0], params=NAMES, resamples=5, rng=rng)
     assert np.isnan(ds.delta.values[0, 1]) and np.isfinite(ds.delta.values[0, [0, 2]]).all()
 
@@ -192,11 +192,11 @@ def test_bad_arguments_are_named(kwargs, text):
     rng = np.random.default_rng(0)
     x = rng.random((50, 3))
     args = {"params": NAMES, "rng": rng, **kwargs}
-    with pytest.raises(StudyError, match=text):
+    with pytest.raises(InternalError, match=text):
         delta_indices(x, x[:, 0], **args)
 
 
 def test_too_few_rows_is_an_error():
-    with pytest.raises(StudyError, match=r"x: must have at least 20 rows; got 19"):
+    with pytest.raises(InternalError, match=r"x: must have at least 20 rows; got 19"):
         delta_indices(np.random.default_rng(0).random((19, 3)), np.arange(19.0), params=NAMES,
                       rng=np.random.default_rng(0))

@@ -5,7 +5,7 @@ import pytest
 from SALib.analyze import morris as salib_morris
 
 from analysis.morris import elementary_effects, morris_indices
-from study.errors import StudyError
+from study.errors import InternalError, StudyError
 from study.morris_design import morris_step, morris_unit
 
 NAMES = ["x1", "x2", "x3", "x4", "x5"]
@@ -176,7 +176,7 @@ def test_bootstrap_is_reproducible_from_the_generator():
 
 def test_physical_values_are_rejected_with_the_expected_step():
     u, _ = morris_unit(3, 5, rng=np.random.default_rng(0))
-    with pytest.raises(StudyError, match=r"analysis\.morris: u: must move every factor by the unit-cube "
+    with pytest.raises(InternalError, match=r"analysis\.morris: u: must move every factor by the unit-cube "
                                          r"step 0\.666.* \(closed grid, 4 levels\) or 0\.5"):
         morris_indices(10 * u, u.sum(axis=1), params=NAMES[:3], num_levels=4, rng=np.random.default_rng(0))
 
@@ -184,10 +184,10 @@ def test_physical_values_are_rejected_with_the_expected_step():
 def test_broken_layout_names_the_trajectory():
     u, _ = morris_unit(3, 5, rng=np.random.default_rng(0))
     u[9, :] = u[8, :]  # trajectory 2 (rows 8-11) now repeats a point
-    with pytest.raises(StudyError, match=r"u: must be Morris trajectories moving one group per step; "
+    with pytest.raises(InternalError, match=r"u: must be Morris trajectories moving one group per step; "
                                          r"got trajectory 2 \(rows 8-11\)"):
         morris_indices(u, u.sum(axis=1), params=NAMES[:3], num_levels=4, rng=np.random.default_rng(0))
-    with pytest.raises(StudyError, match=r"must hold at least 2 whole trajectories of 4 rows; got 19 rows"):
+    with pytest.raises(InternalError, match=r"must hold at least 2 whole trajectories of 4 rows; got 19 rows"):
         morris_indices(u[:19], u[:19].sum(axis=1), params=NAMES[:3], num_levels=4,
                        rng=np.random.default_rng(0))
 

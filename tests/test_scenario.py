@@ -1,6 +1,5 @@
 """Scenario discovery: PRIM recovers planted failure boxes; the tree agrees; run files."""
 
-import json
 import re
 
 import numpy as np
@@ -105,39 +104,31 @@ def test_discover_degenerate_outcomes():
         discover(x, np.full(200, 0.5), name="h")
 
 
-# -- a run directory in the documented schema -------------------------------------------
+# -- a run written by the toolkit ---------------------------------------------------------
 
-def write_run(root, *, n_base=2000, seed=0, outcome=planted):
-    """Saltelli layout A, AB:x1..x4, B (replicates = 1); every matrix is evaluated."""
-    rng = np.random.default_rng(seed)
-    labels = ["A", *(f"AB:{p}" for p in NAMES), "B"]
-    a, b = rng.random((n_base, 4)), rng.random((n_base, 4))
-    u = np.repeat(a[:, None], len(labels), axis=1)
-    for j in range(4):
-        u[:, 1 + j, j] = b[:, j]
-    u[:, -1] = b
-    u = u.reshape(-1, 4)
-    m = len(labels)
-    data = {p: ("sample", u[:, j], {"role": "input", "label": LABELS[p]}) for j, p in enumerate(NAMES)}
-    data["flip"] = ("sample", outcome(u).astype(float), {"role": "output", "label": "Europe's flip"})
-    data["y"] = ("sample", u[:, 0] + u[:, 1], {"role": "output"})
-    ds = xr.Dataset(data, coords={"row": ("sample", np.repeat(np.arange(n_base), m)),
-                                  "replicate": ("sample", np.zeros(n_base * m, int)),
-                                  "matrix": ("sample", np.tile(np.arange(m), n_base))},
-                    attrs={"study": "planted", "model": "planted:evaluate", "design": "sobol",
-                           "headline": json.dumps(["flip"]), "matrix_labels": json.dumps(labels)})
-    run = root / "planted" / "20260101T000000Z-00000000"
-    run.mkdir(parents=True)
-    ds.to_netcdf(run / "results.nc")
-    (run / "manifest.json").write_text(json.dumps({"status": "complete", "model": {"ref": "planted:evaluate"}}))
-    (run / "study.toml").write_text('[study]\nname = "planted"\nmodel = "planted:evaluate"\n')
-    return run
+PLANTED_MODEL = """
+    import xarray as xr
+
+    def f(x):
+        # Fails (0) iff x1 > 0.7 and x2 < 0.3, as `planted` above.
+        flip = xr.where((x.x1 > 0.7) & (x.x2 < 0.3), 0.0, 1.0)
+        return xr.Dataset({"flip": flip.assign_attrs(label="Europe's flip"), "y": x.x1 + x.x2})
+    """
 
 
-def test_scenario_discovery_writes_files_from_a_and_b_rows(tmp_path):
-    run = write_run(tmp_path)
+def planted_study(samples: int) -> str:
+    """A Sobol study of the planted model (one replicate: A and B hold 2 * samples rows)."""
+    params = "".join(f'\n[parameters.{p}]\ndistribution = "uniform"\nlow = 0.0\nhigh = 1.0\nlabel = "{LABELS[p]}"\n'
+                     for p in NAMES)
+    return (f'[study]\nname = "planted"\nmodel = "model:f"\n\n[sampling]\nmethod = "sobol"\n'
+            f'samples = {samples}\nseed = 0\nsecond_order = false\nreplicates = 1\n\n'
+            f'[analysis]\nmethods = ["sobol"]\nheadline = ["flip"]\n{params}')
+
+
+def test_scenario_discovery_writes_files_from_a_and_b_rows(real_run):
+    run = real_run(PLANTED_MODEL, planted_study(2048))
     ds = scenario_discovery(run)
-    assert int(ds.n.sel(output="flip")) == 4000  # A and B rows of 2000 base rows
+    assert int(ds.n.sel(output="flip")) == 4096  # A and B rows of 2048 base rows
     with xr.open_dataset(run / "scenarios.nc") as saved:
         xr.testing.assert_allclose(saved.load(), ds)
         assert saved.attrs["rows"] == "A and B matrices"
@@ -156,12 +147,12 @@ def test_scenario_discovery_writes_files_from_a_and_b_rows(tmp_path):
     assert peel.step.max() == int(np.isfinite(box.coverage).sum()) - 1
     assert peel[peel.step == 0].coverage.tolist() == [1.0]  # the unrestricted start, one row
     tree = pd.read_csv(run / "scenarios_tree.csv")
-    assert tuple(tree.columns) == TREE_COLUMNS and tree.n.sum() == 4000
+    assert tuple(tree.columns) == TREE_COLUMNS and tree.n.sum() == 4096
     assert str(ds.summary.sel(output="flip").item()).startswith("Europe's flip fails mainly when ")
 
 
-def test_scenario_discovery_refuses_non_indicators(tmp_path):
-    run = write_run(tmp_path, n_base=200)
+def test_scenario_discovery_refuses_non_indicators(real_run):
+    run = real_run(PLANTED_MODEL, planted_study(256))
     with pytest.raises(RunError, match=r"analysis\.headline: headline output 'y' must be a 0/1 indicator; "
                        r"got the value"):
         scenario_discovery(run, outputs=["y"], write=False)

@@ -15,7 +15,7 @@ from SALib.sample import sobol as salib_sample
 from analysis.sobol import sobol_indices
 from study import testing
 from study.design import cross, layout
-from study.errors import StudyError
+from study.errors import InternalError, StudyError
 
 PI = ("uniform", {"low": -np.pi, "high": np.pi})
 UNIT = ("uniform", {"low": 0.0, "high": 1.0})
@@ -188,7 +188,7 @@ def test_nan_output_raises_naming_it():
 
 def test_second_order_needs_ba_blocks():
     y = np.random.default_rng(0).random((16, 2, 5, 1))
-    with pytest.raises(StudyError, match=r"second_order: S2 needs a design sampled with "
+    with pytest.raises(InternalError, match=r"second_order: S2 needs a design sampled with "
                                          r"second_order = true \(with BA blocks, 8 matrices per "
                                          r"row\); this design has 5"):
         sobol_indices(y, params=["x1", "x2", "x3"], second_order=True)
@@ -206,13 +206,13 @@ def test_second_order_needs_ba_blocks():
 def test_bad_arguments(kwargs, message):
     y = np.random.default_rng(0).random((16, 2, 5, 1))
     args = {"params": ["x1", "x2", "x3"], "second_order": False, **kwargs}
-    with pytest.raises(StudyError, match=message):
+    with pytest.raises(InternalError, match=message):
         sobol_indices(y, **args)
 
 
 def test_replicate_interval_needs_two_replicates():
     y = np.random.default_rng(0).random((16, 1, 5, 1))
-    with pytest.raises(StudyError, match=r"ci: must be 'bootstrap' or 'bootstrap-percentile' for a "
+    with pytest.raises(InternalError, match=r"ci: must be 'bootstrap' or 'bootstrap-percentile' for a "
                                          r"design with one replicate"):
         sobol_indices(y, params=["x1", "x2", "x3"], second_order=False)
 

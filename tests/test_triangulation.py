@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from analysis.triangulation import per_output_agreement, rank_agreement
-from study.errors import StudyError
+from study.errors import InternalError
 
 P = list("abcdefgh")
 
@@ -100,9 +100,9 @@ def test_ties_share_the_better_rank_and_output_dims_become_labels():
 
 def test_fewer_than_two_methods_or_bad_thresholds_are_errors():
     v = xr.DataArray([1.0, 2.0], coords={"param": ["a", "b"]}, dims="param")
-    with pytest.raises(StudyError, match=r"methods: must include at least two of sobol, morris, delta; got \['morris'\]"):
+    with pytest.raises(InternalError, match=r"methods: must include at least two of sobol, morris, delta; got \['morris'\]"):
         rank_agreement(None, v, None)
-    with pytest.raises(StudyError, match=r"top_k: must be a positive integer; got 0"):
+    with pytest.raises(InternalError, match=r"top_k: must be a positive integer; got 0"):
         rank_agreement(v, v, None, top_k=0)
-    with pytest.raises(StudyError, match=r"must have a 'param' dimension; got dims \('x',\)"):
+    with pytest.raises(InternalError, match=r"must have a 'param' dimension; got dims \('x',\)"):
         rank_agreement(v.rename(param="x"), v, None)

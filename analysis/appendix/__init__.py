@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..figures import figure_specs
 from ..figures.data import RunData, load_run
+from ..run import Run
 from PIL import Image
 
 from ..figures.style import DPI, save
@@ -126,21 +127,21 @@ def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "
     ])
 
 
-def build_appendix(run_dir: str | Path) -> Path:
+def build_appendix(run) -> Path:
     """Write the robustness appendix of a run (LaTeX, Markdown and tables).
 
     Parameters
     ----------
-    run_dir : str or Path
-        A run directory (see ``docs/architecture.md``). Figures missing from its
-        ``figures/`` folder are drawn first.
+    run : str, Path or analysis.run.Run
+        A run directory (see ``docs/architecture.md``) or its record. Figures missing
+        from its ``figures/`` folder are drawn first.
 
     Returns
     -------
     Path
-        ``<run_dir>/appendix/appendix.tex``.
+        ``<run>/appendix/appendix.tex``.
     """
-    data = load_run(run_dir)
+    data = load_run(run)
     figs = _ensure_figures(data)
     blocks = appendix_blocks(data, figs)
     # The name goes into TeX comments only: one line (plain) keeps it inside the comment.
@@ -184,7 +185,7 @@ def _write_translation(data: RunData, figs: dict, lang: str, name: str, prefix: 
     (out / f"appendix.{lang}.md").write_text(to_markdown(blocks), encoding="utf-8")
 
 
-def compile_pdf(run_dir) -> tuple[Path | None, str]:
+def compile_pdf(run) -> tuple[Path | None, str]:
     """Compile ``appendix/appendix.tex`` to PDF with XeLaTeX, if it is installed.
 
     Runs without shell escape (a description can never execute anything) and twice, for
@@ -198,7 +199,7 @@ def compile_pdf(run_dir) -> tuple[Path | None, str]:
     import shutil
     import subprocess
 
-    folder = Path(run_dir) / "appendix"
+    folder = (run.path if isinstance(run, Run) else Path(run)) / "appendix"
     engine = shutil.which("xelatex")
     if engine is None:
         return None, "not compiled: xelatex is not installed (appendix.tex and appendix.md are written)"

@@ -3,13 +3,12 @@ variants, the run record and the auditing statement."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
+
+from study.store import file_sha256 as sha256  # the toolkit's one file hash
 
 from ..compare import interval_note
 from ..figures import ranks_frame
@@ -20,15 +19,6 @@ from .sections import _figs, _join, claim, drivers, probabilities
 
 __all__ = ["convergence", "triangulation", "scenarios", "variants", "run_record", "audit",
            "sha256"]
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def convergence(data: RunData, figs: dict) -> list:

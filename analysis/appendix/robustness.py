@@ -135,7 +135,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
     if not targets:
         return blocks + [Note(tr(lang, "rob_none", why="no headline output along 'sample'"))]
     try:
-        rw = Reweighter(data.path, outputs=targets)  # reads only these outputs
+        rw = Reweighter(data.record, outputs=targets)  # reads only these outputs
     except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
         return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",
@@ -143,7 +143,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
     any_low = False
     for o in targets:
         what = _what(data, rw, o, lang)
-        lead = [p for p, _ in leading_inputs(data.path, o, LEADING) if p not in rw.correlated]
+        lead = [p for p, _ in leading_inputs(data.record, o, LEADING) if p not in rw.correlated]
         if not lead:
             blocks.append(Note(tr(lang, "rob_no_lead", what=what)))
             continue

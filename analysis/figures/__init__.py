@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .. import METHODS
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .scatter import plot_scatter
@@ -73,10 +74,9 @@ def top_inputs(data: RunData, output: str, cell: dict, k: int = 4) -> list[str]:
 
 
 def ranks_frame(data: RunData, output: str, cell: dict) -> pd.DataFrame:
-    """Ranks of each parameter under Sobol ST, Morris mu* and delta (where present)."""
+    """Ranks of each parameter under each method's ranking index (where present), e.g. Sobol ST."""
     cols = {}
-    for method, index, name in (("sobol", "ST", "Sobol' ST"), ("morris", "mu_star", "Morris μ*"),
-                                ("delta", "delta", "δ")):
+    for method, index, name in ((m.name, m.rank_index, m.label) for m in METHODS.values()):
         rows = select_cell(data.rows(method, index, output), cell, data.dim_columns)
         rows = rows[rows["param"].isin(data.labels)]
         if len(rows):
@@ -176,7 +176,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
 
     conv = data.convergence
     if conv is not None:
-        tol = data.study.get("analysis", {}).get("tolerance", 0.05)
+        tol = data.record.study.analysis.tolerance
         xlabel = "Model runs" if conv.attrs.get("axis") == "runs" else "Base sample size N"
         for out in analysed_outputs(data):
             var = f"{out}__ST"
@@ -199,21 +199,21 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 
 
-def build_figures(run_dir: str | Path) -> list[Path]:
-    """Write every figure the run supports to ``<run_dir>/figures`` (PDF and PNG).
+def build_figures(run) -> list[Path]:
+    """Write every figure the run supports to ``<run>/figures`` (PDF and PNG).
 
     Parameters
     ----------
-    run_dir : str or Path
-        A run directory (see ``docs/architecture.md``).
+    run : str, Path or analysis.run.Run
+        A run directory (see ``docs/architecture.md``) or its record.
 
     Returns
     -------
     list of Path
         The files written, PDF before PNG for each figure.
     """
-    data = load_run(run_dir)
-    out = Path(run_dir) / "figures"
+    data = load_run(run)
+    out = data.path / "figures"
     paths: list[Path] = []
     for spec in figure_specs(data):
         paths += save(spec.draw(), out, spec.name)

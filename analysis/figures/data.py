@@ -1,27 +1,24 @@
 """Read what the figures and the appendix need from a saved run directory.
 
-Nothing here imports the model or SALib: a run directory's files are the only source.
-:func:`load_run` gathers them into a :class:`RunData`; the helpers turn the tidy
-``indices.csv`` into the frames each figure and table wants.
+Nothing here imports the model or SALib: a run directory's files, read through its
+:class:`analysis.run.Run` record, are the only source. :func:`load_run` gathers them into
+a :class:`RunData`; the helpers turn the tidy ``indices.csv`` into the frames each figure
+and table wants.
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from ..draws import iid_rows, select_rows
-from ..textsafe import read_csv
+from study.spec import Parameter
 
-try:
-    from study.errors import StudyError
-except ImportError:  # pragma: no cover - the study package ships with analysis
-    StudyError = ValueError
+from ..draws import iid_rows, select_rows
+from ..run import Run, read_run
 
 __all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title",
            "coord_label"]
@@ -32,18 +29,9 @@ INDEX_COLUMNS = ("method", "output", "param", "index", "value", "conf", "conf_lo
                  "status")
 
 
-@dataclass(frozen=True)
-class Factor:
-    """One uncertain input as the appendix describes it."""
-
-    name: str
-    label: str
-    distribution: str
-    args: dict
-    group: str
-    unit: str = ""
-    description: str = ""
-    source: str = ""
+#: One uncertain input as the appendix describes it: the study's own parameter, with its
+#: label and group filled in by its name where the study file gives none.
+Factor = Parameter
 
 
 @dataclass
@@ -52,12 +40,13 @@ class RunData:
 
     path: Path
     manifest: dict
-    study: dict
+    study: dict  # the run's study.toml as parsed TOML (Run.document)
     results: xr.Dataset  # the independent draws only (see load_run)
     indices: pd.DataFrame | None
     convergence: xr.Dataset | None
     factors: list[Factor]
     constants: dict = field(default_factory=dict)
+    record: Run | None = None  # the run's record, for a stage that needs more of it
 
     # -- naming ---------------------------------------------------------------------
     @property
@@ -123,7 +112,7 @@ class RunData:
 
     @property
     def conf_level(self) -> float:
-        return float(self.study.get("analysis", {}).get("conf_level", 0.95))
+        return float(self.record.study.analysis.conf_level)
 
     # -- samples --------------------------------------------------------------------
     def independent(self) -> xr.Dataset:
@@ -201,58 +190,20 @@ def coord_label(value) -> str:
     return " ".join(w[:1].upper() + w[1:] for w in str(value).split("_"))
 
 
-def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Factor]:
-    """Factors from the validated study when the loader is available, else from TOML."""
-    params = None
-    try:
-        from study.spec import load_study
-        params = [(p.name, p.distribution, dict(p.args), p.group, p.label, p.unit,
-                   p.description, p.source) for p in load_study(study_path).parameters]
-    except (ImportError, AttributeError, StudyError):
-        # A study copied into a run may reference a model module that is not importable
-        # here; the raw TOML still carries everything the appendix prints.
-        params = None
-    if params is None:
-        skip = {"distribution", "group", "label", "unit", "description", "source"}
-        params = [(name, t.get("distribution", ""), {k: v for k, v in t.items() if k not in skip},
-                   t.get("group") or name, t.get("label", ""), t.get("unit", ""),
-                   t.get("description", ""), t.get("source", ""))
-                  for name, t in doc.get("parameters", {}).items()]
-    if not params:  # no study.toml: fall back on results.nc input attributes
-        for v, da in results.data_vars.items():
-            if da.attrs.get("role") != "input":
-                continue
-            dist = json.loads(da.attrs.get("distribution", "{}") or "{}")
-            name = dist.pop("name", dist.pop("distribution", ""))
-            params.append((v, name, dist, da.attrs.get("group") or v, da.attrs.get("label", ""),
-                           da.attrs.get("unit", ""), da.attrs.get("description", ""),
-                           da.attrs.get("source", "")))
-    return [Factor(name=n, distribution=d, args=a, group=g or n, label=lab or n,
-                   unit=u or "", description=desc or "", source=src or "")
-            for n, d, a, g, lab, u, desc, src in params]
+def _factors(run: Run) -> list[Factor]:
+    """The run's parameters, a missing label or group being the parameter's name."""
+    return [replace(p, label=p.label or p.name, group=p.group or p.name) for p in run.study.parameters]
 
 
-def _group(path: Path, name: str) -> xr.Dataset | None:
-    try:
-        return xr.load_dataset(path, group=name)
-    except OSError:  # netCDF4 raises OSError for a missing group
-        return None
-
-
-def _read_convergence(path: Path) -> xr.Dataset | None:
+def _read_convergence(run: Run) -> xr.Dataset | None:
     """Convergence of the indices as ``<output>__ST`` / ``<output>__ST_conf`` on dim ``N``.
 
-    Two layouts are read: variables ``<output>__convergence__<var>`` on dim ``n`` (base rows
-    per replicate, with a ``runs`` coordinate) in the ``/sobol`` group, as
-    ``analysis.indices`` writes them, or ``<output>__<var>`` on dim ``N`` in a
-    ``/convergence`` group. ``N`` becomes the number of model runs when ``runs`` is known.
+    Read from the variables ``<output>__convergence__<var>`` on dim ``n`` (base rows per
+    replicate, with a ``runs`` coordinate) in ``indices.nc``'s ``/sobol`` group, as
+    ``analysis.indices`` writes them. ``N`` becomes the number of model runs when ``runs``
+    is known.
     """
-    if not path.exists():
-        return None
-    ds = _group(path, "convergence")
-    if ds is not None:
-        return ds
-    sobol = _group(path, "sobol")
+    sobol = run.indices_group("sobol")
     if sobol is None:
         return None
     keep = {v: v.replace("__convergence__", "__") for v in sobol.data_vars
@@ -272,13 +223,13 @@ def _read_convergence(path: Path) -> xr.Dataset | None:
     return conv
 
 
-def load_run(run_dir: str | Path) -> RunData:
+def load_run(run) -> RunData:
     """Read a run directory for plotting and reporting.
 
     Parameters
     ----------
-    run_dir : str or Path
-        A run directory with at least ``manifest.json`` and ``results.nc``.
+    run : str, Path or analysis.run.Run
+        A run directory with at least ``manifest.json`` and ``results.nc``, or its record.
 
     Returns
     -------
@@ -286,37 +237,30 @@ def load_run(run_dir: str | Path) -> RunData:
 
     Raises
     ------
-    StudyError
-        If the directory or one of its required files is missing.
+    study.errors.RunError
+        If the directory is not a run or has no ``results.nc``.
     """
-    run = Path(run_dir).resolve()
-    for name in ("manifest.json", "results.nc"):
-        if not (run / name).is_file():
-            raise StudyError(run, name, f"must exist in the run directory; got no `{name}`")
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    run = read_run(run)
     # Figures and tables use only the independent draws: reading just those rows keeps
     # memory at a few percent of a Saltelli design however large N grows.
-    with xr.open_dataset(run / "results.nc", cache=False) as lazy:
+    with run.open_results() as lazy:
         results = independent_rows(lazy).load()
-    study_path = run / "study.toml"
-    doc = tomllib.loads(study_path.read_text(encoding="utf-8")) if study_path.exists() else {}
-    indices = None
-    if (run / "indices.csv").exists():
-        indices = read_csv(run / "indices.csv")
+    indices = run.indices()
+    if indices is not None:
         indices["param"] = indices["param"].fillna("").astype(str)
     constants = {}
-    for name, val in doc.get("constants", {}).items():
+    for name, val in run.document.get("constants", {}).items():
         constants[name] = val if isinstance(val, dict) else {"value": val}
-    conv = _read_convergence(run / "indices.nc")
+    conv = _read_convergence(run)
     if conv is not None and conv.attrs.get("axis") == "rows per replicate":
         # `n` counts base rows of each replicate design; the base sample size is n * R.
-        reps = int(results.attrs.get("replicates", manifest.get("samples", {}).get(
+        reps = int(results.attrs.get("replicates", run.manifest.get("samples", {}).get(
             "replicates", 1)))
         conv = conv.assign_coords(N=conv["N"].values * reps)
         conv.attrs["axis"] = "N"
-    return RunData(path=run, manifest=manifest, study=doc, results=results, indices=indices,
-                   convergence=conv,
-                   factors=_load_factors(study_path, doc, results), constants=constants)
+    return RunData(path=run.path.resolve(), manifest=run.manifest, study=run.document, results=results,
+                   indices=indices, convergence=conv, factors=_factors(run), constants=constants,
+                   record=run)
 
 
 # -- which outputs each figure and table covers -----------------------------------------

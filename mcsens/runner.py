@@ -15,18 +15,19 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import Interrupted, RunError, StudyError
-from .evaluate import chunk_ranges, dask_client, run_chunks
-from .memory import release_freed_memory
-from .contract import check_storable, resolve, source_file
-from .extends import chain_sha256
-from .sampling import make_design
-from .sources import changed_sources, local_sources
-from .spec import DEFAULT_STUDY, Study, load_study
-from . import store
-from .store import file_sha256
+from study.errors import Interrupted, RunError, StudyError
+from study.evaluate import chunk_ranges, dask_client, run_chunks
+from study.memory import release_freed_memory
+from study.contract import check_storable, resolve, source_file
+from study.extends import chain_sha256
+from study.sampling import make_design
+from study.sources import changed_sources, local_sources
+from study.spec import DEFAULT_STUDY, Study, load_study
+from study import store
+from study.store import file_sha256
 
 DEFAULT_ROOT = Path("runs")
 
@@ -107,7 +108,7 @@ def probe(study: Study, study_dir: Path) -> None:
     output the ``[analysis]`` table names, fails here with exit status 2 and no run
     directory is left behind.
     """
-    from .evaluate import evaluate_chunk
+    from study.evaluate import evaluate_chunk
 
     design = make_design(study)
     try:
@@ -158,24 +159,26 @@ def design_attrs(study: Study, design) -> dict:
 def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool,
                  analyze: bool = True) -> None:
     from analysis.indices import analyze_run
+    from analysis.run import read_run
 
     timings = {}
+    run = read_run(run_dir)  # one record, read once, passed to every stage
     if analyze:
         t = time.perf_counter()
-        analyze_run(run_dir)
+        analyze_run(run)
         timings["analysis_s"] = round(time.perf_counter() - t, 3)
     if figures:
         from analysis.figures import build_figures
 
         t = time.perf_counter()
-        build_figures(run_dir)
+        build_figures(run)
         timings["figures_s"] = round(time.perf_counter() - t, 3)
     if appendix:
         from analysis.appendix import build_appendix, compile_pdf
 
         t = time.perf_counter()
-        build_appendix(run_dir)
-        _, how = compile_pdf(run_dir)
+        build_appendix(run)
+        _, how = compile_pdf(run)
         manifest.update(appendix_pdf=how)
         if how.startswith("xelatex failed"):
             print(f"warning: {run_dir / 'appendix'}: {how}", file=sys.stderr)
@@ -192,11 +195,13 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
 
     Parameters
     ----------
-    path : str or pathlib.Path, optional
-        Study file (default: the flagship ``params/asia_pacification.toml``). With
-        ``resume``, optional: if given it must be the run's own study file, unchanged.
+    path : str, pathlib.Path or study.spec.Study, optional
+        Study file (default: the flagship ``params/asia_pacification.toml``), or the study
+        already loaded from it with ``samples``, ``seed`` and ``check_variants=True`` (the
+        command loads it once, to fail fast). With ``resume``, optional: if given it must
+        be the run's own study file, unchanged.
     samples, seed : int, optional
-        Override ``[sampling].samples`` / ``[sampling].seed``.
+        Override ``[sampling].samples`` / ``[sampling].seed`` (recorded in the manifest).
     out : path
         Output root; the run goes to ``<out>/<study name>/<UTC time>-<hash>/``.
     workers : int, optional
@@ -238,92 +243,141 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_interrupts())
         if resume is not None:
-            store.Manifest.load(resume)  # a run directory, before a lock file is put into it
-            stack.enter_context(store.locked(resume))
-            client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
-            run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
-            stack.callback(store.release_reserve, run_dir)
+            run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler)
         else:
-            path = Path(path) if path is not None else DEFAULT_STUDY
-            # Variants are checked here too (inside the folder, existing, valid), before any work.
-            study = load_study(path, samples=samples, seed=seed, check_variants=variants)
-            study_dir = path.resolve().parent
-            probe(study, study_dir)
-            sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
-            # Connect before the run directory exists: an unreachable scheduler leaves none.
-            client = stack.enter_context(_cluster(workers, scheduler))
-            requested = sum(make_design(study, k).n_samples for k in _designs(study))
-            run_dir = store.new_run_dir(out, study)
-            stack.enter_context(store.locked(run_dir))
-            store.reserve_space(run_dir)
-            stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
-            (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
-            model_file = source_file(study.model, study_dir)
-            d = study.sampling
-            manifest = store.Manifest(run_dir, {
-                "status": "running", "argv": argv or store.argv(), "seed": d.seed,
-                # "file" as given, for the record; "path" absolute, so a resume works from any folder.
-                "study": {"name": study.name, "file": str(path), "path": str(path.resolve()),
-                          "sha256": study.sha256},
-                "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                          "sha256": file_sha256(model_file) if model_file else None, "sources": sources},
-                "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
-                            "method": d.method, "chunk_rows": d.chunk_rows,
-                            "runs_requested": requested,
-                            "runs_completed": 0, "runs_failed": 0},
-                "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
-                "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
-                "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
-                "timings": {"started": store.utc_now()}, "error": None,
-            })
-            manifest.update()
+            study = path if isinstance(path, Study) else load_study(
+                path if path is not None else DEFAULT_STUDY, samples=samples, seed=seed, check_variants=variants)
+            run = _start(stack, study, out=out, workers=workers, scheduler=scheduler,
+                         record={"overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
+                                 "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
+                                 "argv": argv or store.argv()})
+        allow = allow_failures or run.manifest.data.get("allow_failures", False)
         try:
-            t = time.perf_counter()
-            _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
-                      allow_failures=allow_failures or manifest.data.get("allow_failures", False))
-            manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
-            _count_failures(run_dir, manifest)
-            store.seal(run_dir)
-            _postprocess(run_dir, manifest, figures=False, appendix=False)
-            limit = max_samples or 16 * study.sampling.samples
-            while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
-                if 2 * study.sampling.samples > limit:
-                    manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
-                    break
-                study = study.replace(samples=2 * study.sampling.samples)
-                runs = sum(make_design(study, k).n_samples for k in _designs(study))
-                manifest.update(overrides={"samples": study.sampling.samples},
-                                samples={"N": study.sampling.samples, "runs_requested": runs})
-                _evaluate(study, run_dir, manifest, study_dir=study_dir, client=client,
-                          allow_failures=allow_failures or manifest.data.get("allow_failures", False))
-                store.seal(run_dir)
-                _postprocess(run_dir, manifest, figures=False, appendix=False)
+            _evaluate_stage(run, allow_failures=allow)
             if until_converged:
-                manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
-            if study.analysis.variants and variants:
-                _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
-            # Results and indices are whole: record it, so the appendix's run record can say so.
-            # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
-            manifest.update(status="complete", timings={"finished": store.utc_now(),
-                                                        "wall_s": round(time.perf_counter() - started, 3)})
-            _postprocess(run_dir, manifest, figures=figures, appendix=appendix, analyze=False)
-        except KeyboardInterrupt as e:
-            how = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted by the user (Ctrl-C)"
-            manifest.update(status="interrupted", error=how)
-            raise Interrupted(run_dir) from None
-        except StudyError as e:
-            manifest.update(status="failed", error=str(e))
-            raise
-        except SystemExit as e:
-            # Nothing in the toolkit exits during a run: the model did. Make it a user error.
-            err = _exited(study, e, f". The run is failed and stays resumable: study run --resume {run_dir}")
-            manifest.update(status="failed", error=str(err))
-            raise err from None
+                _converge(run, max_samples or 16 * run.study.sampling.samples, allow_failures=allow)
+            if run.study.analysis.variants and variants:
+                _run_variants(run.study, run.run_dir, run.manifest, workers=workers, scheduler=scheduler)
+            _finish(run, started, figures=figures, appendix=appendix)
         except BaseException as e:
-            manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
-            raise
-        manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
-    return run_dir
+            replacement = _failed(run, e)
+            if replacement is e:
+                raise
+            raise replacement from None
+        run.manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
+    return run.run_dir
+
+
+@dataclass
+class _Session:
+    """What the stages of one :func:`run_study` call share: the study (its N grows while
+    converging), the run directory, its manifest, the study's folder and the dask client."""
+
+    study: Study
+    run_dir: Path
+    study_dir: Path
+    manifest: store.Manifest
+    client: object
+
+
+def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler, record: dict) -> _Session:
+    """Probe the model, then create the run directory, lock it and write its first manifest.
+
+    Every check that needs no run directory (the model's first samples, the scheduler)
+    comes first: a failure there leaves no run behind.
+    """
+    path = Path(study.path)
+    study_dir = path.resolve().parent
+    probe(study, study_dir)
+    sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
+    # Connect before the run directory exists: an unreachable scheduler leaves none.
+    client = stack.enter_context(_cluster(workers, scheduler))
+    requested = sum(make_design(study, k).n_samples for k in _designs(study))
+    run_dir = store.new_run_dir(out, study)
+    stack.enter_context(store.locked(run_dir))
+    store.reserve_space(run_dir)
+    stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
+    (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
+    model_file = source_file(study.model, study_dir)
+    d = study.sampling
+    manifest = store.Manifest(run_dir, {
+        "status": "running", "argv": record["argv"], "seed": d.seed,
+        # "file" as given, for the record; "path" absolute, so a resume works from any folder.
+        "study": {"name": study.name, "file": str(path), "path": str(path.resolve()), "sha256": study.sha256},
+        "model": {"ref": study.model, "file": str(model_file) if model_file else None,
+                  "sha256": file_sha256(model_file) if model_file else None, "sources": sources},
+        "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
+                    "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
+                    "runs_completed": 0, "runs_failed": 0},
+        "overrides": record["overrides"], "allow_failures": record["allow_failures"],
+        "variant_of": record["variant_of"],
+        "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
+        "timings": {"started": store.utc_now()}, "error": None,
+    })
+    manifest.update()
+    return _Session(study, run_dir, study_dir, manifest, client)
+
+
+def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler) -> _Session:
+    """Lock a run that is not complete, check it may be resumed, and mark it running."""
+    store.Manifest.load(run_dir)  # a run directory, before a lock file is put into it
+    stack.enter_context(store.locked(run_dir))
+    client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
+    run_dir, study, study_dir, manifest = _prepare_resume(run_dir, path)
+    stack.callback(store.release_reserve, run_dir)
+    return _Session(study, run_dir, study_dir, manifest, client)
+
+
+def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
+    """Evaluate the chunks the run is missing, seal the results and compute the indices."""
+    t = time.perf_counter()
+    _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
+              allow_failures=allow_failures)
+    run.manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
+    _count_failures(run.run_dir, run.manifest)
+    store.seal(run.run_dir)
+    _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
+
+
+def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
+    """Sobol designs: double N (extending the same sequences) until every ST interval is narrow."""
+    while run.study.sampling.method == "sobol" and not _converged(run.run_dir):
+        if 2 * run.study.sampling.samples > limit:
+            run.manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
+            break
+        run.study = run.study.replace(samples=2 * run.study.sampling.samples)
+        runs = sum(make_design(run.study, k).n_samples for k in _designs(run.study))
+        run.manifest.update(overrides={"samples": run.study.sampling.samples},
+                            samples={"N": run.study.sampling.samples, "runs_requested": runs})
+        _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
+                  allow_failures=allow_failures)
+        store.seal(run.run_dir)
+        _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
+    run.manifest.update(convergence={"converged": _converged(run.run_dir), "N": run.study.sampling.samples})
+
+
+def _finish(run: _Session, started: float, *, figures: bool, appendix: bool) -> None:
+    """Mark the run complete, then draw its figures and appendix."""
+    # Results and indices are whole: record it, so the appendix's run record can say so.
+    # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
+    run.manifest.update(status="complete", timings={"finished": store.utc_now(),
+                                                    "wall_s": round(time.perf_counter() - started, 3)})
+    _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False)
+
+
+def _failed(run: _Session, e: BaseException) -> BaseException:
+    """Record in the manifest why the run stopped; the exception to raise in its place."""
+    if isinstance(e, KeyboardInterrupt):
+        how = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted by the user (Ctrl-C)"
+        run.manifest.update(status="interrupted", error=how)
+        return Interrupted(run.run_dir)
+    if isinstance(e, SystemExit):
+        # Nothing in the toolkit exits during a run: the model did. Make it a user error.
+        err = _exited(run.study, e, f". The run is failed and stays resumable: study run --resume {run.run_dir}")
+        run.manifest.update(status="failed", error=str(err))
+        return err
+    run.manifest.update(status="failed", error=str(e) if isinstance(e, StudyError) else f"{type(e).__name__}: {e}")
+    return e
 
 
 def _exited(study: Study, err: SystemExit, then: str = "") -> RunError:

@@ -1,4 +1,4 @@
-"""The ``study`` command line: a thin layer over :mod:`study.runner` and :mod:`analysis`.
+"""The ``study`` command line: a thin layer over :mod:`mcsens.runner` and :mod:`analysis`.
 
 Exit status: 0 success, 2 user error (one line on standard error, no traceback),
 1 unexpected failure, 130 interrupted (the run stays resumable).
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import StudyError
+from study.errors import StudyError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -131,16 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from .spec import DEFAULT_STUDY, load_study
+    from study.spec import DEFAULT_STUDY, load_study
 
-    if args.resume is None:  # fail fast on a bad file, before the heavy imports
-        load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed, check_variants=True)
+    study = args.study_file
+    if args.resume is None:  # loaded once, before the heavy imports: a bad file fails fast
+        study = load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed,
+                           check_variants=True)
     from .runner import run_study
 
     if args.resume is not None and (args.samples or args.seed is not None):
         raise StudyError("--resume", "", "cannot be combined with --samples or --seed (a resumed run keeps its own)")
     try:
-        run_dir = run_study(args.study_file, samples=args.samples, seed=args.seed, out=args.out,
+        run_dir = run_study(study, samples=args.samples, seed=args.seed, out=args.out,
                             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                             allow_failures=args.allow_failures, figures=not args.no_figures,
                             until_converged=args.until_converged, max_samples=args.max_samples,
@@ -158,7 +160,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .spec import DEFAULT_STUDY, load_study
+    from study.spec import DEFAULT_STUDY, load_study
 
     path = args.study_file or DEFAULT_STUDY
     study = load_study(path, check_variants=True)
@@ -171,6 +173,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_rebuild(args) -> int:
+    from analysis.run import read_run
+
     if args.stage == "analyze":
         from analysis.indices import analyze_run as build
     elif args.stage == "figures":
@@ -178,10 +182,10 @@ def _cmd_rebuild(args) -> int:
     else:
         from analysis.appendix import build_appendix, compile_pdf
 
-        def build(run_dir):
-            build_appendix(run_dir)
-            print(f"{run_dir / 'appendix'}: {compile_pdf(run_dir)[1]}", file=sys.stderr)
-    build(args.run_dir)
+        def build(run):
+            build_appendix(run)
+            print(f"{run.path / 'appendix'}: {compile_pdf(run)[1]}", file=sys.stderr)
+    build(read_run(args.run_dir))  # read once; every stage takes the record
     print(args.run_dir)
     return 0
 
