@@ -9,7 +9,7 @@ import pytest
 
 from analysis import METHODS
 from analysis.figures import load_run, ranks_frame
-from analysis.run import Run, read_run
+from analysis.run import read_run
 from analysis.triangulation import LABELS
 from study.errors import InternalError, RunError, StudyError
 
