@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import slow_model  # noqa: E402
-from study import run_study  # noqa: E402
+from mcsens import run_study  # noqa: E402
 
 STUDY = """\
 [study]

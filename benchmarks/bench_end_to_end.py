@@ -48,7 +48,8 @@ from SALib.sample import sobol as salib_sample
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # EMA's and the toolkit's progress bars
 
-from study import load_study, run_study  # noqa: E402
+from study import load_study  # noqa: E402
+from mcsens import run_study  # noqa: E402
 from study.distributions import ppf  # noqa: E402
 from study.models.asia_pacification import ACTORS, evaluate  # noqa: E402
 

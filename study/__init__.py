@@ -2,7 +2,8 @@
 
 The notebook API::
 
-    from study import load_study, draw, run_study, open_run
+    from study import load_study, draw, open_run
+    from mcsens import run_study         # running a study is the application layer's job
     study = load_study("params/ishigami.toml")
     run_dir = run_study("params/ishigami.toml", samples=256)
     results = open_run(run_dir)          # xarray.Dataset along "sample"
@@ -11,7 +12,7 @@ The notebook API::
 from .errors import ModelContractError, RunError, StudyError
 
 # Heavy modules load on first use, so that `study validate` and error paths start fast.
-_LAZY = {"load_study": "spec", "draw": "sampling", "run_study": "runner", "open_run": "store"}
+_LAZY = {"load_study": "spec", "draw": "sampling", "open_run": "store"}
 
 
 def __getattr__(name):
@@ -22,4 +23,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'study' has no attribute {name!r}")
 
 
-__all__ = ["load_study", "draw", "run_study", "open_run", "StudyError", "ModelContractError", "RunError"]
+__all__ = ["load_study", "draw", "open_run", "StudyError", "ModelContractError", "RunError"]

@@ -1,7 +1,4 @@
-"""``python -m study`` is the ``study`` command."""
-
+"""``python -m study`` is the ``study`` command; the command itself lives in :mod:`mcsens.cli`."""
 import sys
-
-from .cli import main
-
+from mcsens.cli import main
 sys.exit(main())

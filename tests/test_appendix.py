@@ -248,7 +248,7 @@ def test_appendix_without_cjk_compiles_with_pdflatex(tmp_path):
 def test_flagship_appendix_from_a_fresh_run(tmp_path):
     """The flagship study, run small, must give an appendix that XeLaTeX compiles."""
     study_file = ROOT / "params" / "asia_pacification.toml"
-    from study.cli import main
+    from mcsens.cli import main
 
     assert main(["run", str(study_file), "--samples", "64", "--out", str(tmp_path)]) == 0
     (run,) = [p.parent for p in tmp_path.glob("asia_pacification/*/manifest.json")]
@@ -383,7 +383,7 @@ high = 1.0
 @pytest.fixture(scope="module")
 def claim_run(tmp_path_factory):
     import analysis.appendix as appendix
-    from study.runner import run_study
+    from mcsens.runner import run_study
 
     folder = tmp_path_factory.mktemp("claims")
     (folder / "claim_model.py").write_text(CLAIM_MODEL)

@@ -11,8 +11,8 @@ import pytest
 
 from analysis.appendix import build_appendix
 from analysis.appendix.lang import GLOSSARY
-from study.cli import main
-from study.runner import run_study
+from mcsens.cli import main
+from mcsens.runner import run_study
 from tests.test_appendix import _need, _squash
 
 MODEL = '''

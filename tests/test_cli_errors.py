@@ -234,7 +234,7 @@ def test_scheduler_address_form(tmp_path, address):
 
 
 def test_scheduler_forms_accepted():
-    from study.cli import _scheduler
+    from mcsens.cli import _scheduler
 
     for address in ("tcp://127.0.0.1:8786", "localhost:8786", "tls://sched.example.org:8786", "[::1]:8786",
                     "tcp://[::1]:8786", "inproc://10.0.0.1/1234/1", "ws://node-1:8786"):

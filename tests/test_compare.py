@@ -153,7 +153,7 @@ def test_variant_tick_labels_drop_the_shared_prefix(names, short):
 def test_compare_shows_the_interval_of_the_runs_indices_csv(tmp_path):
     # One run's probability carries one interval: with replicate designs compare.csv must
     # show indices.csv's Student-t interval across replicates, not a Wilson interval.
-    from study import run_study
+    from mcsens import run_study
     from tests.helpers import write_study
 
     (tmp_path / "flag_model.py").write_text(

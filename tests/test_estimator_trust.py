@@ -19,7 +19,8 @@ from analysis.draws import iid_rows
 from analysis.figures import figure_specs, load_run
 from analysis.proportion import REPLICATE_T, REPLICATE_T_CLIPPED, share_holds
 from analysis.sobol import sobol_indices
-from study import run_study, testing
+from study import testing
+from mcsens import run_study
 from tests.helpers import PARAMS, write_study
 
 UNIT = ("uniform", {"low": 0.0, "high": 1.0})

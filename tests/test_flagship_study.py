@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from study import load_study, run_study
+from study import load_study
+from mcsens import run_study
 from tests.helpers import ROOT
 
 FLAGSHIP = ROOT / "params" / "asia_pacification.toml"

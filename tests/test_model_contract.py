@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from study import ModelContractError, StudyError, draw, load_study, run_study
+from study import ModelContractError, StudyError, draw, load_study
+from mcsens import run_study
 from study.contract import (RESERVED_DIMS, RESERVED_NAMES, check_result, netcdf_name_problem, resolve,
                             source_file)
-from study.runner import probe
+from mcsens.runner import probe
 from tests.helpers import write_study
 
 HEADER = "import os, sys\nimport numpy as np\nimport xarray as xr\n\n"

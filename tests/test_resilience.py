@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from study import open_run, run_study
+from study import open_run
+from mcsens import run_study
 from study.errors import RunError, StudyError
 from tests.helpers import MODELS, ROOT, write_study
 

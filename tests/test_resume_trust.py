@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from study import open_run, run_study
+from study import open_run
+from mcsens import run_study
 from study.errors import StudyError
 from study import store
 from study.sources import changed_sources, local_sources
@@ -341,7 +342,7 @@ def test_any_base_exception_from_the_model_marks_the_run_failed(tmp_path):
 
 FULL_DISK = '''import errno, sys
 import xarray as xr
-from study.cli import main
+from mcsens.cli import main
 
 write, written = xr.Dataset.to_netcdf, []
 

@@ -19,9 +19,9 @@ from scipy import integrate, stats
 
 from analysis.reweight import (MIN_ESS, Reweighter, break_even, centre_shift, ess_threshold,
                                narrowed, parse_shift)
-from study.cli import main
+from mcsens.cli import main
 from study.errors import RunError, StudyError
-from study.runner import run_study
+from mcsens.runner import run_study
 
 MODEL = '''
 import xarray as xr

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from study import ModelContractError, draw, load_study, open_run, run_study
+from study import ModelContractError, draw, load_study, open_run
+from mcsens import run_study
 from tests.helpers import MODELS, ROOT, write_study
 
 ISHIGAMI = ROOT / "params" / "ishigami.toml"

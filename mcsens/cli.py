@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import StudyError
+from study.errors import StudyError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from .spec import DEFAULT_STUDY, load_study
+    from study.spec import DEFAULT_STUDY, load_study
 
     if args.resume is None:  # fail fast on a bad file, before the heavy imports
         load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed, check_variants=True)
@@ -158,7 +158,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .spec import DEFAULT_STUDY, load_study
+    from study.spec import DEFAULT_STUDY, load_study
 
     path = args.study_file or DEFAULT_STUDY
     study = load_study(path, check_variants=True)

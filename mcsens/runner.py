@@ -17,16 +17,16 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import Interrupted, RunError, StudyError
-from .evaluate import chunk_ranges, dask_client, run_chunks
-from .memory import release_freed_memory
-from .contract import check_storable, resolve, source_file
-from .extends import chain_sha256
-from .sampling import make_design
-from .sources import changed_sources, local_sources
-from .spec import DEFAULT_STUDY, Study, load_study
-from . import store
-from .store import file_sha256
+from study.errors import Interrupted, RunError, StudyError
+from study.evaluate import chunk_ranges, dask_client, run_chunks
+from study.memory import release_freed_memory
+from study.contract import check_storable, resolve, source_file
+from study.extends import chain_sha256
+from study.sampling import make_design
+from study.sources import changed_sources, local_sources
+from study.spec import DEFAULT_STUDY, Study, load_study
+from study import store
+from study.store import file_sha256
 
 DEFAULT_ROOT = Path("runs")
 
@@ -107,7 +107,7 @@ def probe(study: Study, study_dir: Path) -> None:
     output the ``[analysis]`` table names, fails here with exit status 2 and no run
     directory is left behind.
     """
-    from .evaluate import evaluate_chunk
+    from study.evaluate import evaluate_chunk
 
     design = make_design(study)
     try:
