@@ -6,7 +6,8 @@ import tomllib
 
 import pytest
 
-from study import load_study, run_study
+from mcsens import run_study
+from study import load_study
 from study.errors import RunError, StudyError
 from study.extends import dumps
 from tests.helpers import MODELS, ROOT, write_study
