@@ -24,9 +24,12 @@ from study.contract import check_storable, resolve, source_file
 from study.extends import chain_sha256
 from study.sampling import make_design
 from study.sources import changed_sources, local_sources
-from study.spec import DEFAULT_STUDY, Study, load_study
+from study.spec import Study, load_study
 from study import store
 from study.store import file_sha256
+
+from . import talk
+from .examples import default_study
 
 DEFAULT_ROOT = Path("runs")
 
@@ -39,10 +42,7 @@ def _designs(study: Study) -> list[str]:
 
 
 def _progress(total: int, desc: str):
-    from tqdm import tqdm
-
-    # disable=None: a bar on a terminal, silence in CI logs and pipes.
-    return tqdm(total=total, desc=desc, unit="block", disable=None, leave=False)
+    return talk.progress(total, desc)  # a bar on a terminal or in Jupyter, never in a log
 
 
 def _check_output_names(study: Study, outputs) -> None:
@@ -72,8 +72,11 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         # Output names were checked by the probe (a resumed run by its own first start).
         def on_done(b0, ds, kind=kind, ends=dict(grid), checked=checked):
             store.write_chunk(run_dir, kind, b0, ends[b0], ds, checked)
+            talk.detail("%s %s: blocks %d-%d stored", study.name, kind, b0, ends[b0] - 1)
             release_freed_memory()
 
+        talk.stage("%s: evaluating the %s design, %d model runs (%d left)", study.name, kind, design.n_samples,
+                   sum(b1 - b0 for b0, b1 in todo) * design.block_size)
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
@@ -161,18 +164,21 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
 
     timings = {}
     if analyze:
+        talk.stage("%s: analysis", run_dir.parent.name)
         t = time.perf_counter()
         analyze_run(run_dir)
         timings["analysis_s"] = round(time.perf_counter() - t, 3)
     if figures:
         from analysis.figures import build_figures
 
+        talk.stage("%s: figures", run_dir.parent.name)
         t = time.perf_counter()
         build_figures(run_dir)
         timings["figures_s"] = round(time.perf_counter() - t, 3)
     if appendix:
         from analysis.appendix import build_appendix, compile_pdf
 
+        talk.stage("%s: appendix", run_dir.parent.name)
         t = time.perf_counter()
         build_appendix(run_dir)
         _, how = compile_pdf(run_dir)
@@ -244,7 +250,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
             stack.callback(store.release_reserve, run_dir)
         else:
-            path = Path(path) if path is not None else DEFAULT_STUDY
+            path = Path(path) if path is not None else default_study()
             # Variants are checked here too (inside the folder, existing, valid), before any work.
             study = load_study(path, samples=samples, seed=seed, check_variants=variants)
             study_dir = path.resolve().parent
@@ -289,7 +295,10 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
                 if 2 * study.sampling.samples > limit:
                     manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
+                    talk.warn("--until-converged stopped at N = %d without converging: doubling N would exceed "
+                              "the budget of %d (--max-samples)", study.sampling.samples, limit)
                     break
+                talk.stage("%s: not converged at N = %d; doubling N", study.name, study.sampling.samples)
                 study = study.replace(samples=2 * study.sampling.samples)
                 runs = sum(make_design(study, k).n_samples for k in _designs(study))
                 manifest.update(overrides={"samples": study.sampling.samples},
@@ -299,7 +308,14 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 store.seal(run_dir)
                 _postprocess(run_dir, manifest, figures=False, appendix=False)
             if until_converged:
-                manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
+                ok = _converged(run_dir)
+                manifest.update(convergence={"converged": ok, "N": study.sampling.samples})
+                if ok:
+                    talk.stage("--until-converged stopped at N = %d: every total-order interval is within "
+                               "the tolerance", study.sampling.samples)
+                elif study.sampling.method != "sobol":
+                    talk.warn("--until-converged did nothing: it extends Sobol designs only (this is %s)",
+                              study.sampling.method)
             if study.analysis.variants and variants:
                 _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
             # Results and indices are whole: record it, so the appendix's run record can say so.
@@ -384,7 +400,8 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
     root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
     dirs = []
-    for v in study.analysis.variants:
+    for k, v in enumerate(study.analysis.variants, 1):
+        talk.stage("variant %d/%d: %s", k, len(study.analysis.variants), v)
         path = base / v
         vs = load_study(path)
         earlier = _earlier_variant_run(root / vs.name, run_dir, vs.sha256)
@@ -399,6 +416,7 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
         size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
         dirs.append(run_study(path, samples=size, out=root, workers=workers, scheduler=scheduler,
                               figures=False, appendix=False, variants=False, variant_of=run_dir))
+    talk.stage("%s: comparing the variants", study.name)
     main_compare([run_dir, *dirs], run_dir / "variants")
     manifest.update(variants=[str(Path(d).resolve()) for d in dirs])
 
