@@ -193,7 +193,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
               until_converged: bool = False, max_samples: int | None = None, variants: bool = True,
-              variant_of=None, argv: list[str] | None = None) -> Path:
+              variant_of=None, argv: list[str] | None = None, model=None, client=None) -> Path:
     """Run a study and return its run directory.
 
     Parameters
@@ -229,11 +229,18 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     variant_of : path, optional
         The run this one is a variant of (set by the run that starts it; recorded in the
         manifest so that resuming that run finds this one).
+    model : callable or str, optional
+        The model instead of the study file's ``[study].model``: a function (one defined in
+        a notebook will do; it is recorded by the hash of its source) or ``module:function``.
+        A run of a function cannot be resumed (its code lives in no file).
+    client : distributed.Client, optional
+        Evaluate on this dask client (e.g. a dask-gateway or TLS cluster opened in the
+        notebook); it is left open. Instead of ``workers`` or ``scheduler``.
 
     Returns
     -------
-    pathlib.Path
-        The run directory.
+    RunPath
+        The run directory: a :class:`pathlib.Path` whose notebook repr summarizes the run.
 
     Examples
     --------
@@ -244,9 +251,9 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_interrupts())
         if resume is not None:
-            store.Manifest.load(resume)  # a run directory, before a lock file is put into it
+            _refuse_inline_resume(store.Manifest.load(resume))  # a run directory, before a lock file is put into it
             stack.enter_context(store.locked(resume))
-            client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
+            client = stack.enter_context(_cluster(workers, scheduler, client))  # before the manifest says "running"
             run_dir, study, study_dir, manifest = _prepare_resume(Path(resume), path)
             stack.callback(store.release_reserve, run_dir)
         else:
@@ -254,17 +261,20 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             # Variants are checked here too (inside the folder, existing, valid), before any work.
             study = load_study(path, samples=samples, seed=seed, check_variants=variants)
             study_dir = path.resolve().parent
+            study, inline_sha = _with_model(study, model, client)
             probe(study, study_dir)
             sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
             # Connect before the run directory exists: an unreachable scheduler leaves none.
-            client = stack.enter_context(_cluster(workers, scheduler))
+            client = stack.enter_context(_cluster(workers, scheduler, client))
+            if inline_sha is not None and client is not None:  # the workers need the function too
+                _with_model(study, model, client)
             requested = sum(make_design(study, k).n_samples for k in _designs(study))
             run_dir = store.new_run_dir(out, study)
             stack.enter_context(store.locked(run_dir))
             store.reserve_space(run_dir)
             stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
             (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
-            model_file = source_file(study.model, study_dir)
+            model_file = source_file(study.model, study_dir) if inline_sha is None else None
             d = study.sampling
             manifest = store.Manifest(run_dir, {
                 "status": "running", "argv": argv or store.argv(), "seed": d.seed,
@@ -272,7 +282,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 "study": {"name": study.name, "file": str(path), "path": str(path.resolve()),
                           "sha256": study.sha256},
                 "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                          "sha256": file_sha256(model_file) if model_file else None, "sources": sources},
+                          "sha256": file_sha256(model_file) if model_file else inline_sha, "sources": sources},
                 "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                             "method": d.method, "chunk_rows": d.chunk_rows,
                             "runs_requested": requested,
@@ -339,7 +349,31 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             manifest.update(status="failed", error=f"{type(e).__name__}: {e}")
             raise
         manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
-    return run_dir
+    from .summary import RunPath
+
+    return RunPath(run_dir)
+
+
+def _with_model(study: Study, model, client) -> tuple[Study, str | None]:
+    """The study with ``run_study``'s ``model`` in place of its file's, and a function's hash."""
+    import dataclasses
+
+    if model is None:
+        return study, None
+    if isinstance(model, str):
+        return dataclasses.replace(study, model=model), None
+    from . import inline
+
+    ref, digest = inline.register(model, client)
+    return dataclasses.replace(study, model=ref), digest
+
+
+def _refuse_inline_resume(manifest: store.Manifest) -> None:
+    from . import inline
+
+    if str(manifest.data.get("model", {}).get("ref", "")).startswith(inline.PREFIX):
+        raise RunError(manifest.path.parent, "", "must be a run of a model in a file to be resumed; got a run of "
+                       "a function passed as run_study(model=...), whose code no file keeps: start a new run")
 
 
 def _exited(study: Study, err: SystemExit, then: str = "") -> RunError:
@@ -374,12 +408,18 @@ def _sigterm_interrupts():
 
 
 @contextlib.contextmanager
-def _cluster(workers: int | None, scheduler: str | None):
+def _cluster(workers: int | None, scheduler: str | None, given=None):
     """A dask client for the run's evaluation (None in process), closed afterwards.
 
     A LocalCluster started for ``--workers`` is shut down; an existing ``--scheduler``'s
-    cluster is left running.
+    cluster is left running; a client the caller passed in is used and left open.
     """
+    if given is not None:
+        if workers or scheduler:
+            raise StudyError("run_study", "client", "must be given instead of workers or scheduler, not with "
+                             f"them; got client and workers={workers!r}, scheduler={scheduler!r}")
+        yield given
+        return
     if not (workers or scheduler):
         yield None
         return
