@@ -200,6 +200,22 @@ def test_quiet_says_nothing_and_until_converged_says_why_it_stopped(tmp_path):
                         r"the budget of 64 \(--max-samples\)\n", r.stderr), r.stderr
 
 
+def test_a_failure_mid_run_is_one_error_line_after_the_stage_lines(tmp_path):
+    import shutil
+
+    from tests.helpers import MODELS, write_study
+
+    shutil.copy(MODELS / "broken_models.py", tmp_path)
+    path = write_study(tmp_path, "broken_models:nan_late", samples=128)
+    r = cli("run", path, "--out", tmp_path / "runs", "--no-figures", "--no-appendix", cwd=tmp_path)
+    *stages, last = r.stderr.splitlines()
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line[len("2026-01-01T00:00:00Z "):] for line in stages] == [
+        "t: evaluating the sobol design, 512 model runs (512 left)"]
+    assert re.match(STAMP, stages[0])
+    assert last.startswith("error: model 'broken_models:nan_late': output 'y': must be finite")
+
+
 def test_progress_bar_on_a_terminal_only(tmp_path):
     pty = pytest.importorskip("pty")
     fast_study(tmp_path)
