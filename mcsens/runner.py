@@ -199,7 +199,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        Study file (default: the flagship ``params/asia_pacification.toml``). With
+        Study file (default: the flagship, ``params/asia_pacification.toml`` of the current
+        folder if there is one, else the copy shipped with the package). With
         ``resume``, optional: if given it must be the run's own study file, unchanged.
     samples, seed : int, optional
         Override ``[sampling].samples`` / ``[sampling].seed``.

@@ -85,7 +85,8 @@ def _in_notebook() -> bool:
 
 def bars_wanted() -> bool:
     """Whether a progress bar would be seen: stderr is a terminal or we run in Jupyter."""
-    if LOGGER.getEffectiveLevel() > logging.INFO:  # -q asks for silence
+    # -q asks for silence; an unconfigured logger (a notebook's) is no request either way.
+    if LOGGER.level > logging.INFO:
         return False
     return _is_tty(sys.stderr) or _in_notebook()
 

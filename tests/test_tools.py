@@ -414,3 +414,23 @@ def test_a_built_wheel_runs_the_flagship_from_a_folder_outside_the_repository(tm
     version = subprocess.run([venv / "bin" / "study", "--version"], cwd=elsewhere, env=env, capture_output=True,
                              text=True)
     assert version.stdout == f"study (mcsens) {study.__version__}\n"
+
+
+def test_a_bar_in_jupyter_without_any_logging_set_up(monkeypatch):
+    import logging
+    import types
+
+    from mcsens import talk
+
+    class ZMQInteractiveShell:  # what ipykernel's get_ipython() returns
+        pass
+
+    fake = types.SimpleNamespace(get_ipython=ZMQInteractiveShell)
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setattr(talk.LOGGER, "level", logging.NOTSET)
+    assert talk.bars_wanted()  # ipykernel's stderr is no TTY, yet the widget is seen
+    monkeypatch.setattr(talk.LOGGER, "level", logging.WARNING)  # -q
+    assert not talk.bars_wanted()
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    monkeypatch.setattr(talk.LOGGER, "level", logging.NOTSET)
+    assert talk.bars_wanted() == sys.stderr.isatty()  # plain IPython or a script: a TTY decides
