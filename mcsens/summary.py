@@ -128,7 +128,7 @@ def closing_lines(run_dir) -> list[str]:
         lines.append("  convergence: every total-order interval within the tolerance" if s.converged else
                      "  convergence: NOT converged (some total-order interval is wider than the tolerance; "
                      "try --until-converged or a larger --samples)")
-    made = [name for name in ("indices.csv", "figures/", "appendix/") if (s.run_dir / name.rstrip("/")).exists()]
+    made = [name for name in ("indices.csv", "figures/", "appendix/", "variants/") if (s.run_dir / name.rstrip("/")).exists()]
     lines.append(f"  files: {s.run_dir}" + (f" ({', '.join(made)})" if made else ""))
     return lines
 

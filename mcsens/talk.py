@@ -27,6 +27,18 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
+class _BarSafeHandler(logging.StreamHandler):
+    """On a terminal, write lines above a running progress bar instead of through it."""
+
+    def emit(self, record):
+        try:
+            from tqdm.auto import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging's own convention: report, never raise
+            self.handleError(record)
+
+
 def configure(verbosity: int = 0, stream=None) -> None:
     """Send the ``mcsens`` logger's messages to standard error at a verbosity.
 
@@ -41,9 +53,9 @@ def configure(verbosity: int = 0, stream=None) -> None:
     for h in list(LOGGER.handlers):  # configuring twice (tests, notebooks) must not double lines
         if h.get_name() == _HANDLER_NAME:
             LOGGER.removeHandler(h)
-    handler = logging.StreamHandler(stream)
-    handler.set_name(_HANDLER_NAME)
     target = stream if stream is not None else sys.stderr
+    handler = (_BarSafeHandler if _is_tty(target) else logging.StreamHandler)(stream)
+    handler.set_name(_HANDLER_NAME)
     if _is_tty(target):
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
