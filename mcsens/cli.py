@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     run = command("run", "sample, evaluate, analyse; prints the run directory last", _cmd_run)
-    run.add_argument("study_file", nargs="?", type=_study_file, metavar="STUDY",
+    run.add_argument("study_file", nargs="?", type=_study_file,
                      help=f"study file, or the name of a shipped example (default: the flagship, "
                           f"params/{FLAGSHIP}.toml here if present, else the shipped copy)")
     run.add_argument("--samples", type=_positive_int, metavar="N",
@@ -138,25 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = command("validate", "check a study file and that its model imports and runs on a first block",
                   _cmd_validate)
-    val.add_argument("study_file", nargs="?", type=_study_file, metavar="STUDY",
+    val.add_argument("study_file", nargs="?", type=_study_file,
                      help="study file or shipped example name (default: the flagship)")
 
     for name, helptext in (("analyze", "recompute indices.nc and indices.csv"),
                            ("figures", "rebuild figures/ from saved data"),
                            ("appendix", "rebuild appendix/ from saved data")):
         p = command(name, helptext, _cmd_rebuild)
-        p.add_argument("run_dir", type=_run_dir, metavar="RUN_DIR", help="a run directory (holds manifest.json)")
+        p.add_argument("run_dir", type=_run_dir, help="a run directory (holds manifest.json)")
         p.set_defaults(stage=name)
 
     cmp_ = command("compare", "variants side by side: table and figure", _cmd_compare)
-    cmp_.add_argument("run_dirs", nargs="+", type=_run_dir, metavar="RUN_DIR",
+    cmp_.add_argument("run_dirs", nargs="+", type=_run_dir,
                       help="run directories; the first is the main run")
     cmp_.add_argument("--out", type=_output_root, metavar="DIR",
                       help="output folder (default: <first RUN_DIR>/variants, where that run's appendix finds it)")
 
     rw = command("reweight", "headline results under shifted input distributions, "
                              "by importance reweighting of a run's draws", _cmd_reweight)
-    rw.add_argument("run_dir", type=_run_dir, metavar="RUN_DIR", help="a complete run directory")
+    rw.add_argument("run_dir", type=_run_dir, help="a complete run directory")
     rw.add_argument("--shift", action="append", default=[], metavar="NAME=KEY:VALUE[,KEY:VALUE]",
                     help="a changed distribution argument, e.g. x2=mode:0.5 (repeat for other inputs; "
                          "default: none, the run's own distributions)")
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a folder of runs, a study's folder or one run directory (default: runs)")
 
     ex = command("export", "a run's independent draws as one table with labels (CSV or Parquet)", _cmd_export)
-    ex.add_argument("run_dir", type=_run_dir, metavar="RUN_DIR", help="a run directory with results.nc")
+    ex.add_argument("run_dir", type=_run_dir, help="a run directory with results.nc")
     ex.add_argument("--format", choices=("csv", "parquet"), default="csv",
                     help="csv (with a NAME.variables.csv codebook) or parquet (needs pyarrow) (default: csv)")
     ex.add_argument("--out", type=Path, metavar="FILE",
