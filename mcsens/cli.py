@@ -267,9 +267,10 @@ def _cmd_reweight(args) -> int:
 def _cmd_init(args) -> int:
     from .init import write_template
 
+    from . import talk
+
     study_file, model_file = write_template(args.name, args.dir)
-    print(f"wrote {model_file}", file=sys.stderr)
-    print(f"next: study run {study_file} --samples 256", file=sys.stderr)
+    talk.stage("wrote %s and its model %s; next: study run %s --samples 256", study_file, model_file, study_file)
     print(study_file)
     return 0
 

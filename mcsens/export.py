@@ -93,11 +93,11 @@ def export_run(run_dir, fmt: str = "csv", out=None) -> Path:
         raise StudyError(run_dir, "", "must be a run that has finished evaluating (it holds results.nc); "
                                       "got a run without results.nc, nothing to export")
     if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401  (checked before the table is built)
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:  # checked before the table is built
             raise StudyError("--format", "", "must be csv unless pyarrow is installed (pip install "
-                                             "'mcsens[parquet]'); got 'parquet'") from None
+                                             "'mcsens[parquet]'); got 'parquet'")
     out = Path(out) if out is not None else run_dir / f"draws.{fmt}"
     table, book = draws_table(run_dir)
     if fmt == "csv":
