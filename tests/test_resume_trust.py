@@ -381,7 +381,7 @@ def _full_disk_line(run_dir, b0):
 
 REAL_DISK = """set -u
 mount -t tmpfs -o size=320k tmpfs "$DISK" || exit 99
-"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix >"$LOG.1" 2>&1
+"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix -q >"$LOG.1" 2>&1
 echo $? >"$LOG.rc1"
 cp -a "$DISK/runs" "$LOG.failed"
 mount -o remount,size=8m "$DISK"
