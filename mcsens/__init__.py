@@ -8,6 +8,8 @@ storage) and :mod:`analysis` (estimators, figures, appendix). Neither of them im
     run_dir = run_study("params/ishigami.toml", samples=256)
 """
 
+from study import __version__  # one version for the whole toolkit
+
 # The runner loads on first use, so that `study validate` and error paths start fast.
 _LAZY = {"run_study": "runner"}
 
@@ -20,4 +22,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'mcsens' has no attribute {name!r}")
 
 
-__all__ = ["run_study"]
+__all__ = ["__version__", "run_study"]

@@ -77,18 +77,51 @@ def _run_dir(text: str) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="study", description="Monte Carlo sensitivity studies from TOML study files.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _study_file(text: str) -> Path:
+    from .examples import find_study
 
-    run = sub.add_parser("run", help="sample, evaluate, analyse; prints the run directory last")
-    run.add_argument("study_file", nargs="?", type=Path, help="study file (default: params/asia_pacification.toml)")
-    run.add_argument("--samples", type=_positive_int, help="base sample size N (overrides [sampling].samples)")
-    run.add_argument("--seed", type=_seed, help="seed (overrides [sampling].seed)")
-    run.add_argument("--out", type=_output_root, default=Path("runs"), help="output root (default: runs)")
+    return find_study(text)
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                      help="warnings and errors only: no stage lines, no summary, no progress bar")
+    talk.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                      help="also per-chunk detail (default: stage lines and the closing summary)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``study`` command's parser: one sub-command per job, help on every argument."""
+    from study import __version__
+
+    from .examples import FLAGSHIP
+
+    parser = _Parser(prog="study", description="Monte Carlo sensitivity studies from TOML study files.",
+                     epilog="Run 'study COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version=f"study (mcsens) {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name, helptext, func, **kw):
+        p = sub.add_parser(name, help=helptext, description=helptext, **kw)
+        _verbosity(p)
+        p.set_defaults(func=func)
+        return p
+
+    run = command("run", "sample, evaluate, analyse; prints the run directory last", _cmd_run)
+    run.add_argument("study_file", nargs="?", type=_study_file,
+                     help=f"study file, or the name of a shipped example (default: the flagship, "
+                          f"params/{FLAGSHIP}.toml here if present, else the shipped copy)")
+    run.add_argument("--samples", type=_positive_int, metavar="N",
+                     help="base sample size N (default: [sampling].samples of the study file)")
+    run.add_argument("--seed", type=_seed, metavar="S", help="seed (default: [sampling].seed of the study file)")
+    run.add_argument("--out", type=_output_root, default=Path("runs"), metavar="DIR",
+                     help="output root (default: runs)")
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, help="evaluate on a local dask cluster of K processes")
-    where.add_argument("--scheduler", type=_scheduler,
+    where.add_argument("--workers", type=_positive_int, metavar="K",
+                       help="evaluate on a local dask cluster of K processes (default: in this process)")
+    where.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
                        help="evaluate on an existing dask scheduler (tcp://host:port, host:port, tls://…)")
     run.add_argument("--resume", type=_run_dir, metavar="RUN_DIR", help="finish an interrupted or failed run")
     run.add_argument("--allow-failures", action="store_true",
@@ -97,46 +130,66 @@ def build_parser() -> argparse.ArgumentParser:
                      help="double N (extending the same design) until every total-order interval is "
                           "narrower than [analysis].tolerance")
     run.add_argument("--max-samples", type=_positive_int, metavar="N",
-                     help="budget for --until-converged: the largest N (default 16 × the file's N)")
-    run.add_argument("--no-figures", action="store_true", help="skip figures")
-    run.add_argument("--no-appendix", action="store_true", help="skip the appendix")
-    run.set_defaults(func=_cmd_run)
+                     help="budget for --until-converged: the largest N (default: 16 × the file's N)")
+    run.add_argument("--no-figures", action="store_true", help="skip figures (rebuild later: study figures)")
+    run.add_argument("--no-appendix", action="store_true", help="skip the appendix (rebuild later: study appendix)")
+    run.add_argument("--no-variants", action="store_true",
+                     help="do not run the study's [analysis].variants (default: run and compare them)")
 
-    val = sub.add_parser("validate", help="check a study file and that its model imports")
-    val.add_argument("study_file", nargs="?", type=Path)
-    val.set_defaults(func=_cmd_validate)
+    val = command("validate", "check a study file and that its model imports and runs on a first block",
+                  _cmd_validate)
+    val.add_argument("study_file", nargs="?", type=_study_file,
+                     help="study file or shipped example name (default: the flagship)")
 
     for name, helptext in (("analyze", "recompute indices.nc and indices.csv"),
                            ("figures", "rebuild figures/ from saved data"),
                            ("appendix", "rebuild appendix/ from saved data")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("run_dir", type=_run_dir)
-        p.set_defaults(func=_cmd_rebuild, stage=name)
+        p = command(name, helptext, _cmd_rebuild)
+        p.add_argument("run_dir", type=_run_dir, help="a run directory (holds manifest.json)")
+        p.set_defaults(stage=name)
 
-    cmp_ = sub.add_parser("compare", help="variants side by side: table and figure")
-    cmp_.add_argument("run_dirs", nargs="+", type=_run_dir)
-    cmp_.add_argument("--out", type=_output_root,
+    cmp_ = command("compare", "variants side by side: table and figure", _cmd_compare)
+    cmp_.add_argument("run_dirs", nargs="+", type=_run_dir,
+                      help="run directories; the first is the main run")
+    cmp_.add_argument("--out", type=_output_root, metavar="DIR",
                       help="output folder (default: <first RUN_DIR>/variants, where that run's appendix finds it)")
-    cmp_.set_defaults(func=_cmd_compare)
 
-    rw = sub.add_parser("reweight", help="headline results under shifted input distributions, "
-                                         "by importance reweighting of a run's draws")
-    rw.add_argument("run_dir", type=_run_dir)
+    rw = command("reweight", "headline results under shifted input distributions, "
+                             "by importance reweighting of a run's draws", _cmd_reweight)
+    rw.add_argument("run_dir", type=_run_dir, help="a complete run directory")
     rw.add_argument("--shift", action="append", default=[], metavar="NAME=KEY:VALUE[,KEY:VALUE]",
-                    help="a changed distribution argument, e.g. x2=mode:0.5 (repeat for other inputs)")
+                    help="a changed distribution argument, e.g. x2=mode:0.5 (repeat for other inputs; "
+                         "default: none, the run's own distributions)")
     rw.add_argument("--break-even", action="store_true",
                     help="also search the smallest centre shift of each leading input that reverses a headline")
-    rw.set_defaults(func=_cmd_reweight)
+
+    init = command("init", "write a commented study file NAME.toml and its model NAME_model.py", _cmd_init)
+    init.add_argument("name", metavar="NAME", help="study name (letters, digits, '_'); also names the files")
+    init.add_argument("--dir", type=Path, default=Path("."), metavar="DIR",
+                      help="folder to write into (default: the current folder)")
+
+    ls = command("list", "runs with their status, N and first headline", _cmd_list)
+    ls.add_argument("runs", nargs="?", type=Path, default=Path("runs"), metavar="RUNS",
+                    help="a folder of runs, a study's folder or one run directory (default: runs)")
+
+    ex = command("export", "a run's independent draws as one table with labels (CSV or Parquet)", _cmd_export)
+    ex.add_argument("run_dir", type=_run_dir, help="a run directory with results.nc")
+    ex.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                    help="csv (with a NAME.variables.csv codebook) or parquet (needs pyarrow) (default: csv)")
+    ex.add_argument("--out", type=Path, metavar="FILE",
+                    help="file to write (default: <RUN_DIR>/draws.csv or draws.parquet)")
     return parser
 
 
 def _cmd_run(args) -> int:
-    from study.spec import DEFAULT_STUDY, load_study
+    from study.spec import load_study
+
+    from .examples import default_study
 
     study = args.study_file
     if args.resume is None:  # loaded once, before the heavy imports: a bad file fails fast
-        study = load_study(args.study_file or DEFAULT_STUDY, samples=args.samples, seed=args.seed,
-                           check_variants=True)
+        study = load_study(args.study_file or default_study(), samples=args.samples, seed=args.seed,
+                           check_variants=not args.no_variants)
     from .runner import run_study
 
     if args.resume is not None and (args.samples or args.seed is not None):
@@ -146,7 +199,7 @@ def _cmd_run(args) -> int:
                             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                             allow_failures=args.allow_failures, figures=not args.no_figures,
                             until_converged=args.until_converged, max_samples=args.max_samples,
-                            appendix=not args.no_appendix)
+                            appendix=not args.no_appendix, variants=not args.no_variants)
     except KeyboardInterrupt as e:
         run_dir = getattr(e, "run_dir", None)
         if run_dir is None:
@@ -155,14 +208,21 @@ def _cmd_run(args) -> int:
             print(f"interrupted; finished chunks are kept. Resume with: study run --resume {run_dir}",
                   file=sys.stderr)
         return 130
-    print(run_dir)
+    from . import talk
+    from .summary import closing_lines
+
+    for line in closing_lines(run_dir):
+        talk.stage("%s", line)
+    print(run_dir)  # the last line of standard output: scripts and tests read it
     return 0
 
 
 def _cmd_validate(args) -> int:
-    from study.spec import DEFAULT_STUDY, load_study
+    from study.spec import load_study
 
-    path = args.study_file or DEFAULT_STUDY
+    from .examples import default_study
+
+    path = args.study_file or default_study()
     study = load_study(path, check_variants=True)
     from .runner import probe
 
@@ -207,9 +267,47 @@ def _cmd_reweight(args) -> int:
     return 0
 
 
+def _cmd_init(args) -> int:
+    from .init import write_template
+
+    from . import talk
+
+    study_file, model_file = write_template(args.name, args.dir)
+    talk.stage("wrote %s and its model %s; next: study run %s --samples 256", study_file, model_file, study_file)
+    print(study_file)
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from .summary import find_runs, list_table
+
+    if not args.runs.is_dir():
+        raise StudyError(args.runs, "", f"must be a folder of runs; got {str(args.runs)!r}, which is not a folder")
+    runs = find_runs(args.runs)
+    if not runs:
+        print(f"{args.runs}: no runs", file=sys.stderr)
+        return 0
+    print(list_table(runs))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_run
+
+    print(export_run(args.run_dir, args.format, args.out))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``study`` and ``python -m study``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `study`: say what it can do
+        parser.print_help()
+        return 0
+    from . import talk
+
+    talk.configure(args.verbosity)
     try:
         return args.func(args)
     except StudyError as e:

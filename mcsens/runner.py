@@ -25,9 +25,12 @@ from study.contract import check_storable, resolve, source_file
 from study.extends import chain_sha256
 from study.sampling import make_design
 from study.sources import changed_sources, local_sources
-from study.spec import DEFAULT_STUDY, Study, load_study
+from study.spec import Study, load_study
 from study import store
 from study.store import file_sha256
+
+from . import talk
+from .examples import default_study
 
 DEFAULT_ROOT = Path("runs")
 
@@ -40,10 +43,7 @@ def _designs(study: Study) -> list[str]:
 
 
 def _progress(total: int, desc: str):
-    from tqdm import tqdm
-
-    # disable=None: a bar on a terminal, silence in CI logs and pipes.
-    return tqdm(total=total, desc=desc, unit="block", disable=None, leave=False)
+    return talk.progress(total, desc)  # a bar on a terminal or in Jupyter, never in a log
 
 
 def _check_output_names(study: Study, outputs) -> None:
@@ -73,8 +73,11 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         # Output names were checked by the probe (a resumed run by its own first start).
         def on_done(b0, ds, kind=kind, ends=dict(grid), checked=checked):
             store.write_chunk(run_dir, kind, b0, ends[b0], ds, checked)
+            talk.detail("%s %s: blocks %d-%d stored", study.name, kind, b0, ends[b0] - 1)
             release_freed_memory()
 
+        talk.stage("%s: evaluating the %s design, %d model runs (%d left)", study.name, kind, design.n_samples,
+                   sum(b1 - b0 for b0, b1 in todo) * design.block_size)
         with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
             bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
             run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
@@ -164,18 +167,21 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
     timings = {}
     run = read_run(run_dir)  # one record, read once, passed to every stage
     if analyze:
+        talk.stage("%s: analysis", run_dir.parent.name)
         t = time.perf_counter()
         analyze_run(run)
         timings["analysis_s"] = round(time.perf_counter() - t, 3)
     if figures:
         from analysis.figures import build_figures
 
+        talk.stage("%s: figures", run_dir.parent.name)
         t = time.perf_counter()
         build_figures(run)
         timings["figures_s"] = round(time.perf_counter() - t, 3)
     if appendix:
         from analysis.appendix import build_appendix, compile_pdf
 
+        talk.stage("%s: appendix", run_dir.parent.name)
         t = time.perf_counter()
         build_appendix(run)
         _, how = compile_pdf(run)
@@ -190,13 +196,14 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
               until_converged: bool = False, max_samples: int | None = None, variants: bool = True,
-              variant_of=None, argv: list[str] | None = None) -> Path:
+              variant_of=None, argv: list[str] | None = None, model=None, client=None) -> Path:
     """Run a study and return its run directory.
 
     Parameters
     ----------
     path : str, pathlib.Path or study.spec.Study, optional
-        Study file (default: the flagship ``params/asia_pacification.toml``), or the study
+        Study file (default: the flagship, ``params/asia_pacification.toml`` of the current
+        folder if there is one, else the copy shipped with the package), or the study
         already loaded from it with ``samples``, ``seed`` and ``check_variants=True`` (the
         command loads it once, to fail fast). With ``resume``, optional: if given it must
         be the run's own study file, unchanged.
@@ -229,10 +236,18 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         The run this one is a variant of (set by the run that starts it; recorded in the
         manifest so that resuming that run finds this one).
 
+    model : callable or str, optional
+        The model instead of the study file's ``[study].model``: a function (one defined in
+        a notebook will do; it is recorded by the hash of its source) or ``module:function``.
+        A run of a function cannot be resumed (its code lives in no file).
+    client : distributed.Client, optional
+        Evaluate on this dask client (e.g. a dask-gateway or TLS cluster opened in the
+        notebook); it is left open. Instead of ``workers`` or ``scheduler``.
+
     Returns
     -------
-    pathlib.Path
-        The run directory.
+    RunPath
+        The run directory: a :class:`pathlib.Path` whose notebook repr summarizes the run.
 
     Examples
     --------
@@ -243,14 +258,14 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_interrupts())
         if resume is not None:
-            run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler)
+            run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler, client=client)
         else:
             study = path if isinstance(path, Study) else load_study(
-                path if path is not None else DEFAULT_STUDY, samples=samples, seed=seed, check_variants=variants)
+                path if path is not None else default_study(), samples=samples, seed=seed, check_variants=variants)
             run = _start(stack, study, out=out, workers=workers, scheduler=scheduler,
                          record={"overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
                                  "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
-                                 "argv": argv or store.argv()})
+                                 "argv": argv or store.argv()}, model=model, given=client)
         allow = allow_failures or run.manifest.data.get("allow_failures", False)
         try:
             _evaluate_stage(run, allow_failures=allow)
@@ -265,7 +280,31 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 raise
             raise replacement from None
         run.manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
-    return run.run_dir
+    from .summary import RunPath
+
+    return RunPath(run.run_dir)
+
+
+def _with_model(study: Study, model, client) -> tuple[Study, str | None]:
+    """The study with ``run_study``'s ``model`` in place of its file's, and a function's hash."""
+    import dataclasses
+
+    if model is None:
+        return study, None
+    if isinstance(model, str):
+        return dataclasses.replace(study, model=model), None
+    from . import inline
+
+    ref, digest = inline.register(model, client)
+    return dataclasses.replace(study, model=ref), digest
+
+
+def _refuse_inline_resume(manifest: store.Manifest) -> None:
+    from . import inline
+
+    if str(manifest.data.get("model", {}).get("ref", "")).startswith(inline.PREFIX):
+        raise RunError(manifest.path.parent, "", "must be a run of a model in a file to be resumed; got a run of "
+                       "a function passed as run_study(model=...), whose code no file keeps: start a new run")
 
 
 @dataclass
@@ -280,7 +319,8 @@ class _Session:
     client: object
 
 
-def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler, record: dict) -> _Session:
+def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler, record: dict, model=None,
+           given=None) -> _Session:
     """Probe the model, then create the run directory, lock it and write its first manifest.
 
     Every check that needs no run directory (the model's first samples, the scheduler)
@@ -288,24 +328,27 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     """
     path = Path(study.path)
     study_dir = path.resolve().parent
+    study, inline_sha = _with_model(study, model, given)
     probe(study, study_dir)
     sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
     # Connect before the run directory exists: an unreachable scheduler leaves none.
-    client = stack.enter_context(_cluster(workers, scheduler))
+    client = stack.enter_context(_cluster(workers, scheduler, given))
+    if inline_sha is not None and client is not None:  # the workers need the function too
+        _with_model(study, model, client)
     requested = sum(make_design(study, k).n_samples for k in _designs(study))
     run_dir = store.new_run_dir(out, study)
     stack.enter_context(store.locked(run_dir))
     store.reserve_space(run_dir)
     stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
     (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
-    model_file = source_file(study.model, study_dir)
+    model_file = source_file(study.model, study_dir) if inline_sha is None else None
     d = study.sampling
     manifest = store.Manifest(run_dir, {
         "status": "running", "argv": record["argv"], "seed": d.seed,
         # "file" as given, for the record; "path" absolute, so a resume works from any folder.
         "study": {"name": study.name, "file": str(path), "path": str(path.resolve()), "sha256": study.sha256},
         "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                  "sha256": file_sha256(model_file) if model_file else None, "sources": sources},
+                  "sha256": file_sha256(model_file) if model_file else inline_sha, "sources": sources},
         "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                     "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
                     "runs_completed": 0, "runs_failed": 0},
@@ -318,11 +361,11 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     return _Session(study, run_dir, study_dir, manifest, client)
 
 
-def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler) -> _Session:
+def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler, client=None) -> _Session:
     """Lock a run that is not complete, check it may be resumed, and mark it running."""
-    store.Manifest.load(run_dir)  # a run directory, before a lock file is put into it
+    _refuse_inline_resume(store.Manifest.load(run_dir))  # a run directory, before a lock file is put into it
     stack.enter_context(store.locked(run_dir))
-    client = stack.enter_context(_cluster(workers, scheduler))  # before the manifest says "running"
+    client = stack.enter_context(_cluster(workers, scheduler, client))  # before the manifest says "running"
     run_dir, study, study_dir, manifest = _prepare_resume(run_dir, path)
     stack.callback(store.release_reserve, run_dir)
     return _Session(study, run_dir, study_dir, manifest, client)
@@ -344,7 +387,10 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
     while run.study.sampling.method == "sobol" and not _converged(run.run_dir):
         if 2 * run.study.sampling.samples > limit:
             run.manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
+            talk.warn("--until-converged stopped at N = %d without converging: doubling N would exceed "
+                      "the budget of %d (--max-samples)", run.study.sampling.samples, limit)
             break
+        talk.stage("%s: not converged at N = %d; doubling N", run.study.name, run.study.sampling.samples)
         run.study = run.study.replace(samples=2 * run.study.sampling.samples)
         runs = sum(make_design(run.study, k).n_samples for k in _designs(run.study))
         run.manifest.update(overrides={"samples": run.study.sampling.samples},
@@ -353,7 +399,14 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                   allow_failures=allow_failures)
         store.seal(run.run_dir)
         _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
-    run.manifest.update(convergence={"converged": _converged(run.run_dir), "N": run.study.sampling.samples})
+    ok = _converged(run.run_dir)
+    run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})
+    if ok:
+        talk.stage("--until-converged stopped at N = %d: every total-order interval is within "
+                   "the tolerance", run.study.sampling.samples)
+    elif run.study.sampling.method != "sobol":
+        talk.warn("--until-converged did nothing: it extends Sobol designs only (this is %s)",
+                  run.study.sampling.method)
 
 
 def _finish(run: _Session, started: float, *, figures: bool, appendix: bool) -> None:
@@ -412,12 +465,18 @@ def _sigterm_interrupts():
 
 
 @contextlib.contextmanager
-def _cluster(workers: int | None, scheduler: str | None):
+def _cluster(workers: int | None, scheduler: str | None, given=None):
     """A dask client for the run's evaluation (None in process), closed afterwards.
 
     A LocalCluster started for ``--workers`` is shut down; an existing ``--scheduler``'s
-    cluster is left running.
+    cluster is left running; a client the caller passed in is used and left open.
     """
+    if given is not None:
+        if workers or scheduler:
+            raise StudyError("run_study", "client", "must be given instead of workers or scheduler, not with "
+                             f"them; got client and workers={workers!r}, scheduler={scheduler!r}")
+        yield given
+        return
     if not (workers or scheduler):
         yield None
         return
@@ -438,7 +497,8 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
     root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
     dirs = []
-    for v in study.analysis.variants:
+    for k, v in enumerate(study.analysis.variants, 1):
+        talk.stage("variant %d/%d: %s", k, len(study.analysis.variants), v)
         path = base / v
         vs = load_study(path)
         earlier = _earlier_variant_run(root / vs.name, run_dir, vs.sha256)
@@ -453,6 +513,7 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
         size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
         dirs.append(run_study(path, samples=size, out=root, workers=workers, scheduler=scheduler,
                               figures=False, appendix=False, variants=False, variant_of=run_dir))
+    talk.stage("%s: comparing the variants", study.name)
     main_compare([run_dir, *dirs], run_dir / "variants")
     manifest.update(variants=[str(Path(d).resolve()) for d in dirs])
 

@@ -11,6 +11,9 @@ The notebook API::
 
 from .errors import ModelContractError, RunError, StudyError
 
+#: The toolkit's version: the one place it is written (the package metadata reads it from here).
+__version__ = "0.1.0"
+
 # Heavy modules load on first use, so that `study validate` and error paths start fast.
 _LAZY = {"load_study": "spec", "draw": "sampling", "open_run": "store"}
 
@@ -23,4 +26,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'study' has no attribute {name!r}")
 
 
-__all__ = ["load_study", "draw", "open_run", "StudyError", "ModelContractError", "RunError"]
+__all__ = ["__version__", "load_study", "draw", "open_run", "StudyError", "ModelContractError", "RunError"]

@@ -142,6 +142,19 @@ class Study:
     text: str = field(default="", repr=False)
     report: Report = Report()
 
+    def __repr__(self) -> str:  # the generated one spells out every field (1,600 characters)
+        d = self.sampling
+        return (f"<Study {self.name!r} from {str(self.path)!r}: model {self.model!r}, "
+                f"{len(self.parameters)} parameters, {d.method} design, N = {d.samples}, seed {d.seed}>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td><code>{html.escape(p.name)}</code></td><td>{html.escape(p.label or '')}</td>"
+                       f"<td>{html.escape(p.describe())}</td></tr>" for p in self.parameters)
+        return (f"<div>{html.escape(repr(self))}<table><tr><th>parameter</th><th>label</th><th>distribution</th>"
+                f"</tr>{rows}</table></div>")
+
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)

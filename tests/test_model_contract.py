@@ -42,7 +42,7 @@ def _folder(tmp_path, **modules):
 def _cli(tmp_path, study, *args):
     # cwd is not the study folder: `python -m` puts the working directory on sys.path.
     return subprocess.run([sys.executable, "-m", "study", "run", str(study), "--out", str(tmp_path / "runs"),
-                           "--no-figures", "--no-appendix", *args],
+                           "--no-figures", "--no-appendix", "-q", *args],  # -q: no stage lines
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
 
 

@@ -137,7 +137,7 @@ def test_resume_refuses_a_complete_run(tmp_path):
 
 def test_model_raising_on_one_chunk_fails_the_run_and_keeps_completed_chunks(tmp_path):
     path = _study(tmp_path, model="broken_models:raises_late", samples=128, chunk_rows=4)
-    proc = _cli("run", path, "--out", tmp_path / "runs", "--no-figures", "--no-appendix")
+    proc = _cli("run", path, "--out", tmp_path / "runs", "--no-figures", "--no-appendix", "-q")
     assert proc.returncode == 2
     # 128 base rows × 4 replicates × 4 matrices; chunks of 4 rows = 64 samples: sample 400 is in chunk 6.
     assert proc.stderr == ("error: model 'broken_models:raises_late': chunk of samples 384–447: raised "

@@ -81,7 +81,8 @@ def _env(**env):
 
 
 def _cli(*args, cwd=ROOT, wait=True, **env):
-    cmd = [sys.executable, "-m", "study", *map(str, args)]
+    # -q: these tests compare standard error whole, without the run's stage lines.
+    cmd = [sys.executable, "-m", "study", *map(str, args), *(["-q"] if args[:1] == ("run",) else [])]
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
@@ -363,7 +364,7 @@ def test_a_full_disk_fails_the_run_with_one_line_and_it_stays_resumable(tmp_path
     path = _study(tmp_path)
     out = tmp_path / "runs"
     proc = subprocess.run([sys.executable, "-c", FULL_DISK, "run", str(path), "--out", str(out), "--no-figures",
-                           "--no-appendix"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+                           "--no-appendix", "-q"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     run_dir = next(out.rglob("manifest.json")).parent
     # The probe's block is not written; chunks 0, 2, 4 are, the fourth finds the disk full.
     assert (proc.returncode, proc.stderr) == (2, _full_disk_line(run_dir, 6) + "\n")
@@ -380,7 +381,7 @@ def _full_disk_line(run_dir, b0):
 
 REAL_DISK = """set -u
 mount -t tmpfs -o size=320k tmpfs "$DISK" || exit 99
-"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix >"$LOG.1" 2>&1
+"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix -q >"$LOG.1" 2>&1
 echo $? >"$LOG.rc1"
 cp -a "$DISK/runs" "$LOG.failed"
 mount -o remount,size=8m "$DISK"

@@ -144,7 +144,7 @@ def test_contract_error_through_the_command_line(tmp_path):
     shutil.copy(MODELS / "broken_models.py", tmp_path)
     path = write_study(tmp_path, "broken_models:nan_late", samples=128)
     proc = subprocess.run([sys.executable, "-m", "study", "run", str(path), "--out", str(tmp_path / "r"),
-                           "--no-figures", "--no-appendix"], capture_output=True, text=True, timeout=300)
+                           "--no-figures", "--no-appendix", "-q"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: model 'broken_models:nan_late': output 'y': must be finite")
     assert len(proc.stderr.splitlines()) == 1

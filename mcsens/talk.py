@@ -1,0 +1,110 @@
+"""What a run says while it works: stage lines through :mod:`logging`, progress bars.
+
+Everything goes to the ``mcsens`` logger, so a notebook or a batch script can route it like
+any other library's messages. :func:`configure` (called by the ``study`` command) sends it
+to standard error: plain lines on a terminal, lines with a UTC timestamp otherwise (a SLURM
+log, a pipe), so that a batch log shows when each stage started.
+
+Progress bars (:mod:`tqdm.auto`: a text bar on a terminal, a widget in Jupyter) are shown
+only where someone watches: on a terminal or in a notebook. In a log file a bar would be a
+stream of carriage returns, so there the stage lines alone say how far the run is.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+LOGGER = logging.getLogger("mcsens")
+_HANDLER_NAME = "mcsens-stderr"
+
+#: ``-q`` / default / ``-v`` as logging levels.
+LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+class _BarSafeHandler(logging.StreamHandler):
+    """On a terminal, write lines above a running progress bar instead of through it."""
+
+    def emit(self, record):
+        try:
+            from tqdm.auto import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging's own convention: report, never raise
+            self.handleError(record)
+
+
+def configure(verbosity: int = 0, stream=None) -> None:
+    """Send the ``mcsens`` logger's messages to standard error at a verbosity.
+
+    Parameters
+    ----------
+    verbosity : int
+        -1 for warnings only (``-q``), 0 for stage lines and the summary, 1 also for
+        per-chunk detail (``-v``).
+    stream : file, optional
+        Where to write (default: ``sys.stderr`` as it is when a message is written).
+    """
+    for h in list(LOGGER.handlers):  # configuring twice (tests, notebooks) must not double lines
+        if h.get_name() == _HANDLER_NAME:
+            LOGGER.removeHandler(h)
+    target = stream if stream is not None else sys.stderr
+    handler = (_BarSafeHandler if _is_tty(target) else logging.StreamHandler)(stream)
+    handler.set_name(_HANDLER_NAME)
+    if _is_tty(target):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler.setFormatter(_UTCFormatter("%(asctime)sZ %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"))
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(LEVELS[max(-1, min(1, verbosity))])
+    LOGGER.propagate = False  # a root handler set by the host program would print each line twice
+
+
+def stage(message: str, *args) -> None:
+    """One line saying which stage of the run starts now (``variant 3/6``, ``figures``)."""
+    LOGGER.info(message, *args)
+
+
+def detail(message: str, *args) -> None:
+    """A line shown with ``-v`` only."""
+    LOGGER.debug(message, *args)
+
+
+def warn(message: str, *args) -> None:
+    """A line shown even with ``-q``."""
+    LOGGER.warning(message, *args)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or fake stream
+        return False
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython() if hasattr(shell, "get_ipython") else None
+    return type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def bars_wanted() -> bool:
+    """Whether a progress bar would be seen: stderr is a terminal or we run in Jupyter."""
+    # -q asks for silence; an unconfigured logger (a notebook's) is no request either way.
+    if LOGGER.level > logging.INFO:
+        return False
+    return _is_tty(sys.stderr) or _in_notebook()
+
+
+def progress(total: int, desc: str):
+    """A progress bar over ``total`` blocks, or a silent stand-in where nobody watches."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="block", leave=False, disable=not bars_wanted())
