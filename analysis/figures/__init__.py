@@ -119,8 +119,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     for o in term_outputs(data):
         specs.append(FigureSpec(
             _stem("decomposition", o), "uncertainty",
-            f"Per-term decomposition of each actor's change in {data.label(o)}: mean change "
-            "(post − pre) with the 5–95% range over draws.",
+            f"{data.label(o)}: each actor's change per term from before to after "
+            "(post − pre), mean with the 5–95% range over the draws.",
             lambda o=o: plot_decomposition(decomposition_frame(ind[o]))))
 
     for out in analysed_outputs(data):
