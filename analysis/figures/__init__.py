@@ -18,8 +18,8 @@ import pandas as pd
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .scatter import plot_scatter
-from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices, plot_morris,
-                          plot_ranks, plot_s2)
+from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
+                          plot_indices_over, plot_morris, plot_ranks, plot_s2)
 from ..textsafe import mathtext_escape, slug, unique_names
 from .style import DOUBLE, SINGLE, figure, save, style
 from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
@@ -71,6 +71,33 @@ def _facet(data: RunData, frame: pd.DataFrame, draw, *, height_per: float, title
         fig.suptitle(mathtext_escape(title), fontsize="medium")
         index_legend(fig, axes[0])
     return fig
+
+
+OVER = ("time", "year", "date", "period", "step", "t")
+
+
+def over_dims(data: RunData, output: str) -> tuple[str, str | None] | None:
+    """The dimension to draw ``output``'s indices along, and one to split panels by.
+
+    An output with extra dimensions has an index per cell; along ``time`` (or another
+    name in :data:`OVER`, else its one extra dimension with three or more values) the
+    indices read as a curve. A second extra dimension (e.g. ``actor``) gives panels;
+    outputs with more dimensions than that, or a ``term``/``phase`` breakdown, get none.
+    """
+    rows = data.rows("sobol", "ST", output)
+    used = [d for d in data.dim_columns if rows[d].notna().any()]
+    used = [d for d in used if d not in ("term", "phase")]
+    if not used or len(used) > 2:
+        return None
+    timed = [d for d in used if str(d).lower() in OVER]
+    if timed:
+        dim = timed[0]
+    elif len(used) == 1 and rows[used[0]].nunique() >= 3:
+        dim = used[0]
+    else:
+        return None
+    rest = [d for d in used if d != dim]
+    return dim, (rest[0] if rest else None)
 
 
 def top_inputs(data: RunData, output: str, cell: dict, k: int = 4) -> list[str]:
@@ -144,6 +171,20 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                     data, grp, lambda f, a, t: plot_indices(f, labels=labels, title=t, ax=a),
                     height_per=0.3 * SINGLE + 0.16 * len(data.groups),
                     title=title)))
+
+    for out in dict.fromkeys(data.rows("sobol", "ST")["output"]):
+        dims = over_dims(data, out)
+        if dims is None:
+            continue
+        dim, panel = dims
+        st = data.rows("sobol", "ST", out)
+        specs.append(FigureSpec(
+            _stem(f"indices-over-{slug(dim)}", out), "indices",
+            f"Total-order Sobol' indices of {data.label(out)} along {dim}"
+            + (f", one panel per {panel}" if panel else "")
+            + f", for its leading inputs, with {conf:.0%} intervals.",
+            lambda st=st, dim=dim, panel=panel, title=data.label(out): plot_indices_over(
+                st, dim=dim, panel=panel, labels=data.labels, title=title)))
 
     key = data.key_output
     if key is not None:

@@ -84,7 +84,10 @@ class RunData:
             return self.labels[name]
         if name in self.results.data_vars:
             attrs = self.results[name].attrs
-            lab = attrs.get("label") or attrs.get("long_name")
+            # A long_name copied from the description (study.store.cf_attributes) is no label.
+            long = attrs.get("long_name") if attrs.get("long_name") != attrs.get(
+                "description") else None
+            lab = attrs.get("label") or long
             desc = str(attrs.get("description") or "")
             if not lab and 0 < len(desc) <= 60 and not desc.startswith("1 if"):
                 lab = desc
@@ -225,7 +228,8 @@ def _load_factors(study_path: Path, doc: dict, results: xr.Dataset) -> list[Fact
             dist = json.loads(da.attrs.get("distribution", "{}") or "{}")
             name = dist.pop("name", dist.pop("distribution", ""))
             params.append((v, name, dist, da.attrs.get("group") or v, da.attrs.get("label", ""),
-                           da.attrs.get("unit", ""), da.attrs.get("description", ""),
+                           da.attrs.get("units", da.attrs.get("unit", "")),
+                           da.attrs.get("description", ""),
                            da.attrs.get("source", "")))
     return [Factor(name=n, distribution=d, args=a, group=g or n, label=lab or n,
                    unit=u or "", description=desc or "", source=src or "")

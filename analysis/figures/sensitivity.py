@@ -14,7 +14,8 @@ from matplotlib.ticker import FuncFormatter
 from ..textsafe import mathtext_escape
 from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
 
-__all__ = ["index_legend", "plot_indices", "plot_s2", "plot_convergence", "plot_morris", "plot_ranks",
+__all__ = ["index_legend", "plot_indices", "plot_indices_over", "plot_s2", "plot_convergence",
+           "plot_morris", "plot_ranks",
            "noise_floor"]
 
 
@@ -336,3 +337,79 @@ def plot_ranks(ranks: pd.DataFrame, *, labels: dict[str, str], title: str = "", 
         a.tick_params(length=0)
         a.set_title(mathtext_escape(title))
     return fig
+
+
+def plot_indices_over(frame: pd.DataFrame, *, dim: str, labels: dict[str, str],
+                      panel: str | None = None, top: int = 5, title: str = "", ax=None):
+    """Total-order indices of the leading inputs along an output's extra dimension.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``ST`` rows of ``indices.csv`` for one output: columns ``param``, ``value``,
+        ``conf_low``, ``conf_high``, ``dim`` and, with ``panel``, that column too.
+    dim : str
+        The dimension on the horizontal axis (``time``, a year, a scenario step).
+        Numbers are placed at their value, anything else in the order first seen.
+    labels : dict
+        Parameter name -> label.
+    panel : str, optional
+        A second dimension (e.g. ``actor``): one panel per value, at most
+        :data:`OVER_PANELS`.
+    top : int
+        Inputs drawn: those with the largest ST anywhere along ``dim``; one colour each
+        in every panel.
+    title : str
+        The figure's title (the output's label).
+    ax : matplotlib Axes or sequence of Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``axes[k].lines[i]`` is the ``i``-th input of ``top`` in panel ``k``.
+    """
+    f = frame[frame["param"].isin(labels)]
+    shown = list(f.groupby("param")["value"].max().sort_values(ascending=False).index[:top])
+    panels = list(dict.fromkeys(f[panel]))[:OVER_PANELS] if panel else [None]
+    steps = list(dict.fromkeys(f[dim]))
+    numeric = bool(pd.to_numeric(pd.Series(steps), errors="coerce").notna().all())
+    if numeric:
+        steps = [float(v) for v in steps]
+    with style():
+        n = len(panels)
+        fig, axes = figure(SINGLE if n == 1 else DOUBLE, 0.7 * SINGLE, 1, n, ax=ax, sharey=True)
+        axes = np.atleast_1d(axes).ravel()
+        handles = []
+        for a, where in zip(axes, panels):
+            g = f if where is None else f[f[panel] == where]
+            for k, p in enumerate(shown):
+                rows = g[g["param"] == p].set_index(dim).reindex(steps)
+                x = np.asarray(steps, float) if numeric else np.arange(len(steps))
+                line, = a.plot(x, rows["value"].to_numpy(float), marker="o", ms=2.5,
+                               color=PALETTE[k % len(PALETTE)])
+                a.fill_between(x, rows["conf_low"].to_numpy(float),
+                               rows["conf_high"].to_numpy(float), color=line.get_color(),
+                               alpha=0.15, lw=0)
+                if where == panels[0]:
+                    handles.append(line)
+            if not numeric or len(steps) <= 12:  # few steps: a tick at each (no "2022.5")
+                a.set_xticks(x, [mathtext_escape(f"{v:g}".replace("-", "\u2212")
+                                                 if numeric else str(v)) for v in steps])
+            a.set_xlabel(mathtext_escape(coord_name(dim)))
+            a.set_title(mathtext_escape(coord_name(str(where))) if where is not None else "")
+        axes[0].set_ylabel("Total-order index")
+        if title:
+            fig.suptitle(mathtext_escape(title), fontsize="medium")
+        # Labels passed explicitly: matplotlib would drop one that starts with "_".
+        fig.legend(handles, [mathtext_escape(labels.get(p, p)) for p in shown], frameon=False,
+                   loc="outside lower center", ncols=min(len(shown), 3))
+    return fig
+
+
+OVER_PANELS = 6
+
+
+def coord_name(value: str) -> str:
+    """A dimension or coordinate name for an axis: ``united_states`` -> ``United states``."""
+    s = str(value).replace("_", " ")
+    return s[:1].upper() + s[1:]
