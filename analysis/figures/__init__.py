@@ -86,8 +86,7 @@ def over_dims(data: RunData, output: str) -> tuple[str, str | None] | None:
     """
     rows = data.rows("sobol", "ST", output)
     used = [d for d in data.dim_columns if rows[d].notna().any()]
-    used = [d for d in used if d not in ("term", "phase")]
-    if not used or len(used) > 2:
+    if not used or len(used) > 2 or {"term", "phase"} & set(used):
         return None
     timed = [d for d in used if str(d).lower() in OVER]
     if timed:
