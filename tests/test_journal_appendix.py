@@ -16,7 +16,7 @@ import xarray as xr
 from analysis.appendix import build_appendix
 from analysis.appendix.blocks import Table, _CHAR_PT, _TEXT_PT, figure_latex, Fig, fitted_widths
 from analysis.appendix.record import content_sha256, job_time, run_record
-from analysis.appendix.sections import KEEP_TOP, condensed, input_name
+from analysis.appendix.sections import KEEP_TOP, condensed, input_name, split_sentence
 from analysis.figures import load_run
 from tests.synthetic import make_run
 
@@ -89,8 +89,7 @@ def test_long_index_tables_keep_the_influential_rows_and_summarise_the_rest():
     shown, note = condensed(rows, flags, st)
     assert [r[0] for r in shown[:-1]] == ["input 0", "input 1", "input 2", "input 3",
                                           "input 4", "input 9"]
-    assert shown[-1] == ["19 further inputs, none above the noise floor", "", "", "≤ 0.45",
-                         "", "", ""]
+    assert shown[-1] == ["19 further inputs", "", "", "≤ 0.45", "", "", "not above floor"]
     assert note == (f"; inputs below the noise floor beyond the first {KEEP_TOP} are "
                     "summarised in the last row (the table's CSV lists every input).")
     assert condensed(rows[:12], flags[:12], st[:12]) == (rows[:12], ".")
@@ -143,3 +142,12 @@ def test_job_time_covers_figures_and_appendix():
         ("Wall time up to this appendix (s)", "75.2")]
     assert job_time({**t, "with_outputs_s": 48.71}) == [("Wall time, whole job (s)", "48.7")]
     assert job_time({}) == [("Wall time, whole job (s)", "–")]
+
+
+def test_a_first_order_sum_outside_the_unit_interval_is_not_read_as_interactions():
+    assert split_sentence(0.74) == "so interactions carry about 0.26 of the variance"
+    assert split_sentence(1.0) == "so interactions carry about 0.00 of the variance"
+    for s1sum in (-0.38, 1.2):
+        assert split_sentence(s1sum) == (
+            "outside [0, 1]: at this sample size the estimates are too uncertain to split "
+            "the variance into main effects and interactions")

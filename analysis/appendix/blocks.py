@@ -88,7 +88,7 @@ class Fig:
 # Natural width of a character of \small text, and a conservative text width (a 6.3 in
 # article page, less in most journals' templates), both in points: enough to tell in
 # advance whether a table's right-aligned columns leave its paragraph columns room.
-_CHAR_PT, _TEXT_PT = 5.2, 440.0
+_CHAR_PT, _TEXT_PT = 4.8, 450.0
 
 
 # What TeX cannot break: runs of characters other than spaces and CJK (which breaks between

@@ -278,6 +278,18 @@ def uncertainty(data: RunData, figs: dict) -> list:
     return blocks + _figs(figs, "uncertainty")
 
 
+def split_sentence(s1sum: float) -> str:
+    """What the sum of first-order indices says about interactions, or that it cannot.
+
+    Estimates of a small design can sum below 0 or above 1; "interactions carry 1.38 of
+    the variance" would then be read as a finding.
+    """
+    if 0 <= s1sum <= 1.0:
+        return f"so interactions carry about {fmt(1 - s1sum)} of the variance"
+    return ("outside [0, 1]: at this sample size the estimates are too uncertain to split "
+            "the variance into main effects and interactions")
+
+
 CONDENSE_AT, KEEP_TOP = 12, 5
 
 
@@ -295,8 +307,8 @@ def condensed(rows: list[list[str]], influential: list[bool],
     if len(rows) <= CONDENSE_AT or len(rest) < 2:
         return rows, "."
     width = len(rows[0])
-    summary = [f"{len(rest)} further inputs, none above the noise floor",
-               "", "", f"≤ {fmt(max(st[i] for i in rest))}"] + [""] * (width - 4)
+    summary = ([f"{len(rest)} further inputs", "", "", f"≤ {fmt(max(st[i] for i in rest))}"]
+               + [""] * (width - 5) + ["not above floor"])
     return ([r for r, k in zip(rows, keep) if k] + [summary],
             f"; inputs below the noise floor beyond the first {KEEP_TOP} are summarised in "
             "the last row (the table's CSV lists every input).")
@@ -330,9 +342,8 @@ def indices(data: RunData, figs: dict) -> list:
             s1sum = float(w[("value", "S1")].sum())
             n_inf = int(sum(vmap.values()))
             blocks.append(Para(
-                f"{title}: the first-order indices sum to {fmt(s1sum)}, so interactions carry "
-                f"about {fmt(max(0.0, 1 - s1sum))} of the variance; {n_inf} of "
-                f"{len(w)} inputs are influential"
+                f"{title}: the first-order indices sum to {fmt(s1sum)}, "
+                + split_sentence(s1sum) + f"; {n_inf} of {len(w)} inputs are influential"
                 + (f" (noise floor {fmt(floor)})." if floor is not None else ".")))
             rows, recs = [], []
             for p, row in w.iterrows():
