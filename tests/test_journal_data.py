@@ -142,3 +142,39 @@ def test_categorical_steps_are_placed_in_order():
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), [0, 1, 2])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["early", "middle", "late"]
     assert ax.get_xlabel() == "Stage"
+
+
+def test_over_figure_legend_fits_with_long_labels():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    labels = {p: f"A rather long label for input {p} (with its symbol)" for p in "abcde"}
+    frame = pd.DataFrame([{"param": p, "value": v, "conf_low": v, "conf_high": v, "time": t}
+                          for p, v in zip("abcde", [0.5, 0.4, 0.3, 0.2, 0.1]) for t in (1, 2)])
+    fig = plot_indices_over(frame, dim="time", labels=labels)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.legends[0].get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1
+
+
+def _over(cells: dict) -> tuple | None:
+    """over_dims of one output whose ST rows have the given dimension columns."""
+    from types import SimpleNamespace
+
+    from analysis.figures import over_dims
+
+    frame = pd.DataFrame({"param": "a", "value": 0.5, **cells})
+    data = SimpleNamespace(dim_columns=list(cells), rows=lambda *a, **k: frame)
+    return over_dims(data, "y")
+
+
+def test_which_dimension_an_index_curve_follows():
+    assert _over({"time": [1, 2]}) == ("time", None)
+    assert _over({"actor": ["us", "eu"], "year": [2022, 2023]}) == ("year", "actor")
+    assert _over({"level": [0.1, 0.2, 0.3]}) == ("level", None)  # numbers: ordered
+    # Names have no order (actors get faceted bars); two steps make no curve; a phase or
+    # term breakdown, or three dimensions, get none.
+    assert _over({"actor": ["us", "eu", "ap4"]}) is None
+    assert _over({"level": [0.1, 0.2]}) is None
+    assert _over({"time": [1, 2], "phase": ["pre", "post"]}) is None
+    assert _over({"time": [1, 2], "actor": ["a", "b"], "arm": ["x", "y"]}) is None

@@ -80,7 +80,7 @@ def over_dims(data: RunData, output: str) -> tuple[str, str | None] | None:
     """The dimension to draw ``output``'s indices along, and one to split panels by.
 
     An output with extra dimensions has an index per cell; along ``time`` (or another
-    name in :data:`OVER`, else its one extra dimension with three or more values) the
+    name in :data:`OVER`, else its one extra dimension with three or more numbers) the
     indices read as a curve. A second extra dimension (e.g. ``actor``) gives panels;
     outputs with more dimensions than that, or a ``term``/``phase`` breakdown, get none.
     """
@@ -91,8 +91,9 @@ def over_dims(data: RunData, output: str) -> tuple[str, str | None] | None:
     timed = [d for d in used if str(d).lower() in OVER]
     if timed:
         dim = timed[0]
-    elif len(used) == 1 and rows[used[0]].nunique() >= 3:
-        dim = used[0]
+    elif (len(used) == 1 and rows[used[0]].nunique() >= 3
+          and pd.to_numeric(rows[used[0]].dropna(), errors="coerce").notna().all()):
+        dim = used[0]  # numbers are ordered; names (actors) are not, and get no curve
     else:
         return None
     rest = [d for d in used if d != dim]

@@ -401,8 +401,10 @@ def plot_indices_over(frame: pd.DataFrame, *, dim: str, labels: dict[str, str],
         if title:
             fig.suptitle(mathtext_escape(title), fontsize="medium")
         # Labels passed explicitly: matplotlib would drop one that starts with "_".
-        fig.legend(handles, [mathtext_escape(labels.get(p, p)) for p in shown], frameon=False,
-                   loc="outside lower center", ncols=min(len(shown), 3))
+        # Short labels in few columns: a legend wider than the figure would be cut off.
+        names = [mathtext_escape(textwrap.shorten(labels.get(p, p), 34)) for p in shown]
+        fig.legend(handles, names, frameon=False, loc="outside lower center",
+                   ncols=min(len(shown), 2 if n == 1 else 3))
     return fig
 
 
