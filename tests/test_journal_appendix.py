@@ -149,5 +149,19 @@ def test_a_first_order_sum_outside_the_unit_interval_is_not_read_as_interactions
     assert split_sentence(1.0) == "so interactions carry about 0.00 of the variance"
     for s1sum in (-0.38, 1.2):
         assert split_sentence(s1sum) == (
-            "outside [0, 1]: at this sample size the estimates are too uncertain to split "
-            "the variance into main effects and interactions")
+            "which is no share of variance: at this sample size the estimates are too uncertain "
+            "to split the variance into main effects and interactions")
+
+
+def test_markdown_tables_keep_intervals_and_a_lone_star_as_written():
+    from analysis.appendix.blocks import md_cell
+
+    assert md_cell("[−0.26, 0.11]") == "[−0.26, 0.11]"
+    assert md_cell("17–32%") == "17–32%"
+    assert md_cell("Morris μ*") == "Morris μ*"
+    # Anything that could act stays escaped: a link, a pair of stars, text in brackets.
+    assert md_cell("[x](http://e)") == r"\[x\](http://e)"
+    assert md_cell("*a* b") == r"\*a\* b"
+    assert md_cell("[0.1, 0.2] [see]") == r"[0.1, 0.2] \[see\]"
+    assert md_cell("[0.5](http://e)") == r"\[0.5\](http://e)"
+    assert md_cell("[0.5][1]") == r"\[0.5\][1]"  # [1] alone: no definition, no link

@@ -216,6 +216,23 @@ def to_latex(blocks: list, *, prefix: str, figdir: str = r"\studyrundir figures/
     return "\n".join(out)
 
 
+# Numbers in escaped brackets not followed by "(" or "[" (which would make them a link).
+_NUMERIC_BRACKETS = re.compile(r"\\\[([0-9.,%\s\u2212\u2013-]+)\\\](?![(\[]|\\\[)")
+
+
+def md_cell(text) -> str:
+    """A table cell escaped for Markdown, without the escapes a reader would have to skip.
+
+    An interval ``[0.13, 0.45]`` is kept as written: numbers in brackets not followed by
+    ``(`` or ``[`` cannot be a link (no link definition can exist: every other ``[`` stays
+    escaped). A lone ``*`` (``Morris μ*``) has no partner to open or close emphasis with.
+    """
+    cell = _NUMERIC_BRACKETS.sub(r"[\1]", markdown_cell(text))
+    if cell.count("*") == 1 and "\\*" in cell:
+        cell = cell.replace("\\*", "*")
+    return cell
+
+
 def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
     """Render blocks as GitHub-flavoured Markdown (figures as PNG links)."""
     out = []
@@ -229,10 +246,10 @@ def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
         elif isinstance(b, Table):
             out.append(f"**{markdown_escape(b.caption)}**")
             out.append("")
-            out.append("| " + " | ".join(markdown_cell(h) for h in b.header) + " |")
+            out.append("| " + " | ".join(md_cell(h) for h in b.header) + " |")
             align = [":--" if w else "--:" for w in (b.widths or [0.3] + [None] * (len(b.header) - 1))]
             out.append("| " + " | ".join(align) + " |")
-            out += ["| " + " | ".join(markdown_cell(c) for c in r) + " |" for r in b.rows]
+            out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in b.rows]
         elif isinstance(b, Fig):
             out.append(f"![{markdown_escape(b.caption)}]({figdir}{ref_name(b.name)}.png)")
             out.append("")

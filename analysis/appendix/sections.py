@@ -286,8 +286,8 @@ def split_sentence(s1sum: float) -> str:
     """
     if 0 <= s1sum <= 1.0:
         return f"so interactions carry about {fmt(1 - s1sum)} of the variance"
-    return ("outside [0, 1]: at this sample size the estimates are too uncertain to split "
-            "the variance into main effects and interactions")
+    return ("which is no share of variance: at this sample size the estimates are too uncertain "
+            "to split the variance into main effects and interactions")
 
 
 CONDENSE_AT, KEEP_TOP = 12, 5
