@@ -152,3 +152,12 @@ def test_large_second_order_indices_keep_two_decimals():
     assert s2_text(-0.013, 0) == "\u22120.01"
     assert s2_text(-0.0004, 0) == "0.00"
     assert s2_text(0.0071, 3) == "7.1"
+
+
+def test_term_names_read_as_words():
+    from analysis.figures.uncertainty import term_label
+
+    assert term_label("coercion_of_china") == "Coercion of China"
+    assert term_label("us_commitment") == "US commitment"
+    assert term_label("russia_wedge") == "Russia wedge"
+    assert term_label("ap4_arms") == "AP4 arms"

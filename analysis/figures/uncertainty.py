@@ -23,13 +23,18 @@ def pretty(value) -> str:
     return s[:1].upper() + s[1:]
 
 
-_ACRONYMS = {"us": "US", "ap4": "AP4", "eu": "EU", "nato": "NATO", "dprk": "DPRK"}
+_ACRONYMS = {"us": "US", "ap4": "AP4", "eu": "EU", "nato": "NATO", "dprk": "DPRK",
+             "china": "China", "russia": "Russia", "europe": "Europe", "taiwan": "Taiwan",
+             "ukraine": "Ukraine", "japan": "Japan", "korea": "Korea"}
 
 
 def term_label(value) -> str:
-    """A term name for display: underscores to spaces, acronyms upper case (``US commitment``)."""
-    words = str(value).replace("_", " ").split(" ")
-    return " ".join(_ACRONYMS.get(w.lower(), w) for w in words)
+    """A term name for display: underscores to spaces, acronyms and the paper's proper
+    names capitalised, first letter upper case (``coercion_of_china`` -> ``Coercion of
+    China``, ``us_commitment`` -> ``US commitment``)."""
+    words = [_ACRONYMS.get(w.lower(), w) for w in str(value).replace("_", " ").split(" ")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def share_positive(values: np.ndarray) -> float:
