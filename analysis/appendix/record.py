@@ -311,7 +311,7 @@ def run_record(data: RunData) -> list:
             "left out of every estimate that does not need a complete design.")
     return [Heading("Run record", 2, "record"), Para(text),
             Table("run-record", "Run record.", ["Item", "Value"], [list(p) for p in pairs],
-                  pd.DataFrame(pairs, columns=["item", "value"]), [0.22, 0.78])]
+                  pd.DataFrame(pairs, columns=["item", "value"]), [0.3, 0.7])]
 
 
 def audit(data: RunData) -> list:
