@@ -153,64 +153,102 @@ def _driver_rows(sub: pd.DataFrame) -> list[str]:
     return sorted(mean, key=lambda lab: (mean[lab], lab))
 
 
-def plot_compare(df: pd.DataFrame):
-    """Specification-curve figure of a :func:`compare` table.
+PAGE_WIDTH = 6.5  # inches: the text width of a letter or A4 page, the widest a journal prints
 
-    One column per headline output. Top: P(holds) with its interval per run, sorted.
-    Bottom: one row per input that is a top driver anywhere, a marker coloured by rank
-    where it is one of the run's top drivers; runs ranked by delta instead of the
-    total-order index are marked ``[δ]``.
+
+def run_labels(df: pd.DataFrame) -> dict[str, str]:
+    """A reader's name for each run: ``Main run`` for the first one given, the others from
+    their study names without the shared prefix (``kim_penalty`` -> ``Kim penalty``)."""
+    runs = list(dict.fromkeys(df["run"]))
+    study = dict(zip(df["run"], df["study"]))
+    short = dict(zip(runs, _short_names([study[r] for r in runs])))
+    out = {}
+    for k, r in enumerate(runs):
+        words = short[r].replace("_", " ")
+        out[r] = "Main run" if k == 0 else words[:1].upper() + words[1:]
+    return out
+
+
+def plot_compare(df: pd.DataFrame):
+    """Specification-curve figure of a :func:`compare` table, at most a page wide.
+
+    One column per headline output. Top: P(holds) with its interval per run, sorted; the
+    main run (the first given) is a larger diamond. Bottom: one row per input that is a
+    top driver anywhere, a marker coloured by rank where it is one of the run's top
+    drivers; runs ranked by delta instead of the total-order index are marked ``[δ]``.
+    Runs are named by :func:`run_labels`; the main run's number of draws N is in the axis
+    label, and a run with another N carries its own after its name.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    from .figures.style import PALETTE, figure, style
 
-    palette = sns.color_palette("colorblind", TOP)
     outputs = list(dict.fromkeys(df["output"]))
     rows = _driver_rows(df)  # one driver axis for every output, so the rows line up
-    n_runs = int(df.groupby("output").size().max())
-    label_w = 0.075 * max((len(r) for r in rows), default=10)  # inches for the driver labels
-    col_w = max(2.2, 0.45 * n_runs + 0.8)
-    fig, axes = plt.subplots(2, len(outputs), squeeze=False, sharex="col", sharey="row", layout="constrained",
-                             figsize=(label_w + 1.6 + col_w * len(outputs), 3.6 + 0.28 * len(rows)),
-                             gridspec_kw={"height_ratios": [3, max(1.0, 0.35 * len(rows))]})
-    for c, o in enumerate(outputs):
-        sub = df[df["output"] == o].sort_values("p_holds", kind="stable").reset_index(drop=True)
-        top, bottom = axes[0, c], axes[1, c]
-        x = np.arange(len(sub))
-        p = sub["p_holds"].to_numpy(float)
-        top.errorbar(x, p, yerr=[p - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - p],
-                     fmt="o", color="black", ecolor="0.4", capsize=3)
-        top.set_ylim(-0.02, 1.02)
-        top.set_title(mathtext_escape(sub["output_label"].iloc[0]))
-        top.grid(axis="y", alpha=0.3)
-        for i in range(1, TOP + 1):
-            lab = sub[f"driver_{i}_label"]
-            has = lab.notna().to_numpy()
-            bottom.scatter(x[has], [rows.index(v) for v in lab[has]], s=70, color=palette[i - 1],
-                           label=f"rank {i}", zorder=3)
-        # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
-        names = _short_names(sub["study"])
-        ticks = [n + (" [δ]" if i == "delta" else "") for n, i in zip(names, sub["drivers_index"])]
-        bottom.set_xticks(x, [mathtext_escape(t) for t in ticks], rotation=40, ha="right")
-        bottom.set_xlim(-0.5, len(sub) - 0.5)
-        bottom.grid(alpha=0.3)
-    idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
-    axes[0, 0].set_ylabel(f"P(holds), {df['conf_level'].iloc[0]:.0%} interval")
-    fig.text(0.01, 0.0, interval_note(df), fontsize=8, ha="left", va="top", wrap=True)
-    axes[1, 0].set_yticks(range(len(rows)), [mathtext_escape(r) for r in rows])
-    axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
-    axes[1, 0].set_ylabel(f"top drivers ({idx})")
-    axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    main = df["run"].iloc[0]
+    names = run_labels(df)
+    base_n = int(df.loc[df["run"] == main, "n"].iloc[0])
+    with style():
+        # A little under the page: the saved box takes in the note under the axes.
+        fig, axes = figure(PAGE_WIDTH - 0.1, 2.6 + 0.16 * len(rows), 2, len(outputs), sharex="col",
+                           sharey="row", gridspec_kw={"height_ratios": [3, max(1.0, 0.3 * len(rows))]})
+        axes = np.asarray(axes).reshape(2, len(outputs))
+        for c, o in enumerate(outputs):
+            _compare_column(df[df["output"] == o], axes[0, c], axes[1, c], rows, main, names,
+                            base_n, PALETTE)
+        level = f"{df['conf_level'].iloc[0]:.0%}"
+        axes[0, 0].set_ylabel(f"P(holds), {level} interval\nN = {base_n} draws"
+                              + ("" if df["n"].nunique() == 1 else " unless marked"))
+        axes[1, 0].set_yticks(range(len(rows)), [mathtext_escape(r) for r in rows])
+        axes[1, 0].set_ylim(len(rows) - 0.5, -0.5)
+        idx = ", ".join(sorted(set(df["drivers_index"].dropna()) - {""})) or "none"
+        axes[1, 0].set_ylabel(f"Top drivers ({idx})")
+        handles, labels = axes[1, 0].get_legend_handles_labels()
+        top_h, top_l = axes[0, 0].get_legend_handles_labels()
+        fig.legend(top_h + handles, top_l + labels, loc="outside upper center", frameon=False,
+                   ncols=len(handles) + len(top_h))
+        fig.text(0.01, 0.0, interval_note(df), fontsize=6, ha="left", va="top", wrap=True)
     return fig
+
+
+def _compare_column(sub: pd.DataFrame, top, bottom, rows: list[str], main: str,
+                    names: dict[str, str], base_n: int, palette) -> None:
+    """One headline output: its probabilities (top) and its runs' drivers (bottom)."""
+    sub = sub.sort_values("p_holds", kind="stable").reset_index(drop=True)
+    x = np.arange(len(sub))
+    p = sub["p_holds"].to_numpy(float)
+    is_main = (sub["run"] == main).to_numpy()
+    err = np.vstack([p - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - p])
+    top.errorbar(x, p, yerr=err, fmt="o", ms=3.5, color="0.15", ecolor="0.45", capsize=2,
+                 lw=0.8)
+    top.plot(x[is_main], p[is_main], ls="", marker="D", ms=6, mfc="none", mec=palette[0],
+             mew=1.2, label="Main run")
+    top.set_ylim(-0.02, 1.02)
+    top.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    top.set_title(mathtext_escape(sub["output_label"].iloc[0]))
+    top.grid(axis="y", alpha=0.3, lw=0.5)
+    for i in range(1, TOP + 1):
+        lab = sub[f"driver_{i}_label"]
+        has = lab.notna().to_numpy()
+        bottom.scatter(x[has], [rows.index(v) for v in lab[has]], s=22, color=palette[i - 1],
+                       label=f"Rank {i}", zorder=3, lw=0)
+    # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
+    ticks = [names[r] + (" [δ]" if i == "delta" else "") + ("" if n == base_n else f" (N = {int(n)})")
+             for r, i, n in zip(sub["run"], sub["drivers_index"], sub["n"])]
+    bottom.set_xticks(x, [mathtext_escape(t) for t in ticks], rotation=40, ha="right",
+                      rotation_mode="anchor")
+    for t, m in zip(bottom.get_xticklabels(), is_main):
+        t.set_fontweight("bold" if m else "normal")
+    bottom.set_xlim(-0.5, len(sub) - 0.5)
+    bottom.grid(alpha=0.3, lw=0.5)
 
 
 def interval_note(df: pd.DataFrame) -> str:
     """Which interval each run's probability carries, for the figure's foot."""
-    names = dict(zip(df["study"], _short_names(df["study"])))
+    labels = run_labels(df)
+    names = {s: labels[r] for r, s in zip(df["run"], df["study"])}
     by_method = df.drop_duplicates("study").groupby("ci_method", sort=False)["study"]
     if by_method.ngroups == 1:
         return f"Intervals: {df['ci_method'].iloc[0]}."
@@ -233,14 +271,20 @@ def main_compare(run_dirs, out_dir) -> Path:
     """
     import matplotlib.pyplot as plt
 
+    from .figures.style import style
+
     out_dir = Path(out_dir)
     if (out_dir / "compare.csv").exists():
         raise RunError(out_dir, "", "already holds compare.csv; choose another output directory")
     df = compare(run_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = plot_compare(df)
-    for ext in ("pdf", "png"):
-        fig.savefig(out_dir / f"compare.{ext}", dpi=200, bbox_inches="tight")
+    # Saved in the style (TrueType fonts); the tight box only takes in the interval
+    # note under the legend, so the figure stays within PAGE_WIDTH.
+    with style():
+        for ext in ("pdf", "png"):
+            fig.savefig(out_dir / f"compare.{ext}", dpi=300, bbox_inches="tight",
+                        pad_inches=0.03, metadata={"Creator": "mcsens"} if ext == "pdf" else None)
     plt.close(fig)
     write_atomic(out_dir / "compare.csv", lambda tmp: write_csv(df, tmp))
     return out_dir

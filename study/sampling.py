@@ -191,7 +191,9 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
                              f"{len(values)} points)")
         data[name] = ("sample", values, _param_attrs(p))
     for c in study.constants:
-        data[c.name] = ((), c.value, {"role": "constant", "label": c.label or c.name, "unit": c.unit,
+        # CF names (units, long_name) beside the toolkit's label: see the README's outputs.
+        data[c.name] = ((), c.value, {"role": "constant", "label": c.label or c.name,
+                                      "long_name": c.label or c.name, "units": c.unit,
                                       "description": c.description, "source": c.source})
     return xr.Dataset(data, coords={k: ("sample", v) for k, v in coords.items()})
 
@@ -199,7 +201,8 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
 def _param_attrs(p) -> dict:
     import json
 
-    return {"role": "input", "label": p.label or p.name, "unit": p.unit, "description": p.description,
+    return {"role": "input", "label": p.label or p.name, "long_name": p.label or p.name,
+            "units": p.unit, "description": p.description,
             "source": p.source, "group": p.group or p.name,
             "distribution": json.dumps({"name": p.distribution, **p.args}),
             "notation": DISTRIBUTIONS[p.distribution].describe(p.args)}

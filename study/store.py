@@ -430,6 +430,7 @@ def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path]
             if ds.sizes["sample"] != rows:
                 raise RunError(run_dir, "", f"chunks must hold {rows} samples in all; got {ds.sizes['sample']}")
             ds.attrs.update(attrs)
+            cf_attributes(ds)
             ds.to_netcdf(tmp)
         os.replace(tmp, out)
     finally:
@@ -439,6 +440,16 @@ def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path]
     if not any(out.parent.joinpath("chunks").iterdir()):
         out.parent.joinpath("chunks").rmdir()
     return out
+
+
+def cf_attributes(ds: xr.Dataset) -> None:
+    """Mark ``ds`` as CF-1.10 and give each variable a ``long_name`` (its label or
+    description) where the model gave none, so that CF readers label it."""
+    ds.attrs["Conventions"] = "CF-1.10"
+    for da in ds.data_vars.values():
+        name = da.attrs.get("long_name") or da.attrs.get("label") or da.attrs.get("description")
+        if name:
+            da.attrs["long_name"] = str(name)
 
 
 def open_run(run_dir, design: str | None = None) -> xr.Dataset:

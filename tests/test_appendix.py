@@ -254,6 +254,9 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
     assert len(list(tmp_path.glob("asia_pacification_*/*/manifest.json"))) == 6  # its variants
     build_appendix(run)
     flat = _squash(_compile(run / "appendix"))
+    # No float or page too tall, no table or line wider than the text.
+    log = (run / "appendix" / "appendix.log").read_text(encoding="utf-8", errors="replace")
+    assert re.findall(r"Overfull \\[hv]box.*", log) == []
     for sentence in headline_sentences(load_run(run)):
         assert _squash(sentence) in flat
     cjk = [f.source for f in load_run(run).factors if re.search(r"[\u4e00-\u9fff]", f.source)]

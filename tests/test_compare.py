@@ -132,6 +132,11 @@ def test_main_compare_writes_table_and_figure_once(tmp_path):
     saved = pd.read_csv(out / "compare.csv", keep_default_na=False, na_values=[""])
     pd.testing.assert_frame_equal(saved, compare(runs), check_dtype=False)
     assert (out / "compare.pdf").stat().st_size > 0 and (out / "compare.png").stat().st_size > 0
+    from PIL import Image
+
+    with Image.open(out / "compare.png") as im:  # at most a page wide, at 300 dpi
+        assert im.info["dpi"][0] == pytest.approx(300, abs=0.01) and im.size[0] <= 6.5 * 300
+    assert b"/Subtype /Type3" not in (out / "compare.pdf").read_bytes()  # TrueType fonts
     with pytest.raises(RunError, match=r"already holds compare\.csv; choose another output directory"):
         main_compare(runs, out)
 
@@ -140,8 +145,14 @@ def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
     top, bottom = fig.axes[0], fig.axes[1]
-    assert [t.get_text() for t in bottom.get_xticklabels()] == ["correlated [δ]", "flagship"]
+    # Human names, the first run given is the main run (marked), and a run at another N says so.
+    assert df.n.tolist() == [100, 75]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["Correlated [δ] (N = 75)", "Main run"]
+    assert top.get_ylabel() == "P(holds), 95% interval\nN = 100 draws unless marked"
     np.testing.assert_allclose(top.lines[0].get_ydata(), [0.16, 0.55])
+    main = next(ln for ln in top.lines if ln.get_label() == "Main run")
+    np.testing.assert_allclose(main.get_xydata(), [[1, 0.55]])
+    assert fig.get_figwidth() <= 6.5
     assert [t.get_text() for t in bottom.get_yticklabels()] == [
         "China's options", "Russia's capacity", "Value of autonomy"]
     assert [t.get_text() for t in fig.texts] == ["Intervals: Wilson score interval."]

@@ -119,6 +119,9 @@ def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "
         r"\usepackage[margin=2.2cm]{geometry}",
         r"\usepackage{" + ",".join(_PACKAGES) + "}",
         r"\newcommand{\studyrundir}{../}",
+        # Room to stretch a line before it overflows: model names such as
+        # china_escalation_no_intimidation break only at their underscores.
+        r"\setlength{\emergencystretch}{2em}",
         *preamble,
         r"\begin{document}",
         r"\input{%s}" % body,

@@ -85,8 +85,57 @@ class Fig:
     width_in: float = 7.2  # the figure's own width; it is placed at that size, not blown up
 
 
-def _colspec(t: Table) -> str:
+# Natural width of a character of \small text, and a conservative text width (a 6.3 in
+# article page, less in most journals' templates), both in points: enough to tell in
+# advance whether a table's right-aligned columns leave its paragraph columns room.
+_CHAR_PT, _TEXT_PT = 4.8, 450.0
+
+
+# What TeX cannot break: runs of characters other than spaces and CJK (which breaks between
+# any two characters); an underscore ends a run, as the escaping allows a break after it.
+_WORD = re.compile(r"[^\s_\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+_?|\S")
+
+
+def _text_pt(text: str, bold: float = 1.0) -> float:
+    return bold * sum(2 if has_cjk(ch) else 1 for ch in str(text)) * _CHAR_PT
+
+
+def _natural_share(t: Table, j: int, word: bool = False) -> float:
+    """Estimated share of the text width that column ``j`` needs: its longest cell (a
+    right-aligned column), or with ``word`` its longest word (a paragraph column)."""
+    cells = [(t.header[j], 1.1)] + [(r[j], 1.0) for r in t.rows if j < len(r)]
+    parts = [(w, b) for c, b in cells for w in (_WORD.findall(str(c)) if word else [c])]
+    longest = max([_text_pt(w, b) for w, b in parts] or [0.0])
+    return (longest + 12.0) / _TEXT_PT  # plus the two \tabcolsep of 6 pt
+
+
+def fitted_widths(t: Table) -> list[float | None]:
+    """The table's column shares, the paragraph columns narrowed (never below their
+    longest word) so that, with the natural width of its right-aligned columns, the
+    table is never wider than the text."""
     widths = t.widths or [0.3] + [None] * (len(t.header) - 1)
+    room = 0.99 - sum(_natural_share(t, j) for j, w in enumerate(widths) if not w)
+    floor = {j: _natural_share(t, j, word=True) for j, w in enumerate(widths) if w}
+    pinned = {j for j in floor if widths[j] < floor[j]}  # a word wider than its column
+    fitted = [floor[j] if j in pinned else w for j, w in enumerate(widths)]
+    for _ in range(len(floor)):  # shrink the others, pinning any that reach their floor
+        free = [j for j in floor if j not in pinned]
+        spare = room - sum(floor[j] for j in pinned)
+        total = sum(widths[j] for j in free)
+        scale = min(1.0, spare / total) if total else 1.0
+        low = [j for j in free if widths[j] * scale < floor[j]]
+        for j in free:
+            fitted[j] = widths[j] * scale
+        if not low:
+            break
+        pinned |= set(low)
+        for j in low:
+            fitted[j] = floor[j]
+    return fitted
+
+
+def _colspec(t: Table) -> str:
+    widths = fitted_widths(t)
     return "".join(
         # The padding is taken out of the share, so the shares add up to the full width.
         r">{\raggedright\arraybackslash}p{\dimexpr%.3f\linewidth-2\tabcolsep\relax}" % w
@@ -127,6 +176,26 @@ def table_latex(t: Table, prefix: str = "") -> str:
     ])
 
 
+def figure_latex(b: Fig, prefix: str, figdir: str) -> str:
+    """A figure where it stands in the text, captioned and numbered like a float.
+
+    Not a float: the tables are longtables, and longtable (before v4.18) misplaces the
+    page's text when a float sits at the top of a page it starts on, pushing it past the
+    bottom (``Overfull \\vbox`` ~180 pt). A minipage keeps figure and caption together;
+    the height cap keeps both on one page.
+    """
+    return "\n".join([
+        r"\par\medskip\noindent\begin{minipage}{\linewidth}\centering",
+        # \@captype without \makeatletter: \caption then numbers it as a figure.
+        r"\expandafter\def\csname @captype\endcsname{figure}",
+        # Text width of an A4/letter article is about 6.3 in; a one-column figure
+        # keeps its journal size instead of being scaled to the full width.
+        r"\includegraphics[width=%.2f\linewidth,height=0.72\textheight,"
+        r"keepaspectratio]{%s%s.pdf}" % (min(b.width_in / 6.3, 1.0), figdir, ref_name(b.name)),
+        r"\caption{%s}\label{fig:%s%s}" % (latex_escape(b.caption), prefix, ref_name(b.name)),
+        r"\end{minipage}\par\medskip"])
+
+
 def to_latex(blocks: list, *, prefix: str, figdir: str = r"\studyrundir figures/") -> str:
     """Render blocks as a LaTeX body (sections, paragraphs, tables, figures)."""
     out = []
@@ -142,17 +211,26 @@ def to_latex(blocks: list, *, prefix: str, figdir: str = r"\studyrundir figures/
         elif isinstance(b, Table):
             out.append(table_latex(b, prefix))
         elif isinstance(b, Fig):
-            out.append("\n".join([
-                r"\begin{figure}[!htbp]", r"\centering",
-                # Text width of an A4/letter article is about 6.3 in; a one-column figure
-                # keeps its journal size instead of being scaled to the full width.
-                r"\includegraphics[width=%.2f\linewidth]{%s%s.pdf}" % (
-                    min(b.width_in / 6.3, 1.0), figdir, ref_name(b.name)),
-                r"\caption{%s}\label{fig:%s%s}" % (latex_escape(b.caption), prefix,
-                                                   ref_name(b.name)),
-                r"\end{figure}"]))
+            out.append(figure_latex(b, prefix, figdir))
         out.append("")
     return "\n".join(out)
+
+
+# Numbers in escaped brackets not followed by "(" or "[" (which would make them a link).
+_NUMERIC_BRACKETS = re.compile(r"\\\[([0-9.,%\s\u2212\u2013-]+)\\\](?![(\[]|\\\[)")
+
+
+def md_cell(text) -> str:
+    """A table cell escaped for Markdown, without the escapes a reader would have to skip.
+
+    An interval ``[0.13, 0.45]`` is kept as written: numbers in brackets not followed by
+    ``(`` or ``[`` cannot be a link (no link definition can exist: every other ``[`` stays
+    escaped). A lone ``*`` (``Morris μ*``) has no partner to open or close emphasis with.
+    """
+    cell = _NUMERIC_BRACKETS.sub(r"[\1]", markdown_cell(text))
+    if cell.count("*") == 1 and "\\*" in cell:
+        cell = cell.replace("\\*", "*")
+    return cell
 
 
 def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
@@ -168,10 +246,10 @@ def to_markdown(blocks: list, *, figdir: str = "../figures/") -> str:
         elif isinstance(b, Table):
             out.append(f"**{markdown_escape(b.caption)}**")
             out.append("")
-            out.append("| " + " | ".join(markdown_cell(h) for h in b.header) + " |")
+            out.append("| " + " | ".join(md_cell(h) for h in b.header) + " |")
             align = [":--" if w else "--:" for w in (b.widths or [0.3] + [None] * (len(b.header) - 1))]
             out.append("| " + " | ".join(align) + " |")
-            out += ["| " + " | ".join(markdown_cell(c) for c in r) + " |" for r in b.rows]
+            out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in b.rows]
         elif isinstance(b, Fig):
             out.append(f"![{markdown_escape(b.caption)}]({figdir}{ref_name(b.name)}.png)")
             out.append("")

@@ -3,6 +3,10 @@ variants, the run record and the auditing statement."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -18,7 +22,53 @@ from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
 
 __all__ = ["convergence", "triangulation", "scenarios", "variants", "run_record", "audit",
-           "sha256"]
+           "sha256", "content_sha256"]
+
+
+PROVENANCE = frozenset({"run_dir", "source_manifest_sha256", "created", "history"})
+
+
+def content_sha256(path: Path) -> str:
+    """Hex SHA-256 of what a netCDF file holds, not of its bytes.
+
+    Every group, variable (name, dimensions, dtype, raw values) and attribute is hashed in
+    name order, except the attributes in :data:`PROVENANCE` (where and when the file was
+    written: the run folder's name, the hash of a manifest that every stage updates). A
+    file rewritten with the same data (re-analysis, a resumed run, another compression
+    level or chunking) keeps its hash; a changed value or label changes it.
+    """
+    import netCDF4
+
+    h = hashlib.sha256()
+
+    def feed(*parts) -> None:
+        for p in parts:
+            b = p if isinstance(p, bytes) else repr(p).encode()
+            h.update(len(b).to_bytes(8, "little") + b)  # length-prefixed: no ambiguity
+
+    def walk(group) -> None:
+        feed("group", group.path)
+        feed(*[(k, _attr(group.getncattr(k))) for k in sorted(group.ncattrs())
+               if k not in PROVENANCE])
+        feed(*[(d, len(group.dimensions[d])) for d in sorted(group.dimensions)])
+        for name in sorted(group.variables):
+            v = group.variables[name]
+            v.set_auto_maskandscale(False)
+            values = np.ascontiguousarray(v[...])
+            feed("var", name, v.dimensions, str(values.dtype),
+                 values.tobytes() if values.dtype != object else repr(values.tolist()))
+            feed(*[(k, _attr(v.getncattr(k))) for k in sorted(v.ncattrs())])
+        for sub in sorted(group.groups):
+            walk(group.groups[sub])
+
+    with netCDF4.Dataset(path) as ds:
+        walk(ds)
+    return h.hexdigest()
+
+
+def _attr(value):
+    """An attribute in a form whose repr is stable (arrays as lists)."""
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def convergence(data: RunData, figs: dict) -> list:
@@ -91,13 +141,31 @@ def triangulation(data: RunData, figs: dict) -> list:
         agree.append(f"{m} (Kendall τ {fmt(tau)}; {same} of the top {k} shared)")
     blocks.append(Para(f"For {data.label(key)}, the ranking by {base} is compared with "
                        + _join(agree) + ". " + _agreement_sentence(data, key)))
+    ordered = ranks.sort_values(base)
     rows = [[data.labels.get(p, p), *[("–" if pd.isna(v) else str(int(v))) for v in r]]
-            for p, r in ranks.sort_values(base).iterrows()]
+            for p, r in ordered.iterrows()]
+    rows, note = _top_ranks(rows, ordered.min(axis=1).to_numpy(float))
     blocks.append(Table("triangulation", f"Rank of each input for {data.label(key)} "
-                        "(1 = most influential).", ["Input", *ranks.columns], rows,
+                        "(1 = most influential)" + note, ["Input", *ranks.columns], rows,
                         ranks.rename_axis("param").reset_index(),
                         [0.4] + [None] * ranks.shape[1]))
     return blocks + _figs(figs, "triangulation")
+
+
+TOP_RANKS = 8
+
+
+def _top_ranks(rows: list[list[str]], best: np.ndarray) -> tuple[list[list[str]], str]:
+    """Rows of inputs that some method ranks in its top :data:`TOP_RANKS`, and one row
+    for the rest (a long ranking is mostly inputs every method puts last)."""
+    keep = best <= TOP_RANKS
+    rest = int((~keep).sum())
+    if len(rows) <= 12 or rest < 2:
+        return rows, "."
+    summary = [f"{rest} further inputs, ranked below {TOP_RANKS} by every method"]
+    return ([r for r, k in zip(rows, keep) if k] + [summary + [""] * (len(rows[0]) - 1)],
+            f"; inputs no method ranks in its top {TOP_RANKS} are summarised in the last "
+            "row (the table's CSV lists every input).")
 
 
 def _agreement_sentence(data: RunData, key: str) -> str:
@@ -183,6 +251,22 @@ def variants(data: RunData) -> list:
     return blocks
 
 
+def job_time(timings: dict, now: datetime | None = None) -> list[tuple[str, str]]:
+    """The wall time of the whole job, figures and appendix included.
+
+    ``with_outputs_s`` is recorded once the outputs are written; an appendix built during
+    the run comes before that, so it states the time from the start to its own building.
+    """
+    if timings.get("with_outputs_s") is not None:
+        return [("Wall time, whole job (s)", fmt(timings["with_outputs_s"], 1))]
+    try:
+        start = datetime.fromisoformat(str(timings["started"]))
+    except (KeyError, ValueError):
+        return [("Wall time, whole job (s)", "–")]
+    now = now or datetime.now(timezone.utc)
+    return [("Wall time up to this appendix (s)", fmt((now - start).total_seconds(), 1))]
+
+
 def run_record(data: RunData) -> list:
     m = data.manifest
     s, t = m.get("samples", {}), m.get("timings", {})
@@ -193,10 +277,12 @@ def run_record(data: RunData) -> list:
              ("Runs requested", str(s.get("runs_requested", ""))),
              ("Runs completed", str(s.get("runs_completed", ""))),
              ("Runs failed", str(s.get("runs_failed", ""))),
-             ("Started", str(t.get("started", ""))), ("Finished", str(t.get("finished", ""))),
-             ("Wall time (s)", fmt(t.get("wall_s"), 1)),
-             ("Sampling / evaluation / analysis (s)",
-              " / ".join(fmt(t.get(k), 1) for k in ("sampling_s", "evaluation_s", "analysis_s"))),
+             ("Started", str(t.get("started", ""))),
+             ("Model runs and indices finished", str(t.get("finished", ""))),
+             *job_time(t),
+             ("Sampling / evaluation / analysis / figures / appendix (s)",
+              " / ".join(fmt(t.get(k), 1) for k in ("sampling_s", "evaluation_s", "analysis_s",
+                                                     "figures_s", "appendix_s"))),
              ("Study file", str(m.get("study", {}).get("file", ""))),
              ("sha256 of the study file", str(m.get("study", {}).get("sha256", ""))),
              ("Model", str(m.get("model", {}).get("ref", ""))),
@@ -204,7 +290,10 @@ def run_record(data: RunData) -> list:
              ("Git commit", str(m.get("git_commit") or "not recorded")),
              ("Host, Python", ", ".join(str(v) for v in (m.get("host"), m.get("python")) if v)
               or "–")]
-    pairs += [(f"sha256 of {f}", sha256(data.path / f)) for f in files]
+    # Data files by content (stable across re-analysis and resume), text files by bytes.
+    pairs += [(f"sha256 of the data in {f}" if f.endswith(".nc") else f"sha256 of {f}",
+               content_sha256(data.path / f) if f.endswith(".nc") else sha256(data.path / f))
+              for f in files]
     failed = s.get("runs_failed") or 0
     if m.get("status") != "complete":
         # Not an error: `study run` writes the appendix before it seals the manifest.
@@ -215,7 +304,7 @@ def run_record(data: RunData) -> list:
             "left out of every estimate that does not need a complete design.")
     return [Heading("Run record", 2, "record"), Para(text),
             Table("run-record", "Run record.", ["Item", "Value"], [list(p) for p in pairs],
-                  pd.DataFrame(pairs, columns=["item", "value"]), [0.22, 0.78])]
+                  pd.DataFrame(pairs, columns=["item", "value"]), [0.3, 0.7])]
 
 
 def audit(data: RunData) -> list:

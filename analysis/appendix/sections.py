@@ -157,9 +157,23 @@ def _dist_text(name: str, args: dict) -> str:
     return f"{name}: {parts}" if name else parts
 
 
+def input_name(label: str, name: str) -> str:
+    """An input's label with its variable name, without doubled brackets.
+
+    ``Russia's residual capacity (r)`` and ``russia_residual_capacity`` give
+    ``Russia's residual capacity (r; russia_residual_capacity)``, not "... (r)
+    (russia_residual_capacity)"; a label that is the name is printed once.
+    """
+    if not label or label == name:
+        return name
+    if label.endswith(")") and "(" in label:
+        return f"{label[:-1]}; {name})"
+    return f"{label} ({name})"
+
+
 def factors(data: RunData) -> list:
     blocks = [Heading("Uncertain inputs", 2, "factors")]
-    rows = [[f"{f.label} ({f.name})", _dist_text(f.distribution, f.args),
+    rows = [[input_name(f.label, f.name), _dist_text(f.distribution, f.args),
              f.group.replace("_", " "), f.description, f.source] for f in data.factors]
     recs = pd.DataFrame([{"name": f.name, "label": f.label, "unit": f.unit,
                           "distribution": f.distribution, "args": _dist_text("", f.args),
@@ -264,13 +278,50 @@ def uncertainty(data: RunData, figs: dict) -> list:
             blocks.append(Para("The channel that moved most for each actor (mean change, post "
                                "minus pre): " + "; ".join(top) + "."))
         blocks.append(Table(
-            f"decomposition-{slug(o)}", f"Per-term change of {data.label(o)} (post − pre).",
+            f"decomposition-{slug(o)}", f"{data.label(o)}: change of each term from before "
+            "to after (post − pre), mean and 5–95% range over the draws.",
             (["Actor"] if "actor" in f else []) + ["Term", "Mean change", "5–95%"],
             [([coord_label(r.actor)] if "actor" in f else []) + [term_label(r.term), fmt(r.mean, 3),
                                                             interval(r.low, r.high)]
              for r in f.itertuples(index=False)], f,
             ([0.18] if "actor" in f else []) + [0.3, None, None]))
     return blocks + _figs(figs, "uncertainty")
+
+
+def split_sentence(s1sum: float) -> str:
+    """What the sum of first-order indices says about interactions, or that it cannot.
+
+    Estimates of a small design can sum below 0 or above 1; "interactions carry 1.38 of
+    the variance" would then be read as a finding.
+    """
+    if 0 <= s1sum <= 1.0:
+        return f"so interactions carry about {fmt(1 - s1sum)} of the variance"
+    return ("which is no share of variance: at this sample size the estimates are too uncertain "
+            "to split the variance into main effects and interactions")
+
+
+CONDENSE_AT, KEEP_TOP = 12, 5
+
+
+def condensed(rows: list[list[str]], influential: list[bool],
+              st: list[float]) -> tuple[list[list[str]], str]:
+    """An index table's rows for print: the influential inputs and the top
+    :data:`KEEP_TOP`, with one row summarising the rest; and the caption's ending.
+
+    Rows come sorted by decreasing ST. A table of at most :data:`CONDENSE_AT` rows is
+    printed whole: the flagship's 25-row tables, one per output, made most of its
+    appendix rows of inputs that move nothing. The CSV of the table keeps every row.
+    """
+    keep = [i < KEEP_TOP or flag for i, flag in enumerate(influential)]
+    rest = [i for i, k in enumerate(keep) if not k]
+    if len(rows) <= CONDENSE_AT or len(rest) < 2:
+        return rows, "."
+    width = len(rows[0])
+    summary = ([f"{len(rest)} further inputs", "", "", f"≤ {fmt(max(st[i] for i in rest))}"]
+               + [""] * (width - 5) + ["not above floor"])
+    return ([r for r, k in zip(rows, keep) if k] + [summary],
+            f"; inputs below the noise floor beyond the first {KEEP_TOP} are summarised in "
+            "the last row (the table's CSV lists every input).")
 
 
 def indices(data: RunData, figs: dict) -> list:
@@ -306,9 +357,8 @@ def indices(data: RunData, figs: dict) -> list:
             s1sum = float(w[("value", "S1")].sum())
             n_inf = int(sum(vmap.values()))
             blocks.append(Para(
-                f"{title}: the first-order indices sum to {fmt(s1sum)}, so interactions carry "
-                f"about {fmt(max(0.0, 1 - s1sum))} of the variance; {n_inf} of "
-                f"{len(w)} inputs are influential"
+                f"{title}: the first-order indices sum to {fmt(s1sum)}, "
+                + split_sentence(s1sum) + f"; {n_inf} of {len(w)} inputs are influential"
                 + (f" (noise floor {fmt(floor)})." if floor is not None else ".")))
             rows, recs = [], []
             for p, row in w.iterrows():
@@ -323,9 +373,11 @@ def indices(data: RunData, figs: dict) -> list:
                              "ST_high": row[("conf_high", "ST")], "interaction": st_v - s1,
                              "influential": bool(vmap.get(p))})
             stem = "-".join(["indices", *map(slug, [out, *cell.values()])])
-            blocks.append(Table(stem, f"Sobol' indices for {title}.",
+            shown, note = condensed(rows, [bool(vmap.get(p)) for p in w.index],
+                                    [float(x) for x in w[("value", "ST")]])
+            blocks.append(Table(stem, f"Sobol' indices for {title}" + note,
                                 ["Input", "S1", "S1 interval", "ST", "ST interval", "ST − S1",
-                                 "Verdict"], rows, pd.DataFrame(recs),
+                                 "Verdict"], shown, pd.DataFrame(recs),
                                 [0.28, None, None, None, None, None, 0.13]))
     s2 = data.rows("sobol", "S2")
     if len(s2):

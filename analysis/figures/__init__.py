@@ -19,9 +19,9 @@ from .. import METHODS
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .scatter import plot_scatter
-from .sensitivity import (S2_MAX, noise_floor, plot_convergence, plot_indices, plot_morris,
-                          plot_ranks, plot_s2)
-from ..textsafe import slug, unique_names
+from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
+                          plot_indices_over, plot_morris, plot_ranks, plot_s2)
+from ..textsafe import mathtext_escape, slug, unique_names
 from .style import DOUBLE, SINGLE, figure, save, style
 from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
                           plot_probability)
@@ -49,21 +49,56 @@ def _stem(kind: str, name: str) -> str:
     return f"{kind}-{slug(name)}"
 
 
-def _facet(data: RunData, frame: pd.DataFrame, draw, *, height_per: float):
-    """One panel per output cell (up to MAX_PANELS), each drawn by ``draw(frame, ax, title)``."""
+def _facet(data: RunData, frame: pd.DataFrame, draw, *, height_per: float, title: str):
+    """One panel per output cell (up to MAX_PANELS), each drawn by ``draw(frame, ax, title)``.
+
+    The figure is titled ``title`` (the output's label), so it names what it shows when
+    it is read away from its caption; panels are titled by their cell.
+    """
     cells = output_cells(frame, data.dim_columns)[:MAX_PANELS]
     if len(cells) == 1:
-        return draw(select_cell(frame, cells[0], data.dim_columns), None, cell_title(cells[0]))
+        where = cell_title(cells[0])
+        return draw(select_cell(frame, cells[0], data.dim_columns), None,
+                    f"{title} ({where})" if where else title)
     ncols = 3 if len(cells) > 2 else len(cells)
     nrows = -(-len(cells) // ncols)
     with style():
         fig, axes = figure(DOUBLE, height_per * nrows, nrows, ncols)
-    axes = np.atleast_1d(axes).ravel()
-    for a, cell in zip(axes, cells):
-        draw(select_cell(frame, cell, data.dim_columns), a, cell_title(cell))
-    for a in axes[len(cells):]:
-        a.set_axis_off()
+        axes = np.atleast_1d(axes).ravel()
+        for a, cell in zip(axes, cells):
+            draw(select_cell(frame, cell, data.dim_columns), a, cell_title(cell))
+        for a in axes[len(cells):]:
+            a.set_axis_off()
+        fig.suptitle(mathtext_escape(title), fontsize="medium")
+        index_legend(fig, axes[0])
     return fig
+
+
+OVER = ("time", "year", "date", "period", "step", "t")
+
+
+def over_dims(data: RunData, output: str) -> tuple[str, str | None] | None:
+    """The dimension to draw ``output``'s indices along, and one to split panels by.
+
+    An output with extra dimensions has an index per cell; along ``time`` (or another
+    name in :data:`OVER`, else its one extra dimension with three or more numbers) the
+    indices read as a curve. A second extra dimension (e.g. ``actor``) gives panels;
+    outputs with more dimensions than that, or a ``term``/``phase`` breakdown, get none.
+    """
+    rows = data.rows("sobol", "ST", output)
+    used = [d for d in data.dim_columns if rows[d].notna().any()]
+    if not used or len(used) > 2 or {"term", "phase"} & set(used):
+        return None
+    timed = [d for d in used if str(d).lower() in OVER]
+    if timed:
+        dim = timed[0]
+    elif (len(used) == 1 and rows[used[0]].nunique() >= 3
+          and pd.to_numeric(rows[used[0]].dropna(), errors="coerce").notna().all()):
+        dim = used[0]  # numbers are ordered; names (actors) are not, and get no curve
+    else:
+        return None
+    rest = [d for d in used if d != dim]
+    return dim, (rest[0] if rest else None)
 
 
 def top_inputs(data: RunData, output: str, cell: dict, k: int = 4) -> list[str]:
@@ -111,8 +146,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     for o in term_outputs(data):
         specs.append(FigureSpec(
             _stem("decomposition", o), "uncertainty",
-            f"Per-term decomposition of each actor's change in {data.label(o)}: mean change "
-            "(post − pre) with the 5–95% range over draws.",
+            f"{data.label(o)}: each actor's change per term from before to after "
+            "(post − pre), mean with the 5–95% range over the draws.",
             lambda o=o: plot_decomposition(decomposition_frame(ind[o]))))
 
     for out in analysed_outputs(data):
@@ -121,23 +156,41 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
             _stem("indices", out), "indices",
             f"First- and total-order Sobol' indices for {data.label(out)} with {conf:.0%} "
             "intervals, sorted by total order; the grey band is the noise floor.",
-            lambda frame=frame: _facet(data, frame, lambda f, a, t: plot_indices(
-                f[f["index"].isin(["S1", "ST"])], labels=labels, floor=noise_floor(f),
-                title=t, ax=a), height_per=0.3 * SINGLE + 0.16 * len(data.factors))))
+            lambda frame=frame, title=data.label(out): _facet(
+                data, frame, lambda f, a, t: plot_indices(
+                    f[f["index"].isin(["S1", "ST"])], labels=labels, floor=noise_floor(f),
+                    title=t, ax=a), height_per=0.3 * SINGLE + 0.16 * len(data.factors),
+                title=title)))
         grp = data.rows("sobol", ("S1_group", "ST_group"), out)
         if len(grp):
             specs.append(FigureSpec(
                 _stem("indices-grouped", out), "grouped",
                 f"Grouped first- and total-order indices for {data.label(out)} by assumption "
                 "family.",
-                lambda grp=grp: _facet(data, grp, lambda f, a, t: plot_indices(
-                    f, labels=labels, title=t, ax=a),
-                    height_per=0.3 * SINGLE + 0.16 * len(data.groups))))
+                lambda grp=grp, title=data.label(out): _facet(
+                    data, grp, lambda f, a, t: plot_indices(f, labels=labels, title=t, ax=a),
+                    height_per=0.3 * SINGLE + 0.16 * len(data.groups),
+                    title=title)))
+
+    for out in dict.fromkeys(data.rows("sobol", "ST")["output"]):
+        dims = over_dims(data, out)
+        if dims is None:
+            continue
+        dim, panel = dims
+        st = data.rows("sobol", "ST", out)
+        specs.append(FigureSpec(
+            _stem(f"indices-over-{slug(dim)}", out), "indices",
+            f"Total-order Sobol' indices of {data.label(out)} along {dim}"
+            + (f", one panel per {panel}" if panel else "")
+            + f", for its leading inputs, with {conf:.0%} intervals.",
+            lambda st=st, dim=dim, panel=panel, title=data.label(out): plot_indices_over(
+                st, dim=dim, panel=panel, labels=data.labels, title=title)))
 
     key = data.key_output
     if key is not None:
         cell = key_cell(data, key)
         where = f" ({cell_title(cell)})" if cell else ""
+        title = data.label(key) + where
         s2 = select_cell(data.rows("sobol", "S2", key), cell, data.dim_columns)
         if len(s2):
             params = [p for p in top_inputs(data, key, cell, k=len(data.factors))]
@@ -147,7 +200,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 + (f" among the {S2_MAX} inputs with the largest total-order indices"
                    if len(params) > S2_MAX else "")
                 + "; * marks pairs whose interval lies above zero.",
-                lambda: plot_s2(s2, params=params, labels=labels)))
+                lambda: plot_s2(s2, params=params, labels=labels, title=title)))
         top = top_inputs(data, key, cell)
         if top:
             y = ind[key].sel(cell).values if cell else ind[key].values
@@ -166,13 +219,13 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
             specs.append(FigureSpec(
                 _stem("morris", key), "triangulation",
                 f"Morris screening of {data.label(key)}{where}: μ* against σ.",
-                lambda: plot_morris(mrows, labels=labels)))
+                lambda: plot_morris(mrows, labels=labels, title=title)))
         if ranks.shape[1] > 1:
             specs.append(FigureSpec(
                 _stem("ranks", key), "triangulation",
                 f"Rank of each input for {data.label(key)}{where} under each method "
                 "(1 = most influential).",
-                lambda: plot_ranks(ranks, labels=labels)))
+                lambda: plot_ranks(ranks, labels=labels, title=title)))
 
     conv = data.convergence
     if conv is not None:
@@ -193,8 +246,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                     _stem("convergence", out), "convergence",
                     f"Convergence of the total-order indices of {data.label(out)} with the "
                     f"{xlabel.lower()} (nested sub-designs of one run).",
-                    lambda v=v, c=c: plot_convergence(v, c, labels=labels, tolerance=tol,
-                                                      xlabel=xlabel)))
+                    lambda v=v, c=c, t=data.label(out): plot_convergence(
+                        v, c, labels=labels, tolerance=tol, xlabel=xlabel, title=t)))
     # Two outputs may slug to one stem (or differ only in case): keep their files apart.
     return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 

@@ -73,7 +73,10 @@ class RunData:
             return self.labels[name]
         if name in self.results.data_vars:
             attrs = self.results[name].attrs
-            lab = attrs.get("label") or attrs.get("long_name")
+            # A long_name copied from the description (study.store.cf_attributes) is no label.
+            long = attrs.get("long_name") if attrs.get("long_name") != attrs.get(
+                "description") else None
+            lab = attrs.get("label") or long
             desc = str(attrs.get("description") or "")
             if not lab and 0 < len(desc) <= 60 and not desc.startswith("1 if"):
                 lab = desc

@@ -8,11 +8,14 @@ import textwrap
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from ..textsafe import mathtext_escape
 from .style import CMAP, DOUBLE, PALETTE, SINGLE, figure, style
 
-__all__ = ["plot_indices", "plot_s2", "plot_convergence", "plot_morris", "plot_ranks",
+__all__ = ["index_legend", "plot_indices", "plot_indices_over", "plot_s2", "plot_convergence",
+           "plot_morris", "plot_ranks",
            "noise_floor"]
 
 
@@ -71,8 +74,15 @@ def plot_indices(frame: pd.DataFrame, *, labels: dict[str, str], floor: float | 
         a.axvline(0, color="0.3", lw=0.5)
         a.set_xlabel("Sobol' index")
         a.set_title(mathtext_escape(title))
-        a.legend(frameon=False, loc="lower right")
+        if ax is None:  # a panel of a larger figure leaves the one legend to its figure
+            index_legend(fig, a)
     return fig
+
+
+def index_legend(fig, ax) -> None:
+    """One legend under the axes, never on the bars (their lengths vary from run to run)."""
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, frameon=False, loc="outside lower center", ncols=len(names))
 
 
 def s2_matrix(frame: pd.DataFrame, params: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +125,7 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
     params = list(params)[:S2_MAX]
     val, sig = s2_matrix(frame, params)
     n = len(params)
+    scale = s2_scale(val)
     with style():
         fig, a = figure(DOUBLE * 0.75, SINGLE * 0.95, ax=ax)
         mask = np.triu(np.ones((n, n), bool))
@@ -125,8 +136,7 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
         for i in range(n):
             for j in range(i):
                 if np.isfinite(val[i, j]):
-                    txt = f"{val[i, j] + 0.0:.2f}".replace("-0.00", "0.00").replace("-", "\u2212")
-                    txt += "*" if sig[i, j] else ""
+                    txt = s2_text(val[i, j], scale) + ("*" if sig[i, j] else "")
                     light = im.norm(val[i, j]) < 0.6
                     a.text(j, i, txt, ha="center", va="center", fontsize=5.5 if n > 5 else 6.5,
                            color="white" if light else "black")
@@ -134,17 +144,50 @@ def plot_s2(frame: pd.DataFrame, *, params: list[str], labels: dict[str, str],
         a.set_xticks(range(n), [str(k + 1) for k in range(n)])
         a.set_yticks(range(n), [str(k + 1) for k in range(n)])
         a.tick_params(length=0)
-        key = [f"{k + 1}  {mathtext_escape(textwrap.shorten(labels.get(p, p), 42))}"
-               for k, p in enumerate(params)]
-        a.text(1.04, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
-               fontsize=6, linespacing=1.35)
+        number_key(a, [labels.get(p, p) for p in params])
         a.set_xlim(-0.5, n - 1.5)
         a.set_ylim(n - 0.5, 0.5)
         a.spines[:].set_visible(False)
         a.set_title(mathtext_escape(title))
-        fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$",
-                     location="left", pad=0.12)
+        unit = "" if scale == 0 else rf" ($\times 10^{{{-scale}}}$)"
+        bar = fig.colorbar(im, ax=a, shrink=0.7, label="Second-order index $S_{ij}$" + unit,
+                           location="left", pad=0.12)
+        # The bar's ticks in the cells' unit, so the key and the numbers read alike.
+        bar.formatter = FuncFormatter(lambda v, _: s2_text(v, scale))
+        bar.update_ticks()
     return fig
+
+
+def s2_scale(val: np.ndarray) -> int:
+    """Power of ten the S2 cells are shown in: 0 when two decimals can tell them apart.
+
+    Second-order indices are often all below 0.01, where two decimals print "0.00" in every
+    cell; they are then shown times ``10**k`` with ``k`` chosen so the largest is 1–10.
+    """
+    finite = np.abs(val[np.isfinite(val)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top == 0 or top >= 0.1:
+        return 0
+    return int(-np.floor(np.log10(top)))
+
+
+def s2_text(value: float, scale: int) -> str:
+    """A cell's number: two decimals, or one decimal of ``value * 10**scale``; true minus."""
+    v = float(value) * 10.0 ** scale
+    s = f"{v + 0.0:.{1 if scale else 2}f}"
+    if float(s) == 0:
+        s = s.lstrip("-")
+    return s.replace("-", "\u2212")
+
+
+def number_key(ax, names: list[str], first: int = 1):
+    """A key ``1  name`` right of the plot, as a figure legend placed "outside": the layout
+    then keeps room for it, so it is never clipped at the image edge (an axes text or a
+    legend beside an equal-aspect heatmap is not counted by the layout)."""
+    blank = [Line2D([], [], ls="", marker="") for _ in names]
+    text = [f"{k}  {mathtext_escape(textwrap.shorten(n, 42))}" for k, n in enumerate(names, first)]
+    return ax.figure.legend(blank, text, loc="outside right upper", frameon=False,
+                            handlelength=0, handletextpad=0, fontsize=6, labelspacing=0.35)
 
 
 def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
@@ -191,7 +234,8 @@ def plot_convergence(values: xr.DataArray, conf: xr.DataArray | None, *,
         a.set_xscale("log", base=2)
         a.set_xlabel(mathtext_escape(xlabel))
         a.set_ylabel("Total-order index")
-        a.set_title(mathtext_escape(title))
+        if title:  # the figure's, above both panels
+            fig.suptitle(mathtext_escape(title), fontsize="medium")
         # Labels passed explicitly: matplotlib would drop one that starts with "_".
         fig.legend(handles, [mathtext_escape(labels.get(p, p)) for p in shown], frameon=False,
                    fontsize=6,
@@ -245,16 +289,14 @@ def plot_morris(frame: pd.DataFrame, *, labels: dict[str, str], title: str = "",
         # Numbers at the points and a key beside the axes: full labels at the points
         # overprint wherever several inputs share a sigma (e.g. all the linear ones).
         order = np.argsort(-mu, kind="stable")[:MORRIS_KEYED]
-        key = []
         for k, i in enumerate(order, start=1):
             a.annotate(str(k), (mu[i], sd[i]), xytext=(2, 2 + 5 * (k % 2)),
                        textcoords="offset points", fontsize=5.5)
-            key.append(f"{k:>2}  {mathtext_escape(labels.get(wide.index[i], wide.index[i]))}")
-        a.text(1.03, 1.0, "\n".join(key), transform=a.transAxes, va="top", ha="left",
-               fontsize=6, linespacing=1.35)
+        guides = a.get_legend_handles_labels()
+        number_key(a, [labels.get(wide.index[i], wide.index[i]) for i in order])
         a.set_xlim(0, top)
         a.set_ylim(0, ytop)
-        a.legend(frameon=False, loc="upper left", fontsize=6, handlelength=1.6)
+        a.legend(*guides, frameon=False, loc="upper left", fontsize=6, handlelength=1.6)
         a.set_xlabel("μ* (mean absolute elementary effect)")
         a.set_ylabel("σ (std. of elementary effects)")
         a.set_title(mathtext_escape(title))
@@ -295,3 +337,81 @@ def plot_ranks(ranks: pd.DataFrame, *, labels: dict[str, str], title: str = "", 
         a.tick_params(length=0)
         a.set_title(mathtext_escape(title))
     return fig
+
+
+def plot_indices_over(frame: pd.DataFrame, *, dim: str, labels: dict[str, str],
+                      panel: str | None = None, top: int = 5, title: str = "", ax=None):
+    """Total-order indices of the leading inputs along an output's extra dimension.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``ST`` rows of ``indices.csv`` for one output: columns ``param``, ``value``,
+        ``conf_low``, ``conf_high``, ``dim`` and, with ``panel``, that column too.
+    dim : str
+        The dimension on the horizontal axis (``time``, a year, a scenario step).
+        Numbers are placed at their value, anything else in the order first seen.
+    labels : dict
+        Parameter name -> label.
+    panel : str, optional
+        A second dimension (e.g. ``actor``): one panel per value, at most
+        :data:`OVER_PANELS`.
+    top : int
+        Inputs drawn: those with the largest ST anywhere along ``dim``; one colour each
+        in every panel.
+    title : str
+        The figure's title (the output's label).
+    ax : matplotlib Axes or sequence of Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``axes[k].lines[i]`` is the ``i``-th input of ``top`` in panel ``k``.
+    """
+    f = frame[frame["param"].isin(labels)]
+    shown = list(f.groupby("param")["value"].max().sort_values(ascending=False).index[:top])
+    panels = list(dict.fromkeys(f[panel]))[:OVER_PANELS] if panel else [None]
+    steps = list(dict.fromkeys(f[dim]))
+    numeric = bool(pd.to_numeric(pd.Series(steps), errors="coerce").notna().all())
+    if numeric:
+        steps = [float(v) for v in steps]
+    with style():
+        n = len(panels)
+        fig, axes = figure(SINGLE if n == 1 else DOUBLE, 0.7 * SINGLE, 1, n, ax=ax, sharey=True)
+        axes = np.atleast_1d(axes).ravel()
+        handles = []
+        for a, where in zip(axes, panels):
+            g = f if where is None else f[f[panel] == where]
+            for k, p in enumerate(shown):
+                rows = g[g["param"] == p].set_index(dim).reindex(steps)
+                x = np.asarray(steps, float) if numeric else np.arange(len(steps))
+                line, = a.plot(x, rows["value"].to_numpy(float), marker="o", ms=2.5,
+                               color=PALETTE[k % len(PALETTE)])
+                a.fill_between(x, rows["conf_low"].to_numpy(float),
+                               rows["conf_high"].to_numpy(float), color=line.get_color(),
+                               alpha=0.15, lw=0)
+                if where == panels[0]:
+                    handles.append(line)
+            if not numeric or len(steps) <= 12:  # few steps: a tick at each (no "2022.5")
+                a.set_xticks(x, [mathtext_escape(f"{v:g}".replace("-", "\u2212")
+                                                 if numeric else str(v)) for v in steps])
+            a.set_xlabel(mathtext_escape(coord_name(dim)))
+            a.set_title(mathtext_escape(coord_name(str(where))) if where is not None else "")
+        axes[0].set_ylabel("Total-order index")
+        if title:
+            fig.suptitle(mathtext_escape(title), fontsize="medium")
+        # Labels passed explicitly: matplotlib would drop one that starts with "_".
+        # Short labels in few columns: a legend wider than the figure would be cut off.
+        names = [mathtext_escape(textwrap.shorten(labels.get(p, p), 34)) for p in shown]
+        fig.legend(handles, names, frameon=False, loc="outside lower center",
+                   ncols=min(len(shown), 2 if n == 1 else 3))
+    return fig
+
+
+OVER_PANELS = 6
+
+
+def coord_name(value: str) -> str:
+    """A dimension or coordinate name for an axis: ``united_states`` -> ``United states``."""
+    s = str(value).replace("_", " ")
+    return s[:1].upper() + s[1:]

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
 
-__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "figure", "save", "style"]
+__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "figure", "num", "save", "style"]
 
 MM = 1 / 25.4
 SINGLE = 89 * MM
@@ -27,6 +27,13 @@ DIVERGING = sns.diverging_palette(250, 30, l=60, s=80, as_cmap=True)  # blue-ora
 DPI = 300
 
 _RC = {
+    # A serif face to sit beside the appendix's roman text. STIX is TrueType, ships with
+    # matplotlib (so every install has it) and covers the Greek, dashes and the minus sign
+    # that labels use; DejaVu Serif is the fallback for anything STIX lacks.
+    "font.family": "serif",
+    "font.serif": ["STIXGeneral", "DejaVu Serif"],
+    "mathtext.fontset": "stix",
+    "axes.unicode_minus": True,  # tick labels print U+2212, not a hyphen
     "font.size": 7.5,
     "axes.titlesize": 8,
     "axes.labelsize": 7.5,
@@ -48,6 +55,20 @@ _RC = {
     "figure.constrained_layout.h_pad": 0.02,
     "figure.constrained_layout.w_pad": 0.02,
 }
+
+
+def num(value, digits: int = 3) -> str:
+    """A number for figure text: ``digits`` significant digits and a true minus sign.
+
+    Examples
+    --------
+    >>> num(-0.012345) == "\u2212" "0.0123"
+    True
+    """
+    s = f"{float(value):.{digits}g}"
+    if float(s) == 0:
+        s = "0"  # never "-0"
+    return s.replace("-", "\u2212")
 
 
 @contextmanager
@@ -79,8 +100,9 @@ def save(fig, directory: Path, name: str) -> list[Path]:
     """Write ``fig`` as ``<name>.pdf`` and a 300-dpi ``<name>.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
-    # Tick labels are made while saving, from the rc settings of that moment: no LaTeX.
-    with plt.rc_context({"text.usetex": False}):
+    # Tick labels, and the PDF's font embedding, are made while saving, from the rc
+    # settings of that moment: save inside the style, or the PDF gets Type 3 fonts.
+    with style():
         # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
         fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})

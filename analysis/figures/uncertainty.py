@@ -11,7 +11,7 @@ import xarray as xr
 
 from ..textsafe import mathtext_escape
 from .data import coord_label
-from .style import DOUBLE, PALETTE, SINGLE, figure, style
+from .style import DOUBLE, PALETTE, SINGLE, figure, num, style
 
 __all__ = ["plot_distribution", "plot_probability", "plot_decomposition", "pretty",
            "share_positive"]
@@ -23,13 +23,18 @@ def pretty(value) -> str:
     return s[:1].upper() + s[1:]
 
 
-_ACRONYMS = {"us": "US", "ap4": "AP4", "eu": "EU", "nato": "NATO", "dprk": "DPRK"}
+_ACRONYMS = {"us": "US", "ap4": "AP4", "eu": "EU", "nato": "NATO", "dprk": "DPRK",
+             "china": "China", "russia": "Russia", "europe": "Europe", "taiwan": "Taiwan",
+             "ukraine": "Ukraine", "japan": "Japan", "korea": "Korea"}
 
 
 def term_label(value) -> str:
-    """A term name for display: underscores to spaces, acronyms upper case (``US commitment``)."""
-    words = str(value).replace("_", " ").split(" ")
-    return " ".join(_ACRONYMS.get(w.lower(), w) for w in words)
+    """A term name for display: underscores to spaces, acronyms and the paper's proper
+    names capitalised, first letter upper case (``coercion_of_china`` -> ``Coercion of
+    China``, ``us_commitment`` -> ``US commitment``)."""
+    words = [_ACRONYMS.get(w.lower(), w) for w in str(value).replace("_", " ").split(" ")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def share_positive(values: np.ndarray) -> float:
@@ -88,23 +93,38 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                            color=PALETTE[k], edgecolor=PALETTE[k], linewidth=0.8,
                            label=f"{mathtext_escape(coord_label(ph))}: {share_positive(v):.0%} > 0")
                 a.axvline(0, color="0.3", lw=0.6, ls="--")
-                a.legend(frameon=False, loc="best", handlelength=1.0)
+                _legend_over(a, mathtext_escape(", ".join(coord_label(c) for c in cell.values())),
+                             ncols=1, handlelength=1.0)
             else:
                 v = da.values
                 v = v[np.isfinite(v)]
                 lo, med, hi = np.quantile(v, [0.05, 0.5, 0.95])
                 a.hist(v, bins=min(len(np.histogram_bin_edges(v, "auto")) - 1, 60),
                        density=True, color=PALETTE[0], alpha=0.6)
-                a.axvspan(lo, hi, color="0.85", zorder=0, label="5–95%")
-                a.axvline(med, color=PALETTE[1], lw=1.0, label=f"median {med:.3g}")
+                # An edged band: a pale fill alone vanishes as a legend swatch.
+                a.axvspan(lo, hi, facecolor="0.85", edgecolor="0.55", lw=0.5, zorder=0,
+                          label="5–95% of draws")
+                a.axvline(med, color=PALETTE[1], lw=1.0, label=f"Median {num(med)}")
                 a.axvline(v.mean(), color=PALETTE[2], lw=1.0, ls=":",
-                          label=f"mean {v.mean():.3g}")
+                          label=f"Mean {num(v.mean())}")
                 a.plot([], [], ls="", label=f"{share_positive(v):.0%} of draws > 0")
-                a.legend(frameon=False, loc="upper right", handlelength=1.2)
+                _legend_beside(a, handlelength=1.2)
+                a.set_title(mathtext_escape(", ".join(coord_label(c) for c in cell.values())))
             a.set_xlabel(mathtext_escape(label))
-            a.set_title(mathtext_escape(", ".join(coord_label(c) for c in cell.values())))
         axes[0].set_ylabel("Density")
     return fig
+
+
+def _legend_beside(ax, **kw) -> None:
+    """A legend right of the axes: on a histogram every spot inside may hold a bar or line."""
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              **kw)
+
+
+def _legend_over(ax, title: str, **kw) -> None:
+    """A panel's legend above it, titled with the panel's name (which it replaces)."""
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), borderaxespad=0.2,
+              title=title or None, **kw)
 
 
 def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level: float = 0.95,
@@ -214,7 +234,7 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
             a.axvline(0, color="0.3", lw=0.6)
             net = f["mean"].sum()
             name = coord_label(actor) if actor is not None else "Net"
-            net_text = f"{net:+.2f}".replace("-", "\u2212")  # the number's sign, not the name's
+            net_text = ("+" if net > 0 else "") + num(net)  # the number's sign, not the name's
             a.set_title(f"{mathtext_escape(name)}\n(net {net_text})")
             a.set_xlabel(mathtext_escape(label))
     return fig
