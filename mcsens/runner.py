@@ -20,7 +20,8 @@ from pathlib import Path
 from study.errors import Interrupted, RunError, StudyError
 from study.evaluate import chunk_ranges, dask_client, run_chunks
 from study.memory import release_freed_memory
-from study.contract import check_storable, resolve, source_file
+from study.adapters import command_files, model_function
+from study.contract import check_storable, source_file
 from study.extends import chain_sha256
 from study.sampling import make_design
 from study.sources import changed_sources, local_sources
@@ -249,7 +250,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             study = load_study(path, samples=samples, seed=seed, check_variants=variants)
             study_dir = path.resolve().parent
             probe(study, study_dir)
-            sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
+            sources = local_sources(study_dir, command_files(study, study_dir))  # the probe loaded the model
             # Connect before the run directory exists: an unreachable scheduler leaves none.
             client = stack.enter_context(_cluster(workers, scheduler))
             requested = sum(make_design(study, k).n_samples for k in _designs(study))
@@ -258,7 +259,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             store.reserve_space(run_dir)
             stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
             (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
-            model_file = source_file(study.model, study_dir)
+            model_file = None if study.model_options.command else source_file(study.model, study_dir)
             d = study.sampling
             manifest = store.Manifest(run_dir, {
                 "status": "running", "argv": argv or store.argv(), "seed": d.seed,
@@ -481,8 +482,8 @@ def _check_sources(study: Study, study_dir: Path, recorded: dict | None) -> None
     """Refuse a resume if a Python file the model loaded from beside the study changed."""
     if recorded is None:  # a run started before sources were recorded
         return
-    resolve(study.model, study_dir, study.path)
-    change = changed_sources(recorded, local_sources(study_dir), study_dir)
+    model_function(study, study.model, study_dir)  # loads a Python model's modules again
+    change = changed_sources(recorded, local_sources(study_dir, command_files(study, study_dir)), study_dir)
     if change is not None:
         rel, what = change
         raise RunError(study_dir / rel, "", f"a source file of the model {what}; resuming would mix two models' "
