@@ -30,6 +30,7 @@ from study.store import Manifest, open_run
 
 from . import METHODS
 from .draws import iid_rows, read_rows
+from .noise import NOISE_ROLE, noise_rows
 from .proportion import share_holds
 from .textsafe import write_csv
 
@@ -46,7 +47,8 @@ def run_study_spec(run_dir: Path):
 def output_names(results: xr.Dataset, study) -> list[str]:
     if study.analysis.outputs:
         return list(study.analysis.outputs)
-    return [v for v in results.data_vars if results[v].attrs.get("role") == "output"]
+    return [v for v in results.data_vars if results[v].attrs.get("role") == "output"
+            and results[v].attrs.get("model_role") != NOISE_ROLE]  # a replication variance is no output
 
 
 def flatten(da: xr.DataArray) -> tuple[np.ndarray, pd.MultiIndex | None, tuple[str, ...]]:
@@ -184,6 +186,9 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
         trees["morris"] = _morris(study, run_dir, outputs, rows)
     if "delta" in a.methods:
         trees["delta"] = _delta(study, results, outputs, rows, iid, notes)
+    if study.model_options.replications > 1:  # a stochastic model's intrinsic noise (analysis/noise.py)
+        rows.extend(noise_rows(results, outputs, iid, study.model_options.replications, conf_level=a.conf_level,
+                               resamples=a.resamples, rng=_rng(study, "noise")))
 
     table = pd.DataFrame(rows)
     dim_cols = [c for c in table.columns if c not in CSV_COLUMNS]

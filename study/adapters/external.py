@@ -58,8 +58,12 @@ class ExternalCommand:
             inputs, outputs = Path(tmp) / f"inputs{suffix}", Path(tmp) / f"outputs{suffix}"
             write_inputs(x, inputs, self.fmt)
             args = [a.replace("{inputs}", str(inputs)).replace("{outputs}", str(outputs)) for a in self.command]
+            samples = x["sample"].values
+            self.where = f"chunk of samples {samples[0]}–{samples[-1]}" if samples.size else ""
             self._run(args)
             return self._read(outputs, x.sizes["sample"])
+
+    where = ""
 
     def _run(self, args) -> None:
         try:
@@ -88,7 +92,7 @@ class ExternalCommand:
 
     def _fail(self, msg: str, stderr: bytes | None = None):
         tail = _tail(stderr)
-        raise ModelContractError(f"command {self.line!r}", "", msg + (f"; stderr ends: {tail}" if tail else ""))
+        raise ModelContractError(f"command {self.line!r}", self.where, msg + (f"; stderr ends: {tail}" if tail else ""))
 
 
 def _tail(stderr) -> str:
