@@ -21,7 +21,7 @@ from mcsens.cli import main
 from study import load_study
 from study.adapters import per_sample
 from study.adapters.external import read_outputs, write_inputs
-from study.adapters.stochastic import sample_seeds
+from study.adapters.stochastic import sample_seeds, seed_keys
 from study.errors import StudyError
 
 PARAMS = """
@@ -207,11 +207,24 @@ def test_a_per_sample_model_runs_once_per_sample_not_by_bisection(folder):
     np.testing.assert_array_equal(err.value.partial.y.values[:4], x.x1.values[:4])
 
 
-def test_seeds_depend_on_the_recorded_seed_and_the_sample_label_only():
-    a = sample_seeds(11, [5, 6, 7], 0)
+def test_seeds_depend_on_the_recorded_seed_and_the_point_in_the_design_only():
+    x = xr.Dataset({"x1": ("sample", np.zeros(3))}, coords={"sample": [5, 6, 7]})
+    a = sample_seeds(11, seed_keys(x), 0)
     assert a.dtype == np.uint32 and len(set(a.tolist())) == 3
-    assert sample_seeds(11, [7], 0)[0] == a[2]  # the same sample in another chunk
-    assert sample_seeds(11, [7], 1)[0] != a[2] and sample_seeds(12, [7], 0)[0] != a[2]
+    later = xr.Dataset({"x1": ("sample", [0.0])}, coords={"sample": [7]})  # the same point in another chunk
+    assert sample_seeds(11, seed_keys(later), 0)[0] == a[2]
+    assert sample_seeds(11, seed_keys(later), 1)[0] != a[2] and sample_seeds(12, seed_keys(later), 0)[0] != a[2]
+
+
+def test_a_saltelli_row_shares_a_seed_between_a_and_ab_and_between_b_and_ba():
+    labels = ["A", "AB:x1", "AB:x2", "BA:x1", "BA:x2", "B"]
+    x = xr.Dataset({"x1": ("sample", np.zeros(12))},
+                   coords={"sample": np.arange(12), "row": ("sample", np.repeat([0, 1], 6)),
+                           "matrix": ("sample", np.tile(np.arange(6), 2))})
+    seeds = sample_seeds(11, seed_keys(x, labels), 0).reshape(2, 6)
+    for row in seeds:
+        assert row[0] == row[1] == row[2] and row[3] == row[4] == row[5] and row[0] != row[5]
+    assert seeds[0, 0] != seeds[1, 0]
 
 
 def test_a_known_noise_share_is_recovered_within_its_interval_and_chunking_changes_nothing(folder):
@@ -219,10 +232,27 @@ def test_a_known_noise_share_is_recovered_within_its_interval_and_chunking_chang
     run_dir = _run(_study(folder, "s", lines, samples=256), folder)
     rows = [r.split(",") for r in (run_dir / "indices.csv").read_text().splitlines() if r.startswith("noise,")]
     assert len(rows) == 1
-    value, low, high = map(float, rows[0][4:8][:1] + rows[0][6:8])
+    value, low, high = (float(rows[0][i]) for i in (4, 6, 7))  # value, conf_low, conf_high
     assert low <= 0.5 <= high and abs(value - 0.5) < 0.06
+    # Common random numbers in each Saltelli row: x2, which the model ignores, gets no share
+    # of the noise; x1 explains Var(x1) / (Var(x1) + noise / K) = (1/12) / (1/12 + 1/48) = 0.8.
+    st = {r[2]: tuple(map(float, r[4:8])) for r in (line.split(",") for line in
+                                                    (run_dir / "indices.csv").read_text().splitlines())
+          if r[0] == "sobol" and r[3] == "ST"}  # value, conf, conf_low, conf_high
+    assert st["x2"] == (0.0, 0.0, 0.0, 0.0) and st["x1"][2] <= 0.8 <= st["x1"][3]
     ds = xr.open_dataset(run_dir / "results.nc")
     assert "y__noise_var" in ds and "sobol,y__noise_var" not in (run_dir / "indices.csv").read_text()
+    # The figure and the appendix say it (the figure is drawn from the same rows).
+    from analysis.appendix.sections import noise_paragraph
+    from analysis.figures import figure_specs
+    from analysis.figures.data import load_run
+
+    data = load_run(run_dir)
+    spec = next(s for s in figure_specs(data) if s.name == "noise-share")
+    bars = spec.draw().axes[0].containers[0]
+    assert spec.section == "indices" and [b.get_width() for b in bars] == [value]
+    text = noise_paragraph(data)[0].text
+    assert f"Y {value:.2f} [{low:.2f}, {high:.2f}]" in text.replace("−", "-")
     other = _run(_study(folder, "s2", lines, samples=256, chunk_rows=64), folder)
     np.testing.assert_array_equal(xr.open_dataset(other / "results.nc").y.values, ds.y.values)
 

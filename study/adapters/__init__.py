@@ -143,8 +143,16 @@ def model_function(study, model_ref: str, study_dir) -> Callable:
     if opts.stochastic:
         from .stochastic import Replicated
 
-        fn = Replicated(fn, model_ref, study.sampling.seed, opts.replications)
+        fn = Replicated(fn, model_ref, study.sampling.seed, opts.replications, _saltelli_layout(study))
     return fn
+
+
+def _saltelli_layout(study):
+    if study.sampling.method != "sobol":
+        return None
+    from ..sampling import make_design
+
+    return make_design(study, "sobol").labels
 
 
 def command_files(study, study_dir) -> list[Path]:
