@@ -153,7 +153,7 @@ def test_a_commands_script_is_hashed_and_an_edit_refuses_the_resume(folder, caps
 
 @pytest.mark.parametrize("flag, message", [
     ("exit", "must exit with status 0; got exit status 3; stderr ends: solver diverged at sample 40"),
-    ("hang", "must finish within timeout = 2 s; it was killed after 2 s"),
+    ("hang", "must finish within timeout = 2 s; it was still running and was killed"),
     ("short", "must write one row per sample (16); got 15"),
 ])
 def test_a_failing_command_is_one_line_and_the_run_resumes_when_the_cause_is_gone(folder, capsys, flag, message):
@@ -307,3 +307,15 @@ def test_a_netcdf_command_gets_the_chunk_as_a_dataset_and_its_outputs_pass_the_c
     fn = ExternalCommand([sys.executable, "cmd_nc.py", "{inputs}", "{outputs}"], "netcdf", 60, str(folder))
     y = check_result(fn(x), x, fn.line, ("x1", "x2"))
     assert y.y.values.tolist() == [1.75, 3.5] and y["sample"].values.tolist() == [3, 4]
+
+
+def test_a_missing_program_is_named(tmp_path):
+    from study.adapters.external import ExternalCommand
+    from study.errors import ModelContractError
+
+    x = xr.Dataset({"x1": ("sample", [0.25, 0.5])}, coords={"sample": [3, 4]})
+    fn = ExternalCommand(["no-such-program-mcsens", "{inputs}", "{outputs}"], "csv", None, str(tmp_path))
+    with pytest.raises(ModelContractError) as err:
+        fn(x)
+    assert str(err.value) == ("command \"no-such-program-mcsens '{inputs}' '{outputs}'\": chunk of samples 3–4: must "
+                              "name a program that exists; 'no-such-program-mcsens' was not found")

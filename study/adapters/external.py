@@ -15,7 +15,10 @@ output goes to standard error (the toolkit's standard output is the run director
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -66,16 +69,26 @@ class ExternalCommand:
     where = ""
 
     def _run(self, args) -> None:
+        # Its own process group, so that a timeout or Ctrl-C also ends what it started
+        # (Rscript runs R, a shell script its programs), not only the first process.
         try:
-            proc = subprocess.run(args, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=2,
-                                  stderr=subprocess.PIPE, timeout=self.timeout, check=False)
+            proc = subprocess.Popen(args, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=2,
+                                    stderr=subprocess.PIPE, start_new_session=True)
         except FileNotFoundError:
             self._fail(f"must name a program that exists; {args[0]!r} was not found")
-        except subprocess.TimeoutExpired as e:
-            self._fail(f"must finish within timeout = {self.timeout:g} s; it was killed after {self.timeout:g} s",
-                       e.stderr)
+        except PermissionError:
+            self._fail(f"must name a program that can be executed; {args[0]!r} is not executable")
+        try:
+            _, stderr = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            self._fail(f"must finish within timeout = {self.timeout:g} s; it was still running and was killed",
+                       proc.communicate()[1])
+        except BaseException:
+            _kill(proc)
+            raise
         if proc.returncode != 0:
-            self._fail(f"must exit with status 0; got exit status {proc.returncode}", proc.stderr)
+            self._fail(f"must exit with status 0; got exit status {proc.returncode}", stderr)
 
     def _read(self, path: Path, n: int) -> xr.Dataset:
         if not path.is_file():
@@ -93,6 +106,12 @@ class ExternalCommand:
     def _fail(self, msg: str, stderr: bytes | None = None):
         tail = _tail(stderr)
         raise ModelContractError(f"command {self.line!r}", self.where, msg + (f"; stderr ends: {tail}" if tail else ""))
+
+
+def _kill(proc) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _tail(stderr) -> str:
