@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapters import ModelOptions, parse_model
+from .adapters import ModelOptions, check_seed_name, parse_model
 from .design import layout
 from .distributions import DISTRIBUTIONS, support_problem
 from .errors import StudyError
@@ -362,6 +362,7 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         ld.fail("parameters", "must declare at least one uncertain parameter ([parameters.<name>] with a "
                 "distribution); got none")
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
+    check_seed_name(ld, model_options, [p.name for p in parameters], [c.name for c in constants])
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     study = Study(

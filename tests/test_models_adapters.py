@@ -281,6 +281,8 @@ def test_a_stochastic_per_sample_model_gives_identical_runs_in_process_and_on_tw
     ('model = "m:vec"\nreplications = 3', "study.replications: must be 1 unless the model is stochastic "
      "(stochastic = true: a deterministic model gives the same value each time); got 3"),
     ('model = "m:vec"\nvectorized = "no"', "study.vectorized: must be true or false; got 'no'"),
+    ('model = "m:vec"\nstochastic = true\n\n[constants.seed]\nvalue = 1.0\n', "constants.seed: must not be named "
+     "'seed' in a stochastic study (the model gets its per-sample seed under that name); rename it"),
 ])
 def test_model_keys_are_checked_by_the_loader_in_one_line(tmp_path, lines, message):
     path = _study(tmp_path, "k", lines)

@@ -21,7 +21,8 @@ from typing import Callable
 
 from .per_sample import PerSample, SampleFailures, per_sample
 
-__all__ = ["ModelOptions", "SampleFailures", "command_files", "model_function", "parse_model", "per_sample"]
+__all__ = ["ModelOptions", "PerSample", "SampleFailures", "check_seed_name", "command_files", "model_function",
+           "parse_model", "per_sample"]
 
 #: Exchange formats of an external command's input and output files.
 FORMATS = ("csv", "netcdf")
@@ -99,6 +100,16 @@ def parse_model(ld, st: dict) -> tuple[str, ModelOptions]:
         ld.fail("study.vectorized", "must be true for a command (a command is run once per chunk on all its "
                 "samples); got False")
     return shlex.join(command), ModelOptions(tuple(command), fmt, timeout, replications=replications, **flags)
+
+
+def check_seed_name(ld, opts: ModelOptions, parameters, constants) -> None:
+    """A stochastic model gets its seed as ``seed``: no parameter or constant may take the name."""
+    if not opts.stochastic:
+        return
+    for table, names in (("parameters", parameters), ("constants", constants)):
+        if "seed" in names:
+            ld.fail(f"{table}.seed", "must not be named 'seed' in a stochastic study (the model gets its "
+                    "per-sample seed under that name); rename it")
 
 
 def _flag(ld, st, key, default) -> bool:
