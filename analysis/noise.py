@@ -85,6 +85,8 @@ def noise_share(mean, within, k: int, *, conf_level: float, resamples: int, rng)
     (value, low, high) : tuple of float
     """
     mean, within = np.asarray(mean, float), np.asarray(within, float)
+    ok = np.isfinite(mean) & np.isfinite(within)  # failed samples (--allow-failures) are dropped
+    mean, within = mean[ok], within[ok]
     value = noise_share_point(mean, within, k)
     idx = rng.integers(0, mean.size, size=(resamples, mean.size))
     boot = np.array([noise_share_point(mean[i], within[i], k) for i in idx])

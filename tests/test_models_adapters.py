@@ -321,3 +321,16 @@ def test_a_missing_program_is_named(tmp_path):
         fn(x)
     assert str(err.value) == ("command \"no-such-program-mcsens '{inputs}' '{outputs}'\": chunk of samples 3–4: must "
                               "name a program that exists; 'no-such-program-mcsens' was not found")
+
+
+def test_the_noise_share_estimator_on_a_random_effects_sample_and_with_failed_rows():
+    from analysis.noise import noise_share
+
+    rng = np.random.default_rng(0)
+    # Between-point variance 1 and within-point variance 1 with K = 3: the share is 1/2.
+    y = rng.normal(size=(4000, 1)) + rng.normal(size=(4000, 3))
+    mean, within = y.mean(axis=1), y.var(axis=1, ddof=1)
+    value, low, high = noise_share(mean, within, 3, conf_level=0.95, resamples=200, rng=rng)
+    assert low <= 0.5 <= high and high - low < 0.05
+    mean[:10] = np.nan  # failed samples are left out, not propagated
+    assert np.isfinite(noise_share(mean, within, 3, conf_level=0.95, resamples=20, rng=rng)).all()
