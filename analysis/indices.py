@@ -30,6 +30,7 @@ from study.store import file_sha256, write_atomic
 from . import METHODS
 from .draws import iid_rows, read_rows
 from .methods import Settings
+from .noise import NOISE_ROLE, noise_rows
 from .proportion import share_holds
 from .run import read_run
 from .textsafe import write_csv
@@ -45,7 +46,8 @@ CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low"
 def output_names(results: xr.Dataset, study) -> list[str]:
     if study.analysis.outputs:
         return list(study.analysis.outputs)
-    return [v for v in results.data_vars if results[v].attrs.get("role") == "output"]
+    return [v for v in results.data_vars if results[v].attrs.get("role") == "output"
+            and results[v].attrs.get("model_role") != NOISE_ROLE]  # a replication variance is no output
 
 
 def _rng(study, *key: str) -> np.random.Generator:
@@ -82,6 +84,9 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         for method in METHODS.values():  # registry order: the order of indices.csv and indices.nc
             if method.name in a.methods:
                 trees[method.name] = method.analyze(run, settings, rng)
+        if study.model_options.replications > 1:  # a stochastic model's intrinsic noise (analysis/noise.py)
+            settings.rows.extend(noise_rows(results, settings.outputs, settings.iid, study.model_options.replications,
+                                            conf_level=a.conf_level, resamples=a.resamples, rng=rng("noise")))
 
     csv_path = run_dir / "indices.csv"
     nc_path = run_dir / "indices.nc"

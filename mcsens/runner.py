@@ -21,7 +21,8 @@ from pathlib import Path
 from study.errors import Interrupted, RunError, StudyError
 from study.evaluate import chunk_ranges, dask_client, run_chunks
 from study.memory import release_freed_memory
-from study.contract import check_storable, resolve, source_file
+from study.adapters import command_files, model_function
+from study.contract import check_storable, source_file
 from study.extends import chain_sha256
 from study.sampling import make_design
 from study.sources import changed_sources, local_sources
@@ -39,6 +40,8 @@ def _designs(study: Study) -> list[str]:
     kinds = [study.sampling.method]
     if "morris" in study.analysis.methods and study.sampling.method != "morris":
         kinds.append("morris")
+    if "surrogate" in study.analysis.methods and study.sampling.method != "surrogate":
+        kinds.append("surrogate")
     return kinds
 
 
@@ -131,12 +134,12 @@ def _blocks_stored(path: Path) -> int:
         return int(ds.attrs.get("base_rows", ds.attrs.get("trajectories", ds.sizes["sample"])))
 
 
-def _converged(run_dir: Path) -> bool:
-    """Every total-order interval of the analysed outputs within the study's tolerance."""
+def _converged(run_dir: Path, method: str = "sobol") -> bool:
+    """Every total-order index of ``method`` (sobol or surrogate) converged within the study's tolerance."""
     import pandas as pd
 
     table = pd.read_csv(run_dir / "indices.csv")
-    st = table[(table["method"] == "sobol") & (table["index"] == "ST")]
+    st = table[(table["method"] == method) & (table["index"] == "ST")]
     return bool(len(st)) and bool(st["converged"].fillna(True).astype(bool).all())
 
 
@@ -154,7 +157,7 @@ def design_attrs(study: Study, design) -> dict:
                      matrix_labels=json.dumps(list(design.labels)), base_rows=design.n_blocks)
     if design.kind == "morris":
         attrs.update(trajectories=design.n_blocks, levels=a.morris_levels)
-    if design.kind == "latin":
+    if design.kind in ("latin", "surrogate"):
         attrs.update(base_rows=design.n_blocks)
     return attrs
 
@@ -330,7 +333,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     study_dir = path.resolve().parent
     study, inline_sha = _with_model(study, model, given)
     probe(study, study_dir)
-    sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
+    sources = local_sources(study_dir, command_files(study, study_dir))  # the probe loaded the model
     # Connect before the run directory exists: an unreachable scheduler leaves none.
     client = stack.enter_context(_cluster(workers, scheduler, given))
     if inline_sha is not None and client is not None:  # the workers need the function too
@@ -341,7 +344,8 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     store.reserve_space(run_dir)
     stack.callback(store.release_reserve, run_dir)  # after the manifest's last word
     (run_dir / "study.toml").write_bytes(study.text.encode("utf-8"))  # flattened if it extends another
-    model_file = source_file(study.model, study_dir) if inline_sha is None else None
+    model_file = (None if inline_sha is not None or study.model_options.command
+                  else source_file(study.model, study_dir))
     d = study.sampling
     manifest = store.Manifest(run_dir, {
         "status": "running", "argv": record["argv"], "seed": d.seed,
@@ -384,7 +388,8 @@ def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
 
 def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
     """Sobol designs: double N (extending the same sequences) until every ST interval is narrow."""
-    while run.study.sampling.method == "sobol" and not _converged(run.run_dir):
+    method = run.study.sampling.method
+    while method in ("sobol", "surrogate") and not _converged(run.run_dir, method):
         if 2 * run.study.sampling.samples > limit:
             run.manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
             talk.warn("--until-converged stopped at N = %d without converging: doubling N would exceed "
@@ -399,13 +404,13 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                   allow_failures=allow_failures)
         store.seal(run.run_dir)
         _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
-    ok = _converged(run.run_dir)
+    ok = _converged(run.run_dir, method)
     run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})
     if ok:
         talk.stage("--until-converged stopped at N = %d: every total-order interval is within "
                    "the tolerance", run.study.sampling.samples)
-    elif run.study.sampling.method != "sobol":
-        talk.warn("--until-converged did nothing: it extends Sobol designs only (this is %s)",
+    elif method not in ("sobol", "surrogate"):
+        talk.warn("--until-converged did nothing: it extends Sobol and surrogate designs only (this is %s)",
                   run.study.sampling.method)
 
 
@@ -596,8 +601,8 @@ def _check_sources(study: Study, study_dir: Path, recorded: dict | None) -> None
     """Refuse a resume if a Python file the model loaded from beside the study changed."""
     if recorded is None:  # a run started before sources were recorded
         return
-    resolve(study.model, study_dir, study.path)
-    change = changed_sources(recorded, local_sources(study_dir), study_dir)
+    model_function(study, study.model, study_dir)  # loads a Python model's modules again
+    change = changed_sources(recorded, local_sources(study_dir, command_files(study, study_dir)), study_dir)
     if change is not None:
         rel, what = change
         raise RunError(study_dir / rel, "", f"a source file of the model {what}; resuming would mix two models' "

@@ -15,7 +15,8 @@ import numpy as np
 import xarray as xr
 
 from .errors import ModelContractError, StudyError
-from .contract import call_model, check_analysis_outputs, check_result, resolve
+from .adapters import SampleFailures, model_function
+from .contract import call_model, check_analysis_outputs, check_result
 from .sampling import Design, to_inputs
 
 
@@ -33,6 +34,8 @@ def _failed_samples(fn, x, ref, study_dir, where) -> np.ndarray:
     try:
         call_model(fn, x, ref, study_dir, where)
         return np.array([], dtype=int)
+    except SampleFailures as e:
+        return e.positions
     except ModelContractError:  # an exit or a write into the inputs is not a sample's failure
         raise
     except Exception:
@@ -79,7 +82,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     """
     u, coords = unit if unit is not None else design.unit(b0, b1)
     x = to_inputs(study, u, coords, design.params)
-    fn = resolve(model_ref, str(study_dir), str(study.path))
+    fn = model_function(study, model_ref, study_dir)  # a command, per-sample or stochastic: study/adapters
     params = design.params
     where = f"chunk of samples {int(coords['sample'][0])}–{int(coords['sample'][-1])}"
     try:
@@ -88,15 +91,21 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     except ModelContractError:
         raise
     except Exception as err:
-        bad = _failed_samples(fn, x, model_ref, study_dir, where)
+        # A per-sample model names its failed samples itself: no need to bisect.
+        failures = err if isinstance(err, SampleFailures) else None
+        bad = failures.positions if failures else _failed_samples(fn, x, model_ref, study_dir, where)
+        err = failures.error if failures else err
         first = int(x["sample"].values[bad[0]]) if bad.size else int(x["sample"].values[0])
         values = ", ".join(f"{p}={float(x[p].values[bad[0] if bad.size else 0]):.6g}" for p in params)
         if not allow_failures or not bad.size or bad.size == x.sizes["sample"]:
             raise ChunkFailed(f"model {model_ref!r}", where,
                               f"raised {type(err).__name__}: {err}; first failing sample {first} ({values})") from None
         ok = np.setdiff1d(np.arange(x.sizes["sample"]), bad)
-        part = _call(fn, x.isel(sample=ok), model_ref, params, True, study_dir, where)
-        y = part.reindex(sample=x["sample"].values)  # failed samples become NaN
+        if failures is not None:  # its other samples' outputs came with the failure (NaN where it raised)
+            y = check_result(failures.partial, x, model_ref, params, allow_nonfinite=True)
+        else:
+            part = _call(fn, x.isel(sample=ok), model_ref, params, True, study_dir, where)
+            y = part.reindex(sample=x["sample"].values)  # failed samples become NaN
         status = np.zeros(x.sizes["sample"], np.int8)
         status[bad] = 1
     if allow_failures:

@@ -24,7 +24,7 @@ from .errors import StudyError
 from .spec import Study
 
 #: Independent random streams derived from the recorded seed (``SeedSequence`` spawn keys).
-STREAMS = {"sobol": 0, "morris": 1, "latin": 2, "analysis": 3}
+STREAMS = {"sobol": 0, "morris": 1, "latin": 2, "analysis": 3, "model": 4}
 
 
 def stream(seed: int, name: str, *sub: int) -> np.random.SeedSequence:

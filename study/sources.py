@@ -14,7 +14,7 @@ from pathlib import Path
 from .store import file_sha256
 
 
-def local_sources(study_dir) -> dict[str, str]:
+def local_sources(study_dir, files=()) -> dict[str, str]:
     """Sha256 of every loaded Python module whose file lies under the study's directory.
 
     Call it after the model has been resolved (and, ideally, called once), so that the
@@ -24,6 +24,9 @@ def local_sources(study_dir) -> dict[str, str]:
     ----------
     study_dir : str or pathlib.Path
         The directory of the study file.
+    files : iterable of path, optional
+        Other files of the model under `study_dir` (an external command's scripts, see
+        :func:`study.adapters.command_files`), hashed alike.
 
     Returns
     -------
@@ -45,6 +48,8 @@ def local_sources(study_dir) -> dict[str, str]:
         if path is None or not path.is_relative_to(root) or _in_toolkit(path, toolkit):
             continue
         found[path.relative_to(root).as_posix()] = file_sha256(path)
+    for path in map(Path, files):
+        found[path.resolve().relative_to(root).as_posix()] = file_sha256(path)
     return dict(sorted(found.items()))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .adapters import ModelOptions, check_seed_name, parse_model
 from .design import layout
 from .distributions import DISTRIBUTIONS, support_problem
 from .errors import StudyError
@@ -141,6 +142,7 @@ class Study:
     correlations: tuple[Correlation, ...] = ()
     text: str = field(default="", repr=False)
     report: Report = Report()
+    model_options: ModelOptions = ModelOptions()
 
     def __repr__(self) -> str:  # the generated one spells out every field (1,600 characters)
         d = self.sampling
@@ -356,14 +358,15 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations", "report"))
 
     st = ld.table(doc, "study")
-    ld.known(st, "study", ("name", "model", "description"))
+    ld.known(st, "study", ("name", "model", "description", "vectorized", "stochastic", "replications"))
     name = ld.string(st, "name", "study", required=True)
     if not _STUDY_NAME.fullmatch(name):
         ld.fail("study.name", "must be a plain name of 1 to 64 characters (letters, digits, '_', '-', '.'; "
                 "starting with a letter or digit), so that the run stays inside the output root; "
                 f"got {_short(name)}")
-    model = ld.string(st, "model", "study", required=True)
-    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", model):
+    model, model_options = parse_model(ld, st)  # a command, per-sample, stochastic (study/adapters)
+    model = model or ld.string(st, "model", "study", required=True)
+    if not model_options.command and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", model):
         ld.fail("study.model", f"must be 'module:function' (e.g. 'mymodel:evaluate'); got {_short(model)}")
 
     sampling = _sampling(ld, ld.table(doc, "sampling"), samples, seed)
@@ -372,13 +375,14 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         ld.fail("parameters", "must declare at least one uncertain parameter ([parameters.<name>] with a "
                 "distribution); got none")
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
+    check_seed_name(ld, model_options, [p.name for p in parameters], [c.name for c in constants])
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
-        report=_report(ld, ld.table(doc, "report", required=False)),
+        report=_report(ld, ld.table(doc, "report", required=False)), model_options=model_options,
     )
     if correlations:
         _check_positive_definite(ld, study)

@@ -328,7 +328,7 @@ def indices(data: RunData, figs: dict) -> list:
     blocks = [Heading("Sensitivity indices", 2, "indices")]
     if not data.has("sobol", "ST"):
         return blocks + [Note("No Sobol' indices in this run (indices.csv has no sobol rows); "
-                              "section omitted.")]
+                              "section omitted.")] + noise_paragraph(data)
     blocks.append(Para(
         "First-order indices (S1) measure the share of output variance explained by an input "
         "alone; total-order indices (ST) add all its interactions. ST − S1 is the share "
@@ -385,7 +385,21 @@ def indices(data: RunData, figs: dict) -> list:
         pairs = [f"{' × '.join(data.labels.get(x, x) for x in str(r.param).split(':'))} "
                  f"({fmt(r.value)}, {data.label(r.output)})" for r in top.itertuples(index=False)]
         blocks.append(Para("The largest second-order indices are " + _join(pairs) + "."))
-    return blocks + _figs(figs, "indices")
+    return blocks + noise_paragraph(data) + _figs(figs, "indices")
+
+
+def noise_paragraph(data: RunData) -> list:
+    """What share of each output's variance a stochastic model's own randomness carries."""
+    rows = data.rows("noise", "noise_share")
+    if not len(rows):
+        return []
+    shares = [f"{data.label(r.output)} {fmt(r.value)} {interval(r.conf_low, r.conf_high)}"
+              for r in rows.itertuples(index=False)]
+    return [Para("The model is stochastic and each design point was run several times: the indices above "
+                 "are those of the mean over replications. The share of each output's variance that is "
+                 "the model's own randomness, E[Var(Y | X)] / Var(Y) by the one-way ANOVA over "
+                 "replications (Searle, Casella and McCulloch 1992), is " + _join(shares) + "; the "
+                 "inputs' indices describe the remaining share.")]
 
 
 def grouped(data: RunData, figs: dict) -> list:

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import METHODS
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
+from .noise import plot_noise_share
 from .scatter import plot_scatter
 from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
                           plot_indices_over, plot_morris, plot_ranks, plot_s2)
@@ -226,6 +227,14 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 f"Rank of each input for {data.label(key)}{where} under each method "
                 "(1 = most influential).",
                 lambda: plot_ranks(ranks, labels=labels, title=title)))
+
+    noise = data.rows("noise", "noise_share")
+    if len(noise):  # a stochastic model run with replications (analysis/noise.py)
+        specs.append(FigureSpec(
+            "noise-share", "indices",
+            "Share of each output's variance that is the model's own randomness, E[Var(Y | X)] / Var(Y), "
+            f"estimated from the replications, with its {conf:.0%} bootstrap interval.",
+            lambda: plot_noise_share(noise, labels={o: data.label(o) for o in noise["output"]})))
 
     conv = data.convergence
     if conv is not None:
