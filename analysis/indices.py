@@ -184,6 +184,10 @@ def analyze_run(run_dir) -> tuple[Path, Path]:
         trees["morris"] = _morris(study, run_dir, outputs, rows)
     if "delta" in a.methods:
         trees["delta"] = _delta(study, results, outputs, rows, iid, notes)
+    if "surrogate" in a.methods:
+        from .surrogate_run import surrogate_tree
+
+        trees["surrogate"] = surrogate_tree(study, run_dir, outputs, rows, notes)
 
     table = pd.DataFrame(rows)
     dim_cols = [c for c in table.columns if c not in CSV_COLUMNS]

@@ -35,6 +35,8 @@ def _designs(study: Study) -> list[str]:
     kinds = [study.sampling.method]
     if "morris" in study.analysis.methods and study.sampling.method != "morris":
         kinds.append("morris")
+    if "surrogate" in study.analysis.methods and study.sampling.method != "surrogate":
+        kinds.append("surrogate")
     return kinds
 
 
@@ -150,7 +152,7 @@ def design_attrs(study: Study, design) -> dict:
                      matrix_labels=json.dumps(list(design.labels)), base_rows=design.n_blocks)
     if design.kind == "morris":
         attrs.update(trajectories=design.n_blocks, levels=a.morris_levels)
-    if design.kind == "latin":
+    if design.kind in ("latin", "surrogate"):
         attrs.update(base_rows=design.n_blocks)
     return attrs
 
