@@ -54,7 +54,7 @@ MAX_TERMS = 3000
 MAX_INTERACTION = 3
 #: GP: posterior samples drawn, and the pick-freeze points each one is evaluated on.
 GP_DRAWS = 50
-GP_POINTS = 1000
+GP_POINTS = 800
 
 
 def family(distribution: str) -> str:
@@ -396,19 +396,28 @@ def _element(e, z, ye, families, kind, resamples, rng, q2_min, name, tail, field
     q2[e], degree[e], terms[e] = info["Q2"], info["degree"], info["terms"]
     if info["Q2"] < q2_min:
         return f"unreliable: surrogate leave-one-out Q² {info['Q2']:.3g} below {q2_min:g} ({name})"
-    # The surrogate misses about (1 - Q²) of the output's variance, which could belong to any
-    # index: the interval is widened by that share (the bootstrap sees only sampling error).
     miss = max(0.0, 1 - info["Q2"])
     for v, p, dr in (("S1", point[0], draws[0]), ("ST", point[1], draws[1])):
         fields[v][e] = p
-        low, high = np.percentile(dr, [tail, 100 - tail], axis=0)
-        fields[f"{v}_low"][e], fields[f"{v}_high"][e] = np.clip(low - miss, 0, 1), np.clip(high + miss, 0, 1)
+        fields[f"{v}_low"][e], fields[f"{v}_high"][e] = _interval(p, dr, tail, miss)
     s2["S2"][e] = point[2]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the NaN diagonal
-        low, high = np.nanpercentile(draws[2], [tail, 100 - tail], axis=0)
-        s2["S2_low"][e], s2["S2_high"][e] = np.clip(low - miss, 0, 1), np.clip(high + miss, 0, 1)
+        s2["S2_low"][e], s2["S2_high"][e] = _interval(point[2], draws[2], tail, miss)
     return "ok"
+
+
+def _interval(point, draws, tail: float, miss: float):
+    """Percentile interval of the draws, widened by what the surrogate's error could move.
+
+    The bootstrap (or the posterior) sees the sampling error only, not the surrogate's own.
+    An error ``e`` of relative variance ``miss`` (about 1 - Q²) changes a partial variance
+    ``V_u`` by at most ``2 sqrt(V_u Var e) + Var e`` (Cauchy-Schwarz), so the index by about
+    ``2 sqrt(S_u miss) + miss``.
+    """
+    low, high = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
+    pad = 2 * np.sqrt(np.clip(point, 0, 1) * miss) + miss
+    return np.clip(low - pad, 0, 1), np.clip(high + pad, 0, 1)
 
 
 def _dataset(fields, s2, q2, degree, terms, status, params, kind, runs, q2_min, conf_level) -> xr.Dataset:
