@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from study.errors import RunError
+from study.spec import MIN_SURROGATE_RUNS
 from study.sampling import make_design
 from study.store import open_run
 
@@ -75,13 +76,18 @@ def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Datas
                                conf_level=a.conf_level, resamples=resamples, rng=_rng(study, "surrogate", o),
                                elements=labels)
         ds = ds.assign_coords(element=np.arange(ds.sizes["element"]))
+        stable = _stable(ds, u[ok], values[ok], params, dists, a, _rng(study, "surrogate-half", o))
         est = f"{ESTIMATORS[a.surrogate]}, {int(ok.sum())} runs"
         new = _rows(ds, "surrogate", o, dims, index, {"S1": ("param", est), "ST": ("param", est)}, how)
         if a.surrogate == "pce":
             new += [dict(r, method="surrogate") for r in _s2_rows(ds, o, dims, index, how, est)]
         new += _q2_rows(ds, o, dims, index)
+        pos = {p: i for i, p in enumerate(params)}
         for row in new:
-            row["status"] = str(ds["status"].values[_element_position(index, dims, row)])
+            e = _element_position(index, dims, row)
+            row["status"] = str(ds["status"].values[e])
+            if row["index"] in ("S1", "ST"):
+                row["converged"] = bool(stable[e, pos[row["param"]]])
         rows.extend(new)
         bad = [s for s in ds["status"].values if str(s).startswith("unreliable")]
         if bad:
@@ -90,6 +96,22 @@ def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Datas
         ds = ds.assign(status=ds["status"].astype(str))
         out.append(_label(ds, o, index))
     return xr.merge(out, compat="override", join="outer") if out else None
+
+
+def _stable(ds, u, values, params, dists, a, rng) -> np.ndarray:
+    """Per element and input: ST moved less than ``analysis.tolerance`` from the first half of the design.
+
+    The design's first half is itself the surrogate design of half the budget (a prefix of
+    the same Sobol' sequence), as a Saltelli design's nested sub-designs are for the Sobol'
+    method. An element without reliable indices on either half is not converged.
+    """
+    half = len(u) // 2
+    if half < MIN_SURROGATE_RUNS:
+        return np.zeros(ds["ST"].shape, bool)
+    small = surrogate_indices(u[:half], values[:half], params=params, distributions=dists, kind=a.surrogate,
+                              conf_level=a.conf_level, resamples=2, rng=rng)
+    with np.errstate(invalid="ignore"):
+        return np.abs(ds["ST"].values - small["ST"].values) < a.tolerance
 
 
 def _q2_rows(ds: xr.Dataset, output: str, dims, index) -> list[dict]:

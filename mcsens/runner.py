@@ -129,12 +129,12 @@ def _blocks_stored(path: Path) -> int:
         return int(ds.attrs.get("base_rows", ds.attrs.get("trajectories", ds.sizes["sample"])))
 
 
-def _converged(run_dir: Path) -> bool:
-    """Every total-order interval of the analysed outputs within the study's tolerance."""
+def _converged(run_dir: Path, method: str = "sobol") -> bool:
+    """Every total-order index of ``method`` (sobol or surrogate) converged within the study's tolerance."""
     import pandas as pd
 
     table = pd.read_csv(run_dir / "indices.csv")
-    st = table[(table["method"] == "sobol") & (table["index"] == "ST")]
+    st = table[(table["method"] == method) & (table["index"] == "ST")]
     return bool(len(st)) and bool(st["converged"].fillna(True).astype(bool).all())
 
 
@@ -288,7 +288,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             store.seal(run_dir)
             _postprocess(run_dir, manifest, figures=False, appendix=False)
             limit = max_samples or 16 * study.sampling.samples
-            while until_converged and study.sampling.method == "sobol" and not _converged(run_dir):
+            while (until_converged and study.sampling.method in ("sobol", "surrogate")
+                   and not _converged(run_dir, study.sampling.method)):
                 if 2 * study.sampling.samples > limit:
                     manifest.update(convergence={"converged": False, "reason": f"budget: N would exceed {limit}"})
                     break
@@ -301,7 +302,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 store.seal(run_dir)
                 _postprocess(run_dir, manifest, figures=False, appendix=False)
             if until_converged:
-                manifest.update(convergence={"converged": _converged(run_dir), "N": study.sampling.samples})
+                manifest.update(convergence={"converged": _converged(run_dir, study.sampling.method),
+                                             "N": study.sampling.samples})
             if study.analysis.variants and variants:
                 _run_variants(study, run_dir, manifest, workers=workers, scheduler=scheduler)
             # Results and indices are whole: record it, so the appendix's run record can say so.

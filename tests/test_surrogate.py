@@ -200,3 +200,20 @@ def test_surrogate_run_writes_indices_rows_and_flags_the_indicator(tmp_path):
     assert flagged["value"].isna().all() and flagged["status"].str.startswith("unreliable: surrogate").all()
     with xr.open_dataset(run / "indices.nc", group="surrogate") as tree:
         assert tree["y__Q2"].item() == pytest.approx(q2["y"])
+
+
+def test_until_converged_doubles_the_budget_until_st_is_stable(tmp_path):
+    from mcsens import run_study
+
+    path = _study(tmp_path, samples=40, analysis='outputs = ["y"]\ntolerance = 0.01')
+    run = run_study(path, out=tmp_path / "runs", figures=False, appendix=False, until_converged=True,
+                    max_samples=640)
+    manifest = __import__("json").loads((run / "manifest.json").read_text())
+    n = manifest["convergence"]["N"]
+    assert manifest["convergence"]["converged"] is True and n in (80, 160, 320, 640)
+    with xr.open_dataset(run / "results.nc") as res:
+        assert res.sizes["sample"] == n  # the first 40 runs kept, the sequence extended
+    st = pd.read_csv(run / "indices.csv").query("method == 'surrogate' and index == 'ST'")
+    assert st["converged"].all()
+    np.testing.assert_allclose(st.set_index("param").loc[["x1", "x2", "x3"], "value"],
+                               T.ishigami_indices().ST.values, atol=0.01)
