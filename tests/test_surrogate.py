@@ -217,3 +217,20 @@ def test_until_converged_doubles_the_budget_until_st_is_stable(tmp_path):
     assert st["converged"].all()
     np.testing.assert_allclose(st.set_index("param").loc[["x1", "x2", "x3"], "value"],
                                T.ishigami_indices().ST.values, atol=0.01)
+
+
+def test_surrogate_beside_saltelli_in_one_run_and_its_appendix_section(tmp_path):
+    from analysis.figures.data import load_run
+    from analysis.surrogate_appendix import surrogate_section
+    from mcsens import run_study
+
+    path = _study(tmp_path, "sobol", 16, 'methods = ["sobol", "surrogate"]\nbudget = 150\nkey_output = "y"')
+    run = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    assert (run / "results-surrogate.nc").stat().st_mode & 0o222 == 0  # sealed like the main results
+    table = pd.read_csv(run / "indices.csv").query("index == 'ST' and output == 'y'")
+    assert set(table["method"]) == {"sobol", "surrogate"}
+    assert table.query("method == 'surrogate'")["estimator"].str.endswith(", 150 runs").all()
+    heading, para, q2, comparison = surrogate_section(load_run(run))
+    assert heading.text == "Surrogate indices" and "fitted to 150 model runs" in para.text
+    assert [r[0] for r in q2.rows] == ["Y", "Y positive"] and q2.rows[1][3] == "no: indices withheld"
+    assert comparison.header[-1] == "ST (Monte Carlo)" and [r[0] for r in comparison.rows] == ["x1", "x2", "x3"]

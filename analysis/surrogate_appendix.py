@@ -1,0 +1,67 @@
+"""The appendix section of the surrogate method: which surrogate, its budget and Q², its
+indices, and the Monte Carlo (Saltelli) indices beside them when the run has both."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .appendix.blocks import Heading, Note, Para, Table, fmt, interval
+from .surrogate import Q2_MIN
+
+NAMES = {"pce": "a sparse polynomial chaos expansion", "gp": "a Gaussian process"}
+
+
+def surrogate_section(data) -> list:
+    """Appendix blocks for the surrogate rows of ``indices.csv`` (none if it has none)."""
+    sur = data.rows("surrogate")
+    if not len(sur):
+        return []
+    a = data.study.get("analysis", {})
+    kind = a.get("surrogate", "pce")
+    q2 = sur[sur["index"] == "Q2"]
+    runs = sur[sur["index"] == "ST"]["estimator"].str.extract(r"(\d+) runs$")[0].dropna()
+    blocks = [Heading("Surrogate indices", 2, "surrogate"), Para(
+        f"Sobol' indices were also computed through {NAMES.get(kind, kind)} fitted to "
+        f"{runs.iloc[0] if len(runs) else 'the'} model runs of a scrambled Sobol' design over the same "
+        f"distributions. Each fit is validated by its leave-one-out Q²; below {Q2_MIN:g} its indices are "
+        "withheld, since a surrogate that cannot predict left-out runs says nothing reliable about the "
+        "model. Intervals are bootstrap (or posterior) percentiles widened by what the surrogate's own "
+        "error could move.")]
+    per_output = q2.groupby("output")["value"].agg(["min", "count"])
+    rows = [[data.label(o), fmt(r["min"], 3), str(int(r["count"])),
+             "yes" if r["min"] >= Q2_MIN else "no: indices withheld"] for o, r in per_output.iterrows()]
+    blocks.append(Table("surrogate-q2", "Leave-one-out Q² of the surrogate per output (smallest over "
+                        "the output's elements).", ["Output", "Q²", "Elements", "Reliable"], rows,
+                        per_output.rename_axis("output").reset_index(), [0.4, None, None, None]))
+    key = data.key_output
+    table = _comparison(data, sur, key) if key else None
+    if table is None:
+        return blocks + [Note("No scalar key output with surrogate indices; comparison omitted.")]
+    return blocks + [table]
+
+
+def _comparison(data, sur: pd.DataFrame, key: str) -> Table | None:
+    own = sur[(sur["output"] == key) & (sur["index"].isin(["S1", "ST"]))]
+    if not len(own) or any(own[c].notna().any() for c in data.dim_columns if c in own):
+        return None
+    mc = data.rows("sobol", ("S1", "ST"), key)
+    header = ["Input", "S1 (surrogate)", "ST (surrogate)"] + (["ST (Monte Carlo)"] if len(mc) else [])
+    rows, frame = [], []
+    for p in own["param"].drop_duplicates():
+        s1 = own[(own["param"] == p) & (own["index"] == "S1")].iloc[0]
+        st = own[(own["param"] == p) & (own["index"] == "ST")].iloc[0]
+        row = [data.label(p), f"{fmt(s1['value'])} {interval(s1['conf_low'], s1['conf_high'])}",
+               f"{fmt(st['value'])} {interval(st['conf_low'], st['conf_high'])}"]
+        rec = {"param": p, "S1": s1["value"], "ST": st["value"]}
+        if len(mc):
+            m = mc[(mc["param"] == p) & (mc["index"] == "ST")]
+            if len(m):
+                row.append(f"{fmt(m['value'].iloc[0])} {interval(m['conf_low'].iloc[0], m['conf_high'].iloc[0])}")
+                rec["ST_monte_carlo"] = m["value"].iloc[0]
+            else:
+                row.append("–")
+        rows.append(row)
+        frame.append(rec)
+    caption = f"Surrogate indices of {data.label(key)}" + (", beside the Saltelli estimates of the same run."
+                                                          if len(mc) else ".")
+    return Table("surrogate-indices", caption, header, rows, pd.DataFrame(frame), [0.3] + [None] * (len(header) - 1))
