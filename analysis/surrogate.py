@@ -210,7 +210,22 @@ def _fit_degree(z, y, families, degree):
 
 
 def fit_pce(z: np.ndarray, y: np.ndarray, families) -> Chaos:
-    """The sparse PCE of ``y`` on germ points ``z`` with the adaptive degree (see module doc)."""
+    """The sparse PCE of ``y`` on germ points ``z`` with the adaptive degree (see module doc).
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Germ points, shape ``(n, d)`` (see :func:`germ`).
+    y : numpy.ndarray
+        Model outputs, shape ``(n,)``.
+    families : sequence of {"hermite", "legendre"}
+        Each input's polynomial family.
+
+    Returns
+    -------
+    Chaos
+        The selected terms, their coefficients and the leave-one-out error.
+    """
     best, best_err, worse = None, np.inf, 0
     for degree in range(1, MAX_DEGREE + 1):
         fitted = _fit_degree(z, y, families, degree)

@@ -12,7 +12,20 @@ NAMES = {"pce": "a sparse polynomial chaos expansion", "gp": "a Gaussian process
 
 
 def surrogate_section(data) -> list:
-    """Appendix blocks for the surrogate rows of ``indices.csv`` (none if it has none)."""
+    """Appendix blocks for the surrogate rows of ``indices.csv``.
+
+    Parameters
+    ----------
+    data : analysis.figures.data.RunData
+        The run as the appendix reads it.
+
+    Returns
+    -------
+    list
+        A heading, a paragraph (which surrogate, its budget, the Q² rule), the Q² table and the
+        key output's indices beside the Saltelli ones when the run has both; empty without
+        surrogate rows.
+    """
     sur = data.rows("surrogate")
     if not len(sur):
         return []

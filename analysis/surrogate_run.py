@@ -53,7 +53,25 @@ def surrogate_design(study, run_dir):
 
 
 def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Dataset | None:
-    """Fit the study's surrogate to each output; append rows and notes; return the labelled tree."""
+    """Fit the study's surrogate to each output of a run.
+
+    Parameters
+    ----------
+    study : study.spec.Study
+        The run's study as it was run.
+    run_dir : pathlib.Path
+        The run directory.
+    outputs : sequence of str
+        The outputs to analyse.
+    rows, notes : list
+        ``indices.csv`` rows and run notes, appended to in place.
+
+    Returns
+    -------
+    xarray.Dataset or None
+        The ``surrogate`` group of ``indices.nc`` (``<output>__<var>``), or None when the
+        run has no surrogate design.
+    """
     from .indices import _element_position, _label, _rng, _rows, _s2_rows, flatten
 
     a = study.analysis
