@@ -223,8 +223,9 @@ def fit_pce(z: np.ndarray, y: np.ndarray, families) -> Chaos:
 
     Returns
     -------
-    Chaos
-        The selected terms, their coefficients and the leave-one-out error.
+    Chaos or None
+        The selected terms, their coefficients and the leave-one-out error; None if no
+        basis could be fitted.
     """
     best, best_err, worse = None, np.inf, 0
     for degree in range(1, MAX_DEGREE + 1):
@@ -266,6 +267,8 @@ def pce_sobol(alpha: np.ndarray, coef: np.ndarray):
 
 def _pce_element(z, y, families, resamples, rng):
     chaos = fit_pce(z, y, families)
+    if chaos is None:  # not even the linear basis fits (more inputs than the runs can resolve)
+        return None, None, {"Q2": -np.inf, "degree": 0, "terms": 0}
     point = pce_sobol(chaos.alpha, chaos.coef)
     x = design_matrix(z, chaos.alpha, families)
     a = np.column_stack([np.ones(len(y)), x])
@@ -409,6 +412,8 @@ def _element(e, z, ye, families, kind, resamples, rng, q2_min, name, tail, field
     else:
         point, draws, info = _gp_element(z, ye, families, min(resamples, GP_DRAWS), rng)
     q2[e], degree[e], terms[e] = info["Q2"], info["degree"], info["terms"]
+    if point is None:
+        return f"unreliable: no polynomial basis could be fitted to {len(ye)} runs ({name})"
     if info["Q2"] < q2_min:
         return f"unreliable: surrogate leave-one-out Q² {info['Q2']:.3g} below {q2_min:g} ({name})"
     miss = max(0.0, 1 - info["Q2"])

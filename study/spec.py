@@ -366,6 +366,10 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
+    if correlations and "surrogate" in analysis.methods:
+        ld.fail("analysis.methods", "must not include 'surrogate' when [[correlations]] are declared (its design "
+                "and Sobol' indices assume independent inputs); got "
+                f"{list(analysis.methods)}")
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,

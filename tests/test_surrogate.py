@@ -176,6 +176,16 @@ def test_loader_refuses_bad_surrogate_keys(tmp_path, method, samples, analysis, 
     assert str(err.value) == f"{path}: {message}"
 
 
+def test_loader_refuses_surrogate_with_correlated_inputs(tmp_path):
+    path = _study(tmp_path, "latin", 64, 'methods = ["delta", "surrogate"]')
+    path.write_text(path.read_text() + '\n[[correlations]]\nparams = ["x1", "x2"]\nrank = 0.5\n')
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == (f"{path}: analysis.methods: must not include 'surrogate' when [[correlations]] are "
+                              "declared (its design and Sobol' indices assume independent inputs); got "
+                              "['delta', 'surrogate']")
+
+
 def test_loader_defaults_and_the_extra_design_budget(tmp_path):
     s = load_study(_study(tmp_path))
     assert (s.analysis.methods, s.analysis.surrogate, s.analysis.budget) == (("surrogate",), "pce", 200)
