@@ -5,13 +5,38 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .appendix.blocks import Heading, Note, Para, Table, fmt, interval
+from .appendix.blocks import Fig, Heading, Note, Para, Table, fmt, interval
 from .surrogate import Q2_MIN
 
 NAMES = {"pce": "a sparse polynomial chaos expansion", "gp": "a Gaussian process"}
 
 
-def surrogate_section(data) -> list:
+def surrogate_figures(data, spec, stem, facet) -> list:
+    """Index bars of the surrogate for each output with reliable surrogate indices.
+
+    ``spec``, ``stem`` and ``facet`` are :mod:`analysis.figures`' own ``FigureSpec``, file
+    stem and per-cell facetting, passed in so that this module does not import the figures
+    package (which imports it).
+    """
+    from .figures.sensitivity import plot_indices
+    from .figures.style import SINGLE
+
+    out = []
+    rows = data.rows("surrogate", ("S1", "ST"))
+    for o in dict.fromkeys(rows["output"]):
+        frame = rows[(rows["output"] == o) & rows["param"].isin(data.labels)]
+        if not frame["value"].notna().any():
+            continue  # withheld (Q² too low): nothing to draw, the Q² table says why
+        out.append(spec(stem("indices-surrogate", o), "surrogate",
+                        f"First- and total-order indices of {data.label(o)} through the surrogate, with "
+                        f"{data.conf_level:.0%} intervals, sorted by total order.",
+                        lambda frame=frame: facet(data, frame, lambda f, a, t: plot_indices(
+                            f, labels=data.labels, title=t, ax=a),
+                            height_per=0.3 * SINGLE + 0.16 * len(data.factors))))
+    return out
+
+
+def surrogate_section(data, figs: dict | None = None) -> list:
     """Appendix blocks for the surrogate rows of ``indices.csv``.
 
     Parameters
@@ -48,9 +73,9 @@ def surrogate_section(data) -> list:
                         per_output.rename_axis("output").reset_index(), [0.4, None, None, None]))
     key = data.key_output
     table = _comparison(data, sur, key) if key else None
-    if table is None:
-        return blocks + [Note("No scalar key output with surrogate indices; comparison omitted.")]
-    return blocks + [table]
+    blocks.append(table if table is not None else
+                  Note("No scalar key output with surrogate indices; comparison omitted."))
+    return blocks + [Fig(n, c, w) for n, (sec, c, w) in (figs or {}).items() if sec == "surrogate"]
 
 
 def _comparison(data, sur: pd.DataFrame, key: str) -> Table | None:

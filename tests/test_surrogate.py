@@ -240,7 +240,12 @@ def test_surrogate_beside_saltelli_in_one_run_and_its_appendix_section(tmp_path)
     table = pd.read_csv(run / "indices.csv").query("index == 'ST' and output == 'y'")
     assert set(table["method"]) == {"sobol", "surrogate"}
     assert table.query("method == 'surrogate'")["estimator"].str.endswith(", 150 runs").all()
-    heading, para, q2, comparison = surrogate_section(load_run(run))
+    from analysis.figures import figure_specs
+
+    data = load_run(run)
+    specs = [f for f in figure_specs(data) if f.section == "surrogate"]
+    assert [f.name for f in specs] == ["indices-surrogate-y"]  # y_positive's indices are withheld
+    heading, para, q2, comparison = surrogate_section(data)
     assert heading.text == "Surrogate indices" and "fitted to 150 model runs" in para.text
     assert [r[0] for r in q2.rows] == ["Y", "Y positive"] and q2.rows[1][3] == "no: indices withheld"
     assert comparison.header[-1] == "ST (Monte Carlo)" and [r[0] for r in comparison.rows] == ["x1", "x2", "x3"]

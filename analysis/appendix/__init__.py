@@ -69,7 +69,7 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     blocks += triangulation(data, figs)
     from ..surrogate_appendix import surrogate_section  # here: it imports .blocks of this package
 
-    blocks += surrogate_section(data)  # empty without surrogate rows
+    blocks += surrogate_section(data, figs)  # empty without surrogate rows
     blocks += scenarios(data) + variants(data)
     blocks += robustness(data) + claims(data)
     blocks += run_record(data) + audit(data)
