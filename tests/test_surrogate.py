@@ -249,3 +249,38 @@ def test_surrogate_beside_saltelli_in_one_run_and_its_appendix_section(tmp_path)
     assert heading.text == "Surrogate indices" and "fitted to 150 model runs" in para.text
     assert [r[0] for r in q2.rows] == ["Y", "Y positive"] and q2.rows[1][3] == "no: indices withheld"
     assert comparison.header[-1] == "ST (Monte Carlo)" and [r[0] for r in comparison.rows] == ["x1", "x2", "x3"]
+
+
+@pytest.mark.slow
+def test_killed_surrogate_run_resumes_to_the_same_indices(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mcsens import run_study
+    from tests.helpers import MODELS, PARAMS
+
+    shutil.copy(MODELS / "slow_model.py", tmp_path)
+    path = tmp_path / "slow.toml"
+    path.write_text('[study]\nname = "slow"\nmodel = "slow_model:evaluate"\n\n[sampling]\nmethod = "surrogate"\n'
+                    'samples = 24\nseed = 3\nchunk_rows = 4\n\n[analysis]\noutputs = ["y"]\n' + PARAMS)
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out), "--no-figures",
+                             "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, chunks = time.monotonic() + 120, []
+    while time.monotonic() < deadline and len(chunks) < 3:
+        chunks = list(out.rglob("chunks/surrogate-*.nc"))
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(chunks) >= 3, "the run finished or stalled before it could be killed"
+    run_dir = chunks[0].parents[1]
+    assert not (run_dir / "results.nc").exists()
+    resumed = subprocess.run([sys.executable, "-m", "study", "run", "--resume", str(run_dir), "--no-figures",
+                              "--no-appendix"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+    fresh = run_study(path, out=tmp_path / "fresh", figures=False, appendix=False)
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "indices.csv"), pd.read_csv(fresh / "indices.csv"))
