@@ -552,6 +552,9 @@ def _surrogate_keys(ld: _Loader, t: dict, p: str, methods, sampling: Sampling) -
     surrogate = ld.string(t, "surrogate", p, default="pce")
     if surrogate not in SURROGATES:
         ld.fail(f"{p}.surrogate", f"must be one of {list(SURROGATES)}; got {_short(surrogate)}")
+    for key in ("surrogate", "budget"):
+        if key in t and "surrogate" not in methods:
+            ld.fail(f"{p}.{key}", f"is used only with 'surrogate' in analysis.methods; got methods = {list(methods)}")
     if "budget" in t and sampling.method == "surrogate":
         ld.fail(f"{p}.budget", "must not be set when sampling.method = 'surrogate' (sampling.samples is the "
                 f"surrogate's budget); got {_short(t['budget'])}")

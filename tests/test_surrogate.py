@@ -166,6 +166,8 @@ def _study(tmp_path, method="surrogate", samples=200, analysis='key_output = "y"
                                        "(sampling.samples is the surrogate's budget); got 300"),
     ("sobol", 64, 'methods = ["sobol", "surrogate"]\nbudget = 10',
      "analysis.budget: must be an integer >= 20 (runs of the surrogate design); got 10"),
+    ("sobol", 64, "budget = 100", "analysis.budget: is used only with 'surrogate' in analysis.methods; "
+                                  "got methods = ['sobol']"),
     ("surrogate", 10, "", "sampling.samples: must be at least 20 for a surrogate design (the surrogate's "
                           "leave-one-out validation needs a few dozen runs); got 10"),
 ])
