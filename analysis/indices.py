@@ -84,6 +84,10 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         for method in METHODS.values():  # registry order: the order of indices.csv and indices.nc
             if method.name in a.methods:
                 trees[method.name] = method.analyze(run, settings, rng)
+        if "surrogate" in a.methods:  # its own design (results-surrogate.nc or the main one)
+            from .surrogate_run import surrogate_tree
+
+            trees["surrogate"] = surrogate_tree(study, run_dir, settings.outputs, settings.rows, settings.notes)
         if study.model_options.replications > 1:  # a stochastic model's intrinsic noise (analysis/noise.py)
             settings.rows.extend(noise_rows(results, settings.outputs, settings.iid, study.model_options.replications,
                                             conf_level=a.conf_level, resamples=a.resamples, rng=rng("noise")))

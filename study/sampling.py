@@ -24,7 +24,7 @@ from .errors import StudyError
 from .spec import Study
 
 #: Independent random streams derived from the recorded seed (``SeedSequence`` spawn keys).
-STREAMS = {"sobol": 0, "morris": 1, "latin": 2, "analysis": 3, "model": 4}
+STREAMS = {"sobol": 0, "morris": 1, "latin": 2, "analysis": 3, "model": 4, "surrogate": 5}
 
 
 def stream(seed: int, name: str, *sub: int) -> np.random.SeedSequence:
@@ -159,6 +159,9 @@ def make_design(study: Study, kind: str | None = None, samples: int | None = Non
             order = [study.param_names.index(p) for p in params]
             u = correlate(u, study.correlation_matrix()[np.ix_(order, order)])
         return Design("latin", params, n, 1, points=u)
+    if kind == "surrogate":
+        u = _surrogate_points(study, samples, len(params))
+        return Design("surrogate", params, len(u), 1, points=u)
     if kind == "morris":
         from .morris_design import morris_unit
 
@@ -168,6 +171,20 @@ def make_design(study: Study, kind: str | None = None, samples: int | None = Non
         u, _ = morris_unit(len(params), trajectories, a.morris_levels, rng=rng)
         return Design("morris", params, trajectories, len(params) + 1, points=u, levels=a.morris_levels)
     raise ValueError(kind)
+
+
+def _surrogate_points(study: Study, samples: int | None, d: int) -> np.ndarray:
+    """The unit points of the surrogate design: a scrambled Sobol' sequence.
+
+    Its size is ``samples`` if given, else ``[sampling].samples`` (main design) or
+    ``[analysis].budget``. Any prefix of the sequence is the design of a smaller budget, so
+    doubling the budget (``--until-converged``) keeps every point already evaluated.
+    """
+    n = samples or (study.sampling.samples if study.sampling.method == "surrogate" else study.analysis.budget)
+    engine = qmc.Sobol(d=d, scramble=True, seed=qmc_seed(stream(study.sampling.seed, "surrogate")))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*balance properties.*")  # budgets need not be 2^k
+        return engine.random(n)
 
 
 def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params=None) -> xr.Dataset:

@@ -26,8 +26,11 @@ from .extends import flatten
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
-SAMPLING_METHODS = ("sobol", "morris", "latin")
-ANALYSIS_METHODS = ("sobol", "morris", "delta")
+SAMPLING_METHODS = ("sobol", "morris", "latin", "surrogate")
+ANALYSIS_METHODS = ("sobol", "morris", "delta", "surrogate")
+SURROGATES = ("pce", "gp")
+#: Fewest runs a surrogate is fitted to: its leave-one-out Q² and degree search need a few dozen.
+MIN_SURROGATE_RUNS = 20
 CI_METHODS = ("replicates", "bootstrap", "bootstrap-percentile")
 PARAM_INFO_KEYS = ("group", "label", "unit", "description", "source", "label_zh")
 REPORT_LANGUAGES = ("en", "zh")
@@ -110,6 +113,8 @@ class Analysis:
     morris_levels: int = 4
     variants: tuple[str, ...] = ()
     variant_samples: int = 0
+    surrogate: str = "pce"
+    budget: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +383,10 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     check_seed_name(ld, model_options, [p.name for p in parameters], [c.name for c in constants])
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
+    if correlations and "surrogate" in analysis.methods:
+        ld.fail("analysis.methods", "must not include 'surrogate' when [[correlations]] are declared (its design "
+                "and Sobol' indices assume independent inputs); got "
+                f"{list(analysis.methods)}")
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,
@@ -429,6 +438,9 @@ def _sampling(ld: _Loader, t: dict, samples, seed) -> Sampling:
     max_gb = ld.number(t, "max_storage_gb", p, required=False, default=MAX_STORAGE_GB)
     if not max_gb > 0:
         ld.fail(f"{p}.max_storage_gb", f"must be positive; got {max_gb!r}")
+    if method == "surrogate" and n < MIN_SURROGATE_RUNS:
+        ld.fail(where_n, f"must be at least {MIN_SURROGATE_RUNS} for a surrogate design (the surrogate's "
+                f"leave-one-out validation needs a few dozen runs); got {n}")
     if method in ("latin", "morris") and n < 2:
         why = {"latin": "a Latin hypercube of one point is a single random draw",
                "morris": "N is the number of trajectories, and sigma and mu_star's interval need two"}[method]
@@ -515,7 +527,8 @@ def _constants(ld: _Loader, t: dict, params: set[str]) -> tuple[Constant, ...]:
 def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     p = "analysis"
     ld.known(t, p, Analysis.__slots__)
-    default_methods = {"sobol": ("sobol",), "morris": ("morris",), "latin": ("delta",)}[sampling.method]
+    default_methods = {"sobol": ("sobol",), "morris": ("morris",), "latin": ("delta",),
+                       "surrogate": ("surrogate",)}[sampling.method]
     methods = ld.strings(t, "methods", p, default_methods, ANALYSIS_METHODS)
     if "sobol" in methods and sampling.method != "sobol":
         ld.fail(f"{p}.methods", f"'sobol' needs sampling.method = 'sobol'; got sampling.method = {sampling.method!r}")
@@ -537,6 +550,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         _check_variant_form(ld, v)
     if levels % 2:
         ld.fail(f"{p}.morris_levels", f"must be even (Morris's symmetric step needs it); got {levels}")
+    surrogate, budget = _surrogate_keys(ld, t, p, methods, sampling)
     return Analysis(
         methods=methods, conf_level=conf, ci=ci,
         resamples=ld.integer(t, "resamples", p, 1000, minimum=MIN_RESAMPLES,
@@ -546,8 +560,24 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         outputs=ld.strings(t, "outputs", p, ()), tolerance=tol,
         morris_trajectories=ld.integer(t, "morris_trajectories", p, 64, minimum=2, what="an integer >= 2"),
         morris_levels=levels, variants=variants,
-        variant_samples=ld.integer(t, "variant_samples", p, 0),
+        variant_samples=ld.integer(t, "variant_samples", p, 0), surrogate=surrogate, budget=budget,
     )
+
+
+def _surrogate_keys(ld: _Loader, t: dict, p: str, methods, sampling: Sampling) -> tuple[str, int]:
+    """``analysis.surrogate`` and ``analysis.budget`` (runs of the extra surrogate design)."""
+    surrogate = ld.string(t, "surrogate", p, default="pce")
+    if surrogate not in SURROGATES:
+        ld.fail(f"{p}.surrogate", f"must be one of {list(SURROGATES)}; got {_short(surrogate)}")
+    for key in ("surrogate", "budget"):
+        if key in t and "surrogate" not in methods:
+            ld.fail(f"{p}.{key}", f"is used only with 'surrogate' in analysis.methods; got methods = {list(methods)}")
+    if "budget" in t and sampling.method == "surrogate":
+        ld.fail(f"{p}.budget", "must not be set when sampling.method = 'surrogate' (sampling.samples is the "
+                f"surrogate's budget); got {_short(t['budget'])}")
+    budget = ld.integer(t, "budget", p, 512, minimum=MIN_SURROGATE_RUNS,
+                        what=f"an integer >= {MIN_SURROGATE_RUNS} (runs of the surrogate design)")
+    return surrogate, (sampling.samples if sampling.method == "surrogate" else budget)
 
 
 def _report(ld: _Loader, t: dict) -> Report:
@@ -636,7 +666,7 @@ def _check_variants(ld: _Loader, study: Study, seen: set) -> None:
 def _analysis_rows(study: Study) -> int:
     """Independent rows the delta method reads: the Latin points, Saltelli's A and B, all Morris points."""
     d = study.sampling
-    if d.method == "latin":
+    if d.method in ("latin", "surrogate"):
         return d.samples
     if d.method == "sobol":
         return 2 * d.samples
@@ -668,14 +698,16 @@ def design_runs(study: Study) -> list[tuple[str, int]]:
     elif d.method == "morris":
         runs = [("morris", d.samples * (dim + 1))]
     else:
-        runs = [("latin", d.samples)]
+        runs = [(d.method, d.samples)]  # latin or surrogate: one run per point
     if "morris" in a.methods and d.method != "morris":
         runs.append(("morris", a.morris_trajectories * (dim + 1)))
+    if "surrogate" in a.methods and d.method != "surrogate":
+        runs.append(("surrogate", a.budget))
     return runs
 
 
 #: Coordinates stored with every run of a design (``sample`` and the design's own).
-_COORDS = {"sobol": 4, "morris": 3, "latin": 1}
+_COORDS = {"sobol": 4, "morris": 3, "latin": 1, "surrogate": 1}
 
 
 def storage_bytes(study: Study) -> int:
@@ -712,6 +744,15 @@ def _size(n_bytes) -> str:
     return f"{x:.1f} {unit}" if x < Decimal("9.95") else f"{x:.0f} {unit}"
 
 
+def _design_key(study: Study, kind: str, where_n: str) -> tuple[str, int]:
+    """The key (and its value) that sets the size of design ``kind``."""
+    if kind == study.sampling.method:
+        return where_n, study.sampling.samples
+    if kind == "surrogate":
+        return "analysis.budget", study.analysis.budget
+    return "analysis.morris_trajectories", study.analysis.morris_trajectories
+
+
 def _check_budget(ld: _Loader, study: Study, where_n: str) -> None:
     """Refuse, before any draw, a run that would exceed ``max_runs`` or ``max_storage_gb``."""
     d = study.sampling
@@ -722,8 +763,7 @@ def _check_budget(ld: _Loader, study: Study, where_n: str) -> None:
         return
     # Name the key that asks for the most: the main design's N, or the extra Morris trajectories.
     biggest = max(range(len(per_design)), key=lambda i: per_design[i][1])
-    key, value = (where_n, d.samples) if biggest == 0 else ("analysis.morris_trajectories",
-                                                           study.analysis.morris_trajectories)
+    key, value = _design_key(study, per_design[biggest][0], where_n)
     ld.fail(key, f"would need {_size(stored)} of storage and {_count(runs)} model runs; the limit is "
             f"{_size(d.max_storage_gb * 1e9)} and {_count(d.max_runs)} runs (raise sampling.max_storage_gb or "
             f"sampling.max_runs to allow more); got {value}")
@@ -742,11 +782,10 @@ def _check_design_memory(ld: _Loader, study: Study, where_n: str) -> None:
     if total is None:
         return
     for kind, runs in design_runs(study):
-        if kind not in ("latin", "morris"):
+        if kind not in ("latin", "morris", "surrogate"):
             continue  # Saltelli designs are generated chunk by chunk where they are evaluated
         need = runs * len(study.parameters) * 8 * DESIGN_COPIES
         if need > total / 2:
-            key, value = ((where_n, study.sampling.samples) if kind == study.sampling.method
-                          else ("analysis.morris_trajectories", study.analysis.morris_trajectories))
+            key, value = _design_key(study, kind, where_n)
             ld.fail(key, f"would need {_size(need)} of memory to draw the {kind} design at once, more than half "
                     f"of this machine's {_size(total)} (a sobol design is drawn chunk by chunk); got {value}")

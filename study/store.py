@@ -480,7 +480,7 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
 
 def seal(run_dir: Path) -> None:
     """Make the raw results and the study copy read-only: derived files stay rebuildable."""
-    for name in ("study.toml", "results.nc", "results-morris.nc"):
+    for name in ("study.toml", "results.nc", "results-morris.nc", "results-surrogate.nc"):
         p = Path(run_dir) / name
         if p.exists():
             p.chmod(0o444)

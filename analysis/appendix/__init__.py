@@ -67,7 +67,11 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     sc = [Fig(n, c, w) for n, (s, c, w) in figs.items() if s == "scatter"]
     blocks += sc or [Note("No key output with Sobol' indices to plot; section omitted.")]
     blocks += indices(data, figs) + grouped(data, figs) + convergence(data, figs)
-    blocks += triangulation(data, figs) + scenarios(data) + variants(data)
+    blocks += triangulation(data, figs)
+    from ..surrogate_appendix import surrogate_section  # here: it imports .blocks of this package
+
+    blocks += surrogate_section(data, figs)  # empty without surrogate rows
+    blocks += scenarios(data) + variants(data)
     blocks += robustness(data) + claims(data)
     blocks += run_record(data) + audit(data)
     # Two outputs or cells may slug to one name (or differ only in case): keep files apart.

@@ -257,6 +257,9 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                     f"{xlabel.lower()} (nested sub-designs of one run).",
                     lambda v=v, c=c, t=data.label(out): plot_convergence(
                         v, c, labels=labels, tolerance=tol, xlabel=xlabel, title=t)))
+    from ..surrogate_appendix import surrogate_figures  # analysis.surrogate's index bars, if any
+
+    specs += surrogate_figures(data, FigureSpec, _stem, _facet)
     # Two outputs may slug to one stem (or differ only in case): keep their files apart.
     return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 
