@@ -16,7 +16,7 @@ import xarray as xr
 
 from .errors import ModelContractError, StudyError
 from .contract import call_model, check_analysis_outputs, check_result, resolve
-from .sampling import Design, to_inputs
+from .sampling import Design, coded, to_inputs
 
 
 class ChunkFailed(StudyError):
@@ -106,7 +106,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
             status[~np.isfinite(var.values.reshape(len(status), -1)).all(axis=1)] = 1
         y["status"] = ("sample", status, {"role": "status", "description": "0 = evaluated, 1 = model failed"})
     check_analysis_outputs(study, y, x)
-    return xr.merge([x, y], compat="override", join="exact")
+    return xr.merge([coded(study, x), y], compat="override", join="exact")
 
 
 def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: Callable, *,

@@ -19,7 +19,7 @@ import xarray as xr
 from scipy.stats import qmc
 
 from .design import cross, layout
-from .distributions import DISTRIBUTIONS, ppf
+from .distributions import category_values, get, ppf
 from .errors import StudyError
 from .spec import Study
 
@@ -189,6 +189,8 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
                              f"{p.describe()} must map every design point to a finite value; got "
                              f"{float(values[bad][0])!r} at unit value {float(u[bad, j][0]):.6g} ({int(bad.sum())} of "
                              f"{len(values)} points)")
+        if p.kind == "categorical":
+            values = category_values(p.args, values)  # the model sees the values, strings included
         data[name] = ("sample", values, _param_attrs(p))
     for c in study.constants:
         data[c.name] = ((), c.value, {"role": "constant", "label": c.label or c.name, "unit": c.unit,
@@ -202,7 +204,54 @@ def _param_attrs(p) -> dict:
     return {"role": "input", "label": p.label or p.name, "unit": p.unit, "description": p.description,
             "source": p.source, "group": p.group or p.name,
             "distribution": json.dumps({"name": p.distribution, **p.args}),
-            "notation": DISTRIBUTIONS[p.distribution].describe(p.args)}
+            "notation": get(p.distribution).describe(p.args), "kind": p.kind,
+            **_category_attrs(p)}
+
+
+def _category_attrs(p) -> dict:
+    """A categorical's values in order, the order its codes follow once stored (see :func:`coded`)."""
+    import json
+
+    if p.kind != "categorical":
+        return {}
+    return {"categories": json.dumps(list(p.args["values"]), ensure_ascii=False)}
+
+
+def coded(study: Study, x: xr.Dataset) -> xr.Dataset:
+    """The model's inputs as a run stores them: a string categorical as its integer codes.
+
+    Estimators read inputs as numbers and netCDF stores fixed-width numbers best, so the
+    codes 0 … k-1 are stored, with the CF ``flag_values`` and ``flag_meanings`` attributes
+    and the exact labels in ``categories``; :func:`category_labels` reads them back.
+    A numeric categorical is stored as its values (they are numbers already).
+    """
+    out = x.copy()
+    for p in study.parameters:
+        if p.kind != "categorical" or not isinstance(p.args["values"][0], str) or p.name not in x:
+            continue
+        index = {v: i for i, v in enumerate(p.args["values"])}
+        codes = np.fromiter((index[v] for v in x[p.name].values.tolist()), dtype=np.int16, count=x.sizes["sample"])
+        attrs = {**x[p.name].attrs, "flag_values": np.arange(len(index), dtype=np.int16),
+                 "flag_meanings": " ".join("_".join(str(v).split()) or "_" for v in p.args["values"])}
+        out[p.name] = ("sample", codes, attrs)
+    return out
+
+
+def category_labels(var: xr.DataArray) -> list[str] | None:
+    """The labels of a stored categorical input, in code order (None for other inputs).
+
+    Examples
+    --------
+    >>> v = xr.DataArray([0, 1], dims="sample", attrs={"categories": '["low", "high"]'})
+    >>> category_labels(v)
+    ['low', 'high']
+    """
+    import json
+
+    text = var.attrs.get("categories")
+    if text is None:
+        return None
+    return [v if isinstance(v, str) else f"{v:g}" for v in json.loads(text)]
 
 
 def draw(study: Study, *, method: str | None = None, samples: int | None = None,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .design import layout
-from .distributions import DISTRIBUTIONS, support_problem
+from .distributions import DISTRIBUTIONS, SCIPY_PREFIX, get, scipy_names, support_problem
 from .errors import StudyError
 from .extends import flatten
 
@@ -68,7 +68,12 @@ class Parameter:
 
     def describe(self) -> str:
         """Short notation of the distribution, e.g. ``Tri(0.05, 0.2, 0.6)``."""
-        return DISTRIBUTIONS[self.distribution].describe(self.args)
+        return get(self.distribution).describe(self.args)
+
+    @property
+    def kind(self) -> str:
+        """``"continuous"``, ``"integer"`` or ``"categorical"`` (see :mod:`study.distributions`)."""
+        return get(self.distribution).kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,19 +439,10 @@ def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
         _check_name(ld, p, "parameter", name)
         if not isinstance(table, dict):
             ld.fail(p, f"must be a table with a distribution and its arguments; got {_short(table)}")
-        dist = table.get("distribution")
-        if dist is None:
-            near = difflib.get_close_matches("distribution", list(table), n=1, cutoff=0.6)
-            if near:
-                ld.fail(f"{p}.{near[0]}", "unknown key (did you mean 'distribution'?)")
-            ld.fail(f"{p}.distribution", f"missing key; expected one of {sorted(DISTRIBUTIONS)}")
-        if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
-            near = difflib.get_close_matches(dist, list(DISTRIBUTIONS), n=1) if isinstance(dist, str) else []
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            ld.fail(f"{p}.distribution", f"must be one of {sorted(DISTRIBUTIONS)}{hint}; got {_short(dist)}")
-        spec = DISTRIBUTIONS[dist]
-        ld.known(table, p, ("distribution", *spec.args, *PARAM_INFO_KEYS))
-        args = {a: ld.number(table, a, p) for a in spec.args}
+        dist = _distribution_name(ld, table, p)
+        spec = get(dist)
+        ld.known(table, p, ("distribution", *spec.args, *spec.optional, *PARAM_INFO_KEYS))
+        args = _distribution_args(ld, table, p, spec)
         bad = spec.check(args) or support_problem(dist, args)
         if bad:
             ld.fail(f"{p}.{bad[0]}", bad[1])
@@ -456,6 +452,61 @@ def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
         out.append(Parameter(name, dist, args, **info))
     _check_groups(ld, out)
     return tuple(out)
+
+
+def _distribution_name(ld: _Loader, table: dict, p: str) -> str:
+    """The parameter's ``distribution``: a named family or ``scipy.<name>``, with a hint when mistyped."""
+    dist = table.get("distribution")
+    expected = f"one of {sorted(DISTRIBUTIONS)} or 'scipy.<name>' of a scipy.stats distribution"
+    if dist is None:
+        near = difflib.get_close_matches("distribution", list(table), n=1, cutoff=0.6)
+        if near:
+            ld.fail(f"{p}.{near[0]}", "unknown key (did you mean 'distribution'?)")
+        ld.fail(f"{p}.distribution", f"missing key; expected {expected}")
+    if isinstance(dist, str) and dist.startswith(SCIPY_PREFIX):
+        names = scipy_names()
+        if dist[len(SCIPY_PREFIX):] not in names:
+            near = difflib.get_close_matches(dist[len(SCIPY_PREFIX):], names, n=1)
+            hint = f" (did you mean {SCIPY_PREFIX + near[0]!r}?)" if near else ""
+            ld.fail(f"{p}.distribution", f"must name a scipy.stats distribution after 'scipy.'{hint}; "
+                    f"got {_short(dist)}")
+        return dist
+    if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
+        near = difflib.get_close_matches(dist, list(DISTRIBUTIONS), n=1) if isinstance(dist, str) else []
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        ld.fail(f"{p}.distribution", f"must be {expected}{hint}; got {_short(dist)}")
+    return dist
+
+
+def _distribution_args(ld: _Loader, table: dict, p: str, spec) -> dict:
+    """The distribution's arguments as the loader's types: numbers, whole numbers, a categorical's lists."""
+    if spec.kind == "categorical":
+        return _categorical_args(ld, table, p)
+    args = {a: ld.number(table, a, p) for a in spec.args}
+    args.update({a: ld.number(table, a, p) for a in spec.optional if a in table})
+    for a in spec.whole:
+        if not args[a].is_integer() or isinstance(table[a], float):
+            ld.fail(f"{p}.{a}", f"must be an integer (the bounds of an integer distribution are included); "
+                    f"got {_short(table[a])}")
+    return args
+
+
+def _categorical_args(ld: _Loader, table: dict, p: str) -> dict:
+    values = table.get("values")
+    if values is None:
+        ld.fail(f"{p}.values", "missing key; expected a list of the categories (numbers or strings)")
+    if not isinstance(values, list) or not all(
+            isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite_float(v))
+            for v in values):
+        ld.fail(f"{p}.values", f"must be a list of finite numbers or of strings; got {_short(values)}")
+    args = {"values": tuple(v if isinstance(v, str) else float(v) for v in values)}
+    if "weights" in table:
+        w = table["weights"]
+        if not isinstance(w, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and _finite_float(x) for x in w):
+            ld.fail(f"{p}.weights", f"must be a list of finite numbers; got {_short(w)}")
+        args["weights"] = tuple(float(x) for x in w)
+    return args
 
 
 def _check_name(ld: _Loader, key: str, kind: str, name: str) -> None:
