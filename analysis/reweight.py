@@ -277,6 +277,11 @@ class Reweighter:
             raise StudyError(_OPTION, where, "must not be rank-correlated with another input: reweighting "
                              "would need the Gaussian copula's density and a choice the study file never made; "
                              "needs a re-run")
+        r = self.study.readings
+        if r is not None and shift.param in r.varying:
+            raise StudyError(_OPTION, where, f"must not depend on the reading (parameters.{r.factor} sets it: "
+                             f"{r.describe(shift.param)}): its draws follow a different law under each reading; "
+                             "needs a re-run")
         try:
             old, new = frozen(p.distribution, p.args), frozen(p.distribution, shift.args)
         except KeyError:

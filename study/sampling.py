@@ -180,9 +180,16 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
     """
     params = params or tuple(sorted(study.param_names))
     data = {}
+    r, codes = study.readings, None
+    if r is not None:  # each sample takes its reading's declaration of every input that reading changes
+        f = study.parameter(r.factor)
+        codes = ppf(f.distribution, f.args, u[:, params.index(r.factor)]).astype(np.int64)
     for j, name in enumerate(params):
         p = study.parameter(name)
-        values = ppf(p.distribution, p.args, u[:, j])
+        if r is not None and name in r.varying:
+            values = r.column(name, codes, u[:, j])
+        else:
+            values = ppf(p.distribution, p.args, u[:, j])
         bad = ~np.isfinite(values)
         if bad.any():
             raise StudyError(study.path, f"parameters.{name}",
@@ -191,16 +198,22 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
                              f"{len(values)} points)")
         if p.kind == "categorical":
             values = category_values(p.args, values)  # the model sees the values, strings included
-        data[name] = ("sample", values, _param_attrs(p))
+        data[name] = ("sample", values, _param_attrs(p, r))
     for c in study.constants:
-        data[c.name] = ((), c.value, {"role": "constant", "label": c.label or c.name, "unit": c.unit,
-                                      "description": c.description, "source": c.source})
+        attrs = {"role": "constant", "label": c.label or c.name, "unit": c.unit, "description": c.description,
+                 "source": c.source}
+        if r is not None and c.name in r.varying:  # a constant of each reading, so a value per sample
+            data[c.name] = ("sample", r.column(c.name, codes, None), {**attrs, "by_reading": r.describe(c.name)})
+        else:
+            data[c.name] = ((), c.value, attrs)
     return xr.Dataset(data, coords={k: ("sample", v) for k, v in coords.items()})
 
 
-def _param_attrs(p) -> dict:
+def _param_attrs(p, readings=None) -> dict:
     import json
 
+    if readings is not None and p.name in readings.varying:
+        return {**_param_attrs(p), "by_reading": readings.describe(p.name)}
     return {"role": "input", "label": p.label or p.name, "unit": p.unit, "description": p.description,
             "source": p.source, "group": p.group or p.name,
             "distribution": json.dumps({"name": p.distribution, **p.args}),

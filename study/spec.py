@@ -21,7 +21,8 @@ import numpy as np
 from .design import layout
 from .distributions import DISTRIBUTIONS, SCIPY_PREFIX, get, scipy_names, support_problem
 from .errors import StudyError
-from .extends import flatten
+from .extends import dumps, flatten
+from .readings import INLINE, Readings, names_files, reading_documents
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
@@ -146,6 +147,7 @@ class Study:
     correlations: tuple[Correlation, ...] = ()
     text: str = field(default="", repr=False)
     report: Report = Report()
+    readings: Readings | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -364,13 +366,16 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         ld.fail("parameters", "must declare at least one uncertain parameter ([parameters.<name>] with a "
                 "distribution); got none")
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
+    readings, parameters, constants, inlined = _readings(ld, doc, model, parameters, constants)
+    if inlined:
+        text = dumps(doc)  # the saved study.toml carries each reading's declarations
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
-        report=_report(ld, ld.table(doc, "report", required=False)),
+        report=_report(ld, ld.table(doc, "report", required=False)), readings=readings,
     )
     if correlations:
         _check_positive_definite(ld, study)
@@ -441,7 +446,8 @@ def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
             ld.fail(p, f"must be a table with a distribution and its arguments; got {_short(table)}")
         dist = _distribution_name(ld, table, p)
         spec = get(dist)
-        ld.known(table, p, ("distribution", *spec.args, *spec.optional, *PARAM_INFO_KEYS))
+        inline = (INLINE,) if spec.kind == "categorical" else ()
+        ld.known(table, p, ("distribution", *spec.args, *spec.optional, *inline, *PARAM_INFO_KEYS))
         args = _distribution_args(ld, table, p, spec)
         bad = spec.check(args) or support_problem(dist, args)
         if bad:
@@ -500,6 +506,8 @@ def _categorical_args(ld: _Loader, table: dict, p: str) -> dict:
             for v in values):
         ld.fail(f"{p}.values", f"must be a list of finite numbers or of strings; got {_short(values)}")
     args = {"values": tuple(v if isinstance(v, str) else float(v) for v in values)}
+    if INLINE in table and not names_files(values):
+        ld.fail(f"{p}.{INLINE}", "is only for a reading factor (a categorical whose values name study files)")
     if "weights" in table:
         w = table["weights"]
         if not isinstance(w, list) or not all(
@@ -507,6 +515,53 @@ def _categorical_args(ld: _Loader, table: dict, p: str) -> dict:
             ld.fail(f"{p}.weights", f"must be a list of finite numbers; got {_short(w)}")
         args["weights"] = tuple(float(x) for x in w)
     return args
+
+
+def _reading_factor(ld: _Loader, parameters) -> Parameter | None:
+    """The categorical whose values name study files, if any (one per study)."""
+    found = [p for p in parameters if p.kind == "categorical" and names_files(p.args["values"])]
+    if len(found) > 1:
+        ld.fail(f"parameters.{found[1].name}.values", f"must not name study files: {found[0].name!r} is already "
+                f"this study's reading factor (one per study); got {list(found[1].args['values'])!r}")
+    return found[0] if found else None
+
+
+def _readings(ld: _Loader, doc: dict, model: str, parameters, constants):
+    """Resolve a reading factor: each reading's own declarations, checked and kept inline.
+
+    Returns the :class:`~study.readings.Readings` (or None), the study's parameters with
+    every input some reading samples (the first reading's declaration describes it), its
+    constants without those, and whether ``doc`` gained the inline declarations.
+    """
+    factor = _reading_factor(ld, parameters)
+    if factor is None:
+        return None, parameters, constants, False
+    table = dict(doc["parameters"][factor.name])
+    sections = reading_documents(ld.path, doc, factor.name, table, model)
+    own = {d.name: d for d in (*parameters, *constants)}
+    declarations = {}
+    for value, sec in sections.items():
+        vld = ld if value in table.get(INLINE, {}) or value == ld.path.name else _Loader(ld.path.parent / value)
+        vp = _parameters(vld, sec["parameters"]) if sec["parameters"] else ()
+        vc = _constants(vld, sec["constants"], {p.name for p in vp})
+        for d in (*vp, *vc):
+            if d.name not in own:
+                ld.fail(f"parameters.{factor.name}.values", f"must name readings that set only inputs this study "
+                        f"declares (give {d.name!r} its value under this study's own reading in [constants]); got "
+                        f"{value!r}, which declares {d.name!r}")
+            if hasattr(d, "distribution") and d.kind == "categorical" and names_files(d.args["values"]):
+                ld.fail(f"parameters.{factor.name}.values", f"must name readings without a reading factor of "
+                        f"their own; got {value!r}, which declares {d.name!r}")
+        declarations[value] = {d.name: d for d in (*vp, *vc)}
+    varying = sorted({n for d in declarations.values() for n in d})
+    readings = Readings(factor.name, tuple(factor.args["values"]), declarations, {n: own[n] for n in varying})
+    sampled = {n for n in varying if any(hasattr(readings.declaration(v, n), "distribution") for v in readings.values)}
+    added = [next(readings.declaration(v, n) for v in readings.values
+                  if hasattr(readings.declaration(v, n), "distribution"))
+             for n in sorted(sampled - {p.name for p in parameters})]
+    table[INLINE] = sections  # the study's own reading too: a saved copy is no longer named like it
+    doc["parameters"] = {**doc["parameters"], factor.name: table}
+    return readings, (*parameters, *added), tuple(c for c in constants if c.name not in sampled), True
 
 
 def _check_name(ld: _Loader, key: str, kind: str, name: str) -> None:

@@ -1,0 +1,131 @@
+"""Rival readings as one sampled factor: the variance share of the reading, end to end."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcsens import run_study
+from study import StudyError, draw, load_study, open_run
+
+MODEL = '''
+import numpy as np
+import xarray as xr
+
+SEEN = set()
+
+
+def f(x):
+    assert x["reading"].dtype.kind == "U"  # the model sees the reading's file name
+    y = x["m"] + x["b"] * x["x"]
+    return xr.Dataset({"y": y.assign_attrs(label="y", units="1", description="level plus slope")})
+'''
+
+BASE = '''[study]
+name = "base"
+model = "rmodel:f"
+
+[sampling]
+method = "sobol"
+samples = {n}
+seed = 9
+second_order = false
+replicates = 8
+
+[constants]
+m = 0.0
+b = 1.0
+
+[parameters.x]
+distribution = "uniform"
+low = -1.7320508075688772
+high = 1.7320508075688772
+
+[parameters.reading]
+distribution = "categorical"
+values = ["base.toml", "rival.toml"]
+weights = [0.25, 0.75]
+'''
+
+RIVAL = '''[study]
+name = "rival"
+extends = "base.toml"
+
+[constants]
+m = 2.0
+
+[parameters.b]
+distribution = "uniform"
+low = 2.0
+high = 4.0
+'''
+
+
+def _write(folder, n=2048, rival=RIVAL, base=BASE):
+    (folder / "rmodel.py").write_text(MODEL)
+    (folder / "base.toml").write_text(base.format(n=n))
+    (folder / "rival.toml").write_text(rival)
+    return folder / "base.toml"
+
+
+def test_each_sample_takes_its_readings_declarations(tmp_path):
+    study = load_study(_write(tmp_path))
+    assert study.readings.varying == ("b", "m")
+    assert "b" in study.param_names and "b" not in {c.name for c in study.constants}
+    x = draw(study, method="latin", samples=400)
+    rival = x.reading.values == "rival.toml"
+    assert rival.sum() == 300  # weight 0.75 on a Latin hypercube of 400
+    assert set(x.m.values[rival]) == {2.0} and set(x.m.values[~rival]) == {0.0}
+    assert set(x.b.values[~rival]) == {1.0}
+    assert 2.0 <= x.b.values[rival].min() and x.b.values[rival].max() <= 4.0
+    assert x.b.attrs["by_reading"] == "base.toml: 1; rival.toml: U(2, 4)"
+
+
+def test_the_readings_share_of_variance_is_analytic(tmp_path):
+    # Y = m_R + b X, X of mean 0 and variance 1; b = 1 under the base reading, U(2, 4) under the rival.
+    # V = Var(m) + E[b²] = 0.75 + 7.25 = 8; V_R = Var(m) = 0.75; V_X = E[b]² = 6.25;
+    # ST_R = 1 - Var(E[Y | X, b]) / V with E[Y | X, b] = E m + (0.25 + 0.75 b) X: 1 - 6.4375 / 8.
+    run = run_study(_write(tmp_path), out=tmp_path / "runs", figures=False, appendix=False, variants=False)
+    df = pd.read_csv(run / "indices.csv").query("method == 'sobol'").set_index(["param", "index"])
+    for (param, index), truth in {("reading", "S1"): 0.75 / 8, ("x", "S1"): 6.25 / 8, ("b", "S1"): 0.0,
+                                  ("reading", "ST"): 1 - 6.4375 / 8, ("b", "ST"): 0.25 / 8}.items():
+        low, high = df.loc[(param, index), ["conf_low", "conf_high"]]
+        assert low - 0.005 <= truth <= high + 0.005, (param, index, truth, low, high)
+    with open_run(run) as ds:  # stored as codes with their labels, the model saw strings
+        assert ds.reading.dtype.kind == "i"
+        assert ds.reading.attrs["flag_meanings"] == "base.toml rival.toml"
+        assert json.loads(ds.reading.attrs["categories"]) == ["base.toml", "rival.toml"]
+        assert set(np.unique(ds.m.values[ds.reading.values == 1])) == {2.0}
+    # The saved study file carries each reading's declarations: it loads with no variant beside it.
+    lone = tmp_path / "elsewhere"
+    lone.mkdir()
+    shutil.copy(run / "study.toml", lone / "base.toml")
+    again = load_study(lone / "base.toml")
+    assert again.readings.declarations["rival.toml"]["b"].args == {"low": 2.0, "high": 4.0}
+
+
+@pytest.mark.parametrize("rival, message", [
+    (RIVAL + "\n[constants.extra]\nvalue = 1.0\n",
+     "parameters.reading.values: must name readings that set only inputs this study declares (give 'extra' its "
+     "value under this study's own reading in [constants]); got 'rival.toml', which declares 'extra'"),
+    (RIVAL.replace('model', 'x').replace('extends = "base.toml"', 'model = "other:f"\nextends = "base.toml"'),
+     "parameters.reading.values: must name readings of this study's model ('rmodel:f'); got 'rival.toml', a study "
+     "of 'other:f'"),
+    (RIVAL.replace("high = 4.0", "high = 1.0"), "parameters.b.high: must be greater than low (2.0); got 1.0"),
+])
+def test_bad_reading_is_one_line(tmp_path, rival, message):
+    path = _write(tmp_path, n=64, rival=rival)
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    where = tmp_path / ("rival.toml" if message.startswith("parameters.b") else "base.toml")
+    assert str(err.value) == f"{where}: {message}"
+
+
+def test_a_missing_reading_file_is_named(tmp_path):
+    path = _write(tmp_path, n=64, base=BASE.replace('"rival.toml"]', '"rivl.toml"]'))
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == (f"{path}: parameters.reading.values: must name existing study files beside this one; "
+                              "got 'rivl.toml', which does not exist")
