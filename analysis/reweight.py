@@ -238,6 +238,8 @@ class Reweighter:
             raise RunError(self.path, "sampling.method", "must be 'sobol' or 'latin' to reweight: a Morris "
                            "design's points sit on a grid and are no sample of the input distribution; got 'morris'")
         self.correlated = {n for c in self.study.correlations for n in c.params}
+        # Inputs no shift can reweight: a correlated pair's, and those whose law depends on the reading.
+        self.unshiftable = self.correlated | set(self.study.readings.varying if self.study.readings else ())
         with open_run(self.path) as ds:
             keep = np.flatnonzero(iid_rows(ds))
             self.headline = [h for h in self.study.analysis.headline if h in ds]
@@ -476,7 +478,7 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
     thr = _threshold(rw, output)
     base = float(rw.y[output].mean())
     p = rw.study.parameter(param)
-    if param in rw.correlated:
+    if param in rw.unshiftable:
         return BreakEven(output, param, thr, base, None)
     side = np.sign(base - thr)
     best, reach = None, [0.0, 0.0]

@@ -144,7 +144,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
     any_low = False
     for o in targets:
         what = _what(data, rw, o, lang)
-        lead = [p for p, _ in leading_inputs(data.path, o, LEADING) if p not in rw.correlated]
+        lead = [p for p, _ in leading_inputs(data.path, o, LEADING) if p not in rw.unshiftable]
         if not lead:
             blocks.append(Note(tr(lang, "rob_no_lead", what=what)))
             continue
