@@ -26,6 +26,7 @@ from ..textsafe import plain, unique_names, write_csv
 from .blocks import (Fig, Heading, Note, Para, Table, has_cjk, ref_name, table_latex, to_latex,
                      to_markdown)
 from .record import audit, convergence, run_record, scenarios, triangulation, variants
+from .readings import readings
 from .claims import claims
 from .robustness import robustness
 from .translated import language_blocks, languages
@@ -66,7 +67,7 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     sc = [Fig(n, c, w) for n, (s, c, w) in figs.items() if s == "scatter"]
     blocks += sc or [Note("No key output with Sobol' indices to plot; section omitted.")]
     blocks += indices(data, figs) + grouped(data, figs) + convergence(data, figs)
-    blocks += triangulation(data, figs) + scenarios(data) + variants(data)
+    blocks += triangulation(data, figs) + scenarios(data) + variants(data) + readings(data)
     blocks += robustness(data) + claims(data)
     blocks += run_record(data) + audit(data)
     # Two outputs or cells may slug to one name (or differ only in case): keep files apart.
