@@ -7,6 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.appendix.blocks import Fig, Table
+from analysis.appendix.readings import readings
+from analysis.figures import figure_specs
+from analysis.figures.data import load_run
 from mcsens import run_study
 from study import StudyError, draw, load_study, open_run
 
@@ -20,7 +24,8 @@ SEEN = set()
 def f(x):
     assert x["reading"].dtype.kind == "U"  # the model sees the reading's file name
     y = x["m"] + x["b"] * x["x"]
-    return xr.Dataset({"y": y.assign_attrs(label="y", units="1", description="level plus slope")})
+    return xr.Dataset({"y": y.assign_attrs(label="y", units="1", description="level plus slope"),
+                       "up": (y > 1).astype(float).assign_attrs(label="y above 1", units="1", description="y > 1")})
 '''
 
 BASE = '''[study]
@@ -33,6 +38,10 @@ samples = {n}
 seed = 9
 second_order = false
 replicates = 8
+
+[analysis]
+headline = ["up"]
+key_output = "y"
 
 [constants]
 m = 0.0
@@ -88,7 +97,8 @@ def test_the_readings_share_of_variance_is_analytic(tmp_path):
     # V = Var(m) + E[b²] = 0.75 + 7.25 = 8; V_R = Var(m) = 0.75; V_X = E[b]² = 6.25;
     # ST_R = 1 - Var(E[Y | X, b]) / V with E[Y | X, b] = E m + (0.25 + 0.75 b) X: 1 - 6.4375 / 8.
     run = run_study(_write(tmp_path), out=tmp_path / "runs", figures=False, appendix=False, variants=False)
-    df = pd.read_csv(run / "indices.csv").query("method == 'sobol'").set_index(["param", "index"])
+    table = pd.read_csv(run / "indices.csv")
+    df = table.query("method == 'sobol' and output == 'y'").set_index(["param", "index"])
     for (param, index), truth in {("reading", "S1"): 0.75 / 8, ("x", "S1"): 6.25 / 8, ("b", "S1"): 0.0,
                                   ("reading", "ST"): 1 - 6.4375 / 8, ("b", "ST"): 0.25 / 8}.items():
         low, high = df.loc[(param, index), ["conf_low", "conf_high"]]
@@ -104,6 +114,27 @@ def test_the_readings_share_of_variance_is_analytic(tmp_path):
     shutil.copy(run / "study.toml", lone / "base.toml")
     again = load_study(lone / "base.toml")
     assert again.readings.declarations["rival.toml"]["b"].args == {"low": 2.0, "high": 4.0}
+    _appendix_section_and_scatter(run, table)
+
+
+def _appendix_section_and_scatter(run, table):
+    # P(Y > 1): base, X > 1, (√3 − 1) / (2√3); rival, X > −1/b with E[1/b] = ln 2 / 2 for b ~ U(2, 4).
+    truth = {"base.toml": (3**0.5 - 1) / (2 * 3**0.5), "rival.toml": (3**0.5 + np.log(2) / 2) / (2 * 3**0.5)}
+    data = load_run(run)
+    blocks = readings(data)
+    tables = {b.name: b for b in blocks if isinstance(b, Table)}
+    probs = tables["reading-p-base"].data.set_index("reading")
+    for value, p in truth.items():
+        assert probs.loc[value, "conf_low"] <= p <= probs.loc[value, "conf_high"], (value, p)
+    shares = tables["reading-share-base"].data.set_index("output")
+    st = table.query("method == 'sobol' and output == 'up' and param == 'reading' and index == 'ST'")
+    assert shares.loc["up", "ST"] == pytest.approx(float(st["value"].iloc[0]), rel=1e-9)
+    assert [b.name for b in blocks if isinstance(b, Fig)] == ["reading-share-base"]
+    assert (run / "figures" / "reading-share-base.png").is_file()
+    scatter = next(s for s in figure_specs(data) if s.name.startswith("scatter"))
+    fig = scatter.draw()
+    ticks = {a.get_xlabel(): [t.get_text() for t in a.get_xticklabels()] for a in fig.axes}
+    assert ticks["reading"] == ["base", "rival"]  # the categorical's labels, not its codes
 
 
 @pytest.mark.parametrize("rival, message", [
