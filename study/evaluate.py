@@ -44,6 +44,11 @@ def _failed_samples(fn, x, ref, study_dir, where) -> np.ndarray:
     return np.concatenate([left, right])
 
 
+def _shown(v) -> str:
+    """An input's value in a message: a number to 6 digits, a category's label as it is."""
+    return repr(str(v)) if isinstance(v, str) else f"{float(v):.6g}"
+
+
 def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, study_dir: str,
                    allow_failures: bool = False, unit=None) -> xr.Dataset:
     """Evaluate blocks ``[b0, b1)`` of a design: inputs and outputs along ``sample``.
@@ -90,7 +95,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     except Exception as err:
         bad = _failed_samples(fn, x, model_ref, study_dir, where)
         first = int(x["sample"].values[bad[0]]) if bad.size else int(x["sample"].values[0])
-        values = ", ".join(f"{p}={float(x[p].values[bad[0] if bad.size else 0]):.6g}" for p in params)
+        values = ", ".join(f"{p}={_shown(x[p].values[bad[0] if bad.size else 0])}" for p in params)
         if not allow_failures or not bad.size or bad.size == x.sizes["sample"]:
             raise ChunkFailed(f"model {model_ref!r}", where,
                               f"raised {type(err).__name__}: {err}; first failing sample {first} ({values})") from None

@@ -175,3 +175,15 @@ def test_reading_and_parameters_split_the_variance_with_a_known_interaction():
     _inside(ds, "ST", "x", (mean_b**2 + var_b) / total)
     low, high = (float(ds[f"S2{end}"].sel(param="reading", param2="x")[0]) for end in ("_low", "_high"))
     assert low <= var_b / total <= high
+
+
+def test_a_failing_model_names_the_categorys_label(tmp_path, capsys):
+    from mcsens.cli import main
+
+    (tmp_path / "fail_model.py").write_text("def f(x):\n    raise ValueError('boom')\n")
+    path = write_study(tmp_path, "fail_model:f", samples=16, params=_param(
+        'distribution = "categorical"\nvalues = ["peace", "war"]'))
+    assert main(["run", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model 'fail_model:f': chunk of samples 0–") and err.count("\n") == 1
+    assert err.endswith("raised ValueError: boom; first failing sample 0 (p='peace')\n")
