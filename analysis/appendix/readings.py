@@ -98,6 +98,23 @@ def _figure(shares: pd.DataFrame, labels: dict, figdir: Path, name: str) -> floa
     return float(width)
 
 
+def _law(d) -> str:
+    return d.describe() if hasattr(d, "describe") else f"{d.value:g} (constant)"
+
+
+def _declarations_table(study, data: RunData) -> Table:
+    """What each reading sets differently from the study's own reading (the factor table shows the latter)."""
+    r = study.readings
+    records = [{"input": n, "reading": v, "law": _law(r.declarations[v][n]), "otherwise": _law(r.host[n])}
+               for v in r.values for n in sorted(r.declarations[v])]
+    frame = pd.DataFrame(records, columns=["input", "reading", "law", "otherwise"])
+    rows = [[str(data.results[x.input].attrs.get("label") or x.input) if x.input in data.results else x.input,
+             Path(x.reading).stem, x.law, x.otherwise] for x in frame.itertuples(index=False)]
+    return Table(f"reading-sets-{study.name}", "What each reading sets differently; every other reading keeps "
+                 "the study's own value or distribution.", ["Input", "Reading", "Under it", "Otherwise"], rows, frame,
+                 [0.3, 0.3, None, None])
+
+
 def readings(data: RunData) -> list:
     """The section's blocks; empty when no run samples a reading factor."""
     runs = reading_runs(data)
@@ -117,6 +134,7 @@ def readings(data: RunData) -> list:
             + ", ".join(Path(v).stem for v in r.values) + ") jointly with the parameters; each draw takes its "
             "reading's constants and distributions. S1 is the share of a headline's variance the choice of "
             "reading explains alone, ST with every interaction with the parameters."))
+        blocks.append(_declarations_table(study, data))
         rows = [[labels[s.output], fmt(s.S1), interval(s.S1_low, s.S1_high), fmt(s.ST), interval(s.ST_low, s.ST_high)]
                 for s in shares.itertuples(index=False)]
         blocks.append(Table(f"reading-share-{study.name}", "Share of each headline's variance explained by the "
