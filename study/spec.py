@@ -366,8 +366,8 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         ld.fail("parameters", "must declare at least one uncertain parameter ([parameters.<name>] with a "
                 "distribution); got none")
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
-    readings, parameters, constants, inlined = _readings(ld, doc, model, parameters, constants)
-    if inlined:
+    readings, parameters, constants = _readings(ld, doc, model, parameters, constants)
+    if readings is not None:
         text = dumps(doc)  # the saved study.toml carries each reading's declarations
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
@@ -530,12 +530,12 @@ def _readings(ld: _Loader, doc: dict, model: str, parameters, constants):
     """Resolve a reading factor: each reading's own declarations, checked and kept inline.
 
     Returns the :class:`~study.readings.Readings` (or None), the study's parameters with
-    every input some reading samples (the first reading's declaration describes it), its
-    constants without those, and whether ``doc`` gained the inline declarations.
+    every input some reading samples (the first reading's declaration describes it), and its
+    constants without those. ``doc`` gains the inline declarations.
     """
     factor = _reading_factor(ld, parameters)
     if factor is None:
-        return None, parameters, constants, False
+        return None, parameters, constants
     table = dict(doc["parameters"][factor.name])
     sections = reading_documents(ld.path, doc, factor.name, table, model)
     own = {d.name: d for d in (*parameters, *constants)}
@@ -561,7 +561,7 @@ def _readings(ld: _Loader, doc: dict, model: str, parameters, constants):
              for n in sorted(sampled - {p.name for p in parameters})]
     table[INLINE] = sections  # the study's own reading too: a saved copy is no longer named like it
     doc["parameters"] = {**doc["parameters"], factor.name: table}
-    return readings, (*parameters, *added), tuple(c for c in constants if c.name not in sampled), True
+    return readings, (*parameters, *added), tuple(c for c in constants if c.name not in sampled)
 
 
 def _check_name(ld: _Loader, key: str, kind: str, name: str) -> None:
