@@ -160,3 +160,24 @@ def test_a_missing_reading_file_is_named(tmp_path):
         load_study(path)
     assert str(err.value) == (f"{path}: parameters.reading.values: must name existing study files beside this one; "
                               "got 'rivl.toml', which does not exist")
+
+
+def test_flagship_samples_its_four_rival_readings_in_fewer_runs_than_four_variants():
+    from study.spec import design_runs
+    from tests.helpers import ROOT
+
+    params = ROOT / "params"
+    study = load_study(params / "asia_pacification_readings.toml", samples=512)
+    rivals = ("irrationality", "connectivity", "divide_and_rule", "europe_veto")
+    assert study.readings.values == ("asia_pacification.toml", *(f"asia_pacification_{r}.toml" for r in rivals))
+    # Under the paper's reading every switch keeps the model's default (absent = the paper's reading).
+    from study.models.asia_pacification import READING_DEFAULTS
+
+    for name in study.readings.varying:
+        if name in READING_DEFAULTS:
+            assert study.readings.host[name].value == READING_DEFAULTS[name], name
+    # The default run's variants: the joint design (48,704 runs at N = 512) replaces four runs (173,120).
+    joint = sum(r for _, r in design_runs(study))
+    apart = sum(r for v in rivals for _, r in design_runs(load_study(params / f"asia_pacification_{v}.toml",
+                                                                     samples=512)))
+    assert (joint, apart) == (48704, 173120)
