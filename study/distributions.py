@@ -14,6 +14,7 @@ them to the values the model sees.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -264,6 +265,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
 SCIPY_PREFIX = "scipy."
 
 
+@functools.cache
 def scipy_names() -> list[str]:
     """Names of the ``scipy.stats`` distributions a study file may use after ``scipy.``."""
     from scipy import stats
@@ -288,6 +290,7 @@ def _scipy_shapes(law) -> tuple[str, ...]:
     return tuple(s.strip() for s in law.shapes.split(",")) if law.shapes else ()
 
 
+@functools.cache
 def _scipy_distribution(name: str) -> Distribution:
     from scipy import stats
 
