@@ -64,6 +64,10 @@ def ess_threshold(n: int) -> float:
 def frozen(distribution: str, args: dict):
     """The ``scipy.stats`` frozen distribution of a study file's distribution.
 
+    PERT, integer, categorical and ``scipy.*`` inputs come from
+    :func:`study.distributions.frozen`; read a law's density with :func:`log_density`
+    (a discrete law has a mass function instead).
+
     Raises
     ------
     KeyError
@@ -85,7 +89,18 @@ def frozen(distribution: str, args: dict):
         return stats.lognorm(a["sdlog"], scale=math.exp(a["meanlog"]))
     if distribution == "loguniform":
         return stats.loguniform(a["low"], a["high"])
-    raise KeyError(distribution)
+    from study.distributions import frozen as other
+
+    return other(distribution, a)
+
+
+def log_density(law, x) -> np.ndarray:
+    """Log density of a continuous law, or log mass of a discrete one, at ``x``.
+
+    The importance weight of a discrete input is the ratio of its masses, exactly as a
+    continuous input's is the ratio of its densities.
+    """
+    return law.logpdf(x) if hasattr(law, "logpdf") else law.logpmf(x)
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,44 @@ class Shift:
 
 
 def _describe_change(old: dict, new: dict) -> str:
+    if "weights" in new:  # a categorical: name the categories whose weight changed
+        from study.distributions import category_weights
+
+        was, now = category_weights(old), category_weights(new)
+        return ", ".join(f"{v} {a:.3g} → {b:.3g}" for v, a, b in zip(old["values"], was, now)
+                         if abs(a - b) > 1e-12) or "unchanged"
     return ", ".join(f"{k} {old[k]:g} → {new[k]:g}" for k in old if new[k] != old[k]) or "unchanged"
+
+
+def _category_shift(text: str, name: str, rest: str, p) -> Shift:
+    """``NAME=VALUE:WEIGHT[,VALUE:WEIGHT]``: new weights of some categories, the others rescaled.
+
+    The categories not named keep their relative weights and share what the named ones leave.
+    """
+    from study.distributions import category_weights
+
+    values = [str(v) if isinstance(v, str) else f"{v:g}" for v in p.args["values"]]
+    new = {}
+    for item in rest.split(","):
+        key, sep, value = item.rpartition(":")
+        if key not in values:
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be a category of {name} ({', '.join(values)}) "
+                             f"with its new weight, as {name}=CATEGORY:WEIGHT; got {item!r}")
+        try:
+            w = float(value)
+        except ValueError:
+            w = math.nan
+        if not 0 <= w <= 1:
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be a weight between 0 and 1; got {value!r}")
+        new[values.index(key)] = w
+    old = category_weights(p.args)
+    rest_old = sum(old[i] for i in range(len(old)) if i not in new)
+    left = 1 - math.fsum(new.values())
+    if left < -1e-9 or (rest_old == 0 or len(new) == len(old)) and abs(left) > 1e-9:
+        raise StudyError(_OPTION, name, f"must give weights that sum to 1 over every category; got {text!r}")
+    weights = tuple(new[i] if i in new else old[i] * max(left, 0.0) / rest_old for i in range(len(old)))
+    args = {**p.args, "weights": weights}
+    return Shift(name, args, _describe_change(p.args, args))
 
 
 def parse_shift(text: str, study) -> Shift:
@@ -132,6 +184,8 @@ def parse_shift(text: str, study) -> Shift:
         raise StudyError(_OPTION, name, f"must name an uncertain parameter of the run "
                          f"({', '.join(study.param_names)}); got {name!r}")
     p = study.parameter(name)
+    if p.kind == "categorical":
+        return _category_shift(text, name, rest, p)
     args = dict(p.args)
     for item in rest.split(","):
         key, sep, value = item.partition(":")
@@ -144,9 +198,13 @@ def parse_shift(text: str, study) -> Shift:
             args[key] = None
         if not sep or args[key] is None or not math.isfinite(args[key]):
             raise StudyError(_OPTION, f"{name}.{key}", f"must be a finite number; got {value!r}")
-    from study.distributions import DISTRIBUTIONS
+    from study.distributions import get
 
-    bad = DISTRIBUTIONS[p.distribution].check(args)
+    spec = get(p.distribution)
+    for key in spec.whole:
+        if not args[key].is_integer():
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be an integer; got {args[key]:g}")
+    bad = spec.check(args)
     if bad:
         raise StudyError(_OPTION, f"{name}.{bad[0]}", bad[1])
     return Shift(name, args, _describe_change(p.args, args))
@@ -179,6 +237,8 @@ class Reweighter:
             raise RunError(self.path, "sampling.method", "must be 'sobol' or 'latin' to reweight: a Morris "
                            "design's points sit on a grid and are no sample of the input distribution; got 'morris'")
         self.correlated = {n for c in self.study.correlations for n in c.params}
+        # Inputs no shift can reweight: a correlated pair's, and those whose law depends on the reading.
+        self.unshiftable = self.correlated | set(self.study.readings.varying if self.study.readings else ())
         with self.run.open_results() as ds:
             keep = np.flatnonzero(iid_rows(ds))
             self.headline = [h for h in self.study.analysis.headline if h in ds]
@@ -207,7 +267,7 @@ class Reweighter:
     def _sampling_logpdf(self, name: str) -> np.ndarray:
         if name not in self._logf:
             p = self.study.parameter(name)
-            self._logf[name] = frozen(p.distribution, p.args).logpdf(self.x[name])
+            self._logf[name] = log_density(frozen(p.distribution, p.args), self.x[name])
         return self._logf[name]
 
     def check(self, shift: Shift) -> None:
@@ -217,6 +277,11 @@ class Reweighter:
         if shift.param in self.correlated:
             raise StudyError(_OPTION, where, "must not be rank-correlated with another input: reweighting "
                              "would need the Gaussian copula's density and a choice the study file never made; "
+                             "needs a re-run")
+        r = self.study.readings
+        if r is not None and shift.param in r.varying:
+            raise StudyError(_OPTION, where, f"must not depend on the reading (parameters.{r.factor} sets it: "
+                             f"{r.describe(shift.param)}): its draws follow a different law under each reading; "
                              "needs a re-run")
         try:
             old, new = frozen(p.distribution, p.args), frozen(p.distribution, shift.args)
@@ -243,7 +308,7 @@ class Reweighter:
             self.check(s)
             p = self.study.parameter(s.param)
             logf = self._sampling_logpdf(s.param)
-            logg = frozen(p.distribution, s.args).logpdf(self.x[s.param])
+            logg = log_density(frozen(p.distribution, s.args), self.x[s.param])
             # f = 0 only on a null set inside the support (a triangle's far corner): weight 0.
             with np.errstate(invalid="ignore"):
                 logw += np.where(np.isfinite(logf), logg - logf, -np.inf)
@@ -312,7 +377,7 @@ def _width(distribution: str, args: dict) -> float:
 def centre_shift(param, c: float) -> Shift | None:
     """The input's centre moved by ``c`` times its range, keeping the sampled support.
 
-    A triangle's mode moves by ``c × (high − low)``; a (truncated) normal's mean by ``c ×``
+    A triangle's (or PERT's) mode moves by ``c × (high − low)``; a (truncated) normal's mean by ``c ×``
     its range (``4 sd`` for an unbounded normal, ``4 sdlog`` on a lognormal's log scale);
     a uniform's mean moves by ``c × (high − low)`` by moving the opposite end inward by
     twice that (its support cannot move outward: the run never drew there), and a
@@ -327,7 +392,7 @@ def centre_shift(param, c: float) -> Shift | None:
     """
     d, a = param.distribution, dict(param.args)
     w = _width(d, a)
-    if d == "triangular":
+    if d in ("triangular", "pert"):
         a["mode"] = a["mode"] + c * w
         if not a["low"] <= a["mode"] <= a["high"]:
             return None
@@ -342,7 +407,11 @@ def centre_shift(param, c: float) -> Shift | None:
         a["mean"] = a["mean"] + c * w
     elif d == "lognormal":
         a["meanlog"] = a["meanlog"] + c * w
-    else:
+    elif d == "bernoulli":  # the mean is p, on a range of 1
+        a["p"] = a["p"] + c
+        if not 0 < a["p"] < 1:
+            return None
+    else:  # integer and categorical inputs have no continuous centre; scipy.* no common one
         return None
     return Shift(param.name, a, _describe_change(param.args, a))
 
@@ -355,7 +424,7 @@ def narrowed(param, share: float) -> Shift | None:
     ``1 − share``.
     """
     d, a = param.distribution, dict(param.args)
-    if d not in ("uniform", "loguniform", "triangular", "truncnormal", "normal", "lognormal"):
+    if d not in ("uniform", "loguniform", "triangular", "pert", "truncnormal", "normal", "lognormal"):
         return None
     if "low" in a and "high" in a:
         cut = share * (a["high"] - a["low"]) / 2
@@ -408,7 +477,7 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
     thr = _threshold(rw, output)
     base = float(rw.y[output].mean())
     p = rw.study.parameter(param)
-    if param in rw.correlated:
+    if param in rw.unshiftable:
         return BreakEven(output, param, thr, base, None)
     side = np.sign(base - thr)
     best, reach = None, [0.0, 0.0]

@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import ModelContractError, StudyError
 from .adapters import SampleFailures, model_function
 from .contract import call_model, check_analysis_outputs, check_result
-from .sampling import Design, to_inputs
+from .sampling import Design, coded, to_inputs
 
 
 class ChunkFailed(StudyError):
@@ -45,6 +45,11 @@ def _failed_samples(fn, x, ref, study_dir, where) -> np.ndarray:
     left = _failed_samples(fn, x.isel(sample=slice(0, half)), ref, study_dir, where)
     right = _failed_samples(fn, x.isel(sample=slice(half, n)), ref, study_dir, where) + half
     return np.concatenate([left, right])
+
+
+def _shown(v) -> str:
+    """An input's value in a message: a number to 6 digits, a category's label as it is."""
+    return repr(str(v)) if isinstance(v, str) else f"{float(v):.6g}"
 
 
 def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, study_dir: str,
@@ -96,7 +101,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
         bad = failures.positions if failures else _failed_samples(fn, x, model_ref, study_dir, where)
         err = failures.error if failures else err
         first = int(x["sample"].values[bad[0]]) if bad.size else int(x["sample"].values[0])
-        values = ", ".join(f"{p}={float(x[p].values[bad[0] if bad.size else 0]):.6g}" for p in params)
+        values = ", ".join(f"{p}={_shown(x[p].values[bad[0] if bad.size else 0])}" for p in params)
         if not allow_failures or not bad.size or bad.size == x.sizes["sample"]:
             raise ChunkFailed(f"model {model_ref!r}", where,
                               f"raised {type(err).__name__}: {err}; first failing sample {first} ({values})") from None
@@ -115,7 +120,7 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
             status[~np.isfinite(var.values.reshape(len(status), -1)).all(axis=1)] = 1
         y["status"] = ("sample", status, {"role": "status", "description": "0 = evaluated, 1 = model failed"})
     check_analysis_outputs(study, y, x)
-    return xr.merge([x, y], compat="override", join="exact")
+    return xr.merge([coded(study, x), y], compat="override", join="exact")
 
 
 def run_chunks(study, design: Design, todo: Iterable[tuple[int, int]], on_done: Callable, *,

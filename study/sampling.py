@@ -19,7 +19,7 @@ import xarray as xr
 from scipy.stats import qmc
 
 from .design import cross, layout
-from .distributions import DISTRIBUTIONS, ppf
+from .distributions import category_values, get, ppf
 from .errors import StudyError
 from .spec import Study
 
@@ -197,32 +197,93 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
     """
     params = params or tuple(sorted(study.param_names))
     data = {}
+    r, codes = study.readings, None
+    if r is not None:  # each sample takes its reading's declaration of every input that reading changes
+        f = study.parameter(r.factor)
+        codes = ppf(f.distribution, f.args, u[:, params.index(r.factor)]).astype(np.int64)
     for j, name in enumerate(params):
         p = study.parameter(name)
-        values = ppf(p.distribution, p.args, u[:, j])
+        if r is not None and name in r.varying:
+            values = r.column(name, codes, u[:, j])
+        else:
+            values = ppf(p.distribution, p.args, u[:, j])
         bad = ~np.isfinite(values)
         if bad.any():
             raise StudyError(study.path, f"parameters.{name}",
                              f"{p.describe()} must map every design point to a finite value; got "
                              f"{float(values[bad][0])!r} at unit value {float(u[bad, j][0]):.6g} ({int(bad.sum())} of "
                              f"{len(values)} points)")
-        data[name] = ("sample", values, _param_attrs(p))
+        if p.kind == "categorical":
+            values = category_values(p.args, values)  # the model sees the values, strings included
+        data[name] = ("sample", values, _param_attrs(p, r))
     for c in study.constants:
         # CF names (units, long_name) beside the toolkit's label: see the README's outputs.
-        data[c.name] = ((), c.value, {"role": "constant", "label": c.label or c.name,
-                                      "long_name": c.label or c.name, "units": c.unit,
-                                      "description": c.description, "source": c.source})
+        attrs = {"role": "constant", "label": c.label or c.name, "long_name": c.label or c.name, "units": c.unit,
+                 "description": c.description, "source": c.source}
+        if r is not None and c.name in r.varying:  # a constant of each reading, so a value per sample
+            data[c.name] = ("sample", r.column(c.name, codes, None), {**attrs, "by_reading": r.describe(c.name)})
+        else:
+            data[c.name] = ((), c.value, attrs)
     return xr.Dataset(data, coords={k: ("sample", v) for k, v in coords.items()})
 
 
-def _param_attrs(p) -> dict:
+def _param_attrs(p, readings=None) -> dict:
     import json
 
+    if readings is not None and p.name in readings.varying:
+        return {**_param_attrs(p), "by_reading": readings.describe(p.name)}
     return {"role": "input", "label": p.label or p.name, "long_name": p.label or p.name,
             "units": p.unit, "description": p.description,
             "source": p.source, "group": p.group or p.name,
             "distribution": json.dumps({"name": p.distribution, **p.args}),
-            "notation": DISTRIBUTIONS[p.distribution].describe(p.args)}
+            "notation": get(p.distribution).describe(p.args), "kind": p.kind,
+            **_category_attrs(p)}
+
+
+def _category_attrs(p) -> dict:
+    """A categorical's values in order, the order its codes follow once stored (see :func:`coded`)."""
+    import json
+
+    if p.kind != "categorical":
+        return {}
+    return {"categories": json.dumps(list(p.args["values"]), ensure_ascii=False)}
+
+
+def coded(study: Study, x: xr.Dataset) -> xr.Dataset:
+    """The model's inputs as a run stores them: a string categorical as its integer codes.
+
+    Estimators read inputs as numbers and netCDF stores fixed-width numbers best, so the
+    codes 0 … k-1 are stored, with the CF ``flag_values`` and ``flag_meanings`` attributes
+    and the exact labels in ``categories``; :func:`category_labels` reads them back.
+    A numeric categorical is stored as its values (they are numbers already).
+    """
+    out = x.copy()
+    for p in study.parameters:
+        if p.kind != "categorical" or not isinstance(p.args["values"][0], str) or p.name not in x:
+            continue
+        index = {v: i for i, v in enumerate(p.args["values"])}
+        codes = np.fromiter((index[v] for v in x[p.name].values.tolist()), dtype=np.int16, count=x.sizes["sample"])
+        attrs = {**x[p.name].attrs, "flag_values": np.arange(len(index), dtype=np.int16),
+                 "flag_meanings": " ".join("_".join(str(v).split()) or "_" for v in p.args["values"])}
+        out[p.name] = ("sample", codes, attrs)
+    return out
+
+
+def category_labels(var: xr.DataArray) -> list[str] | None:
+    """The labels of a stored categorical input, in code order (None for other inputs).
+
+    Examples
+    --------
+    >>> v = xr.DataArray([0, 1], dims="sample", attrs={"categories": '["low", "high"]'})
+    >>> category_labels(v)
+    ['low', 'high']
+    """
+    import json
+
+    text = var.attrs.get("categories")
+    if text is None:
+        return None
+    return [v if isinstance(v, str) else f"{v:g}" for v in json.loads(text)]
 
 
 def draw(study: Study, *, method: str | None = None, samples: int | None = None,

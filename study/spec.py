@@ -20,9 +20,10 @@ import numpy as np
 
 from .adapters import ModelOptions, check_seed_name, parse_model
 from .design import layout
-from .distributions import DISTRIBUTIONS, support_problem
+from .distributions import DISTRIBUTIONS, SCIPY_PREFIX, get, scipy_names, support_problem
 from .errors import StudyError
-from .extends import flatten
+from .extends import dumps, flatten
+from .readings import INLINE, Readings, names_files, reading_documents
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
@@ -72,7 +73,12 @@ class Parameter:
 
     def describe(self) -> str:
         """Short notation of the distribution, e.g. ``Tri(0.05, 0.2, 0.6)``."""
-        return DISTRIBUTIONS[self.distribution].describe(self.args)
+        return get(self.distribution).describe(self.args)
+
+    @property
+    def kind(self) -> str:
+        """``"continuous"``, ``"integer"`` or ``"categorical"`` (see :mod:`study.distributions`)."""
+        return get(self.distribution).kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,7 @@ class Study:
     text: str = field(default="", repr=False)
     report: Report = Report()
     model_options: ModelOptions = ModelOptions()
+    readings: Readings | None = None
 
     def __repr__(self) -> str:  # the generated one spells out every field (1,600 characters)
         d = self.sampling
@@ -381,6 +388,9 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
                 "distribution); got none")
     constants = _constants(ld, ld.table(doc, "constants", required=False), {p.name for p in parameters})
     check_seed_name(ld, model_options, [p.name for p in parameters], [c.name for c in constants])
+    readings, parameters, constants = _readings(ld, doc, model, parameters, constants)
+    if readings is not None:
+        text = dumps(doc)  # the saved study.toml carries each reading's declarations
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
     if correlations and "surrogate" in analysis.methods:
@@ -392,6 +402,7 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
         report=_report(ld, ld.table(doc, "report", required=False)), model_options=model_options,
+        readings=readings,
     )
     if correlations:
         _check_positive_definite(ld, study)
@@ -463,19 +474,11 @@ def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
         _check_name(ld, p, "parameter", name)
         if not isinstance(table, dict):
             ld.fail(p, f"must be a table with a distribution and its arguments; got {_short(table)}")
-        dist = table.get("distribution")
-        if dist is None:
-            near = difflib.get_close_matches("distribution", list(table), n=1, cutoff=0.6)
-            if near:
-                ld.fail(f"{p}.{near[0]}", "unknown key (did you mean 'distribution'?)")
-            ld.fail(f"{p}.distribution", f"missing key; expected one of {sorted(DISTRIBUTIONS)}")
-        if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
-            near = difflib.get_close_matches(dist, list(DISTRIBUTIONS), n=1) if isinstance(dist, str) else []
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            ld.fail(f"{p}.distribution", f"must be one of {sorted(DISTRIBUTIONS)}{hint}; got {_short(dist)}")
-        spec = DISTRIBUTIONS[dist]
-        ld.known(table, p, ("distribution", *spec.args, *PARAM_INFO_KEYS))
-        args = {a: ld.number(table, a, p) for a in spec.args}
+        dist = _distribution_name(ld, table, p)
+        spec = get(dist)
+        inline = (INLINE,) if spec.kind == "categorical" else ()
+        ld.known(table, p, ("distribution", *spec.args, *spec.optional, *inline, *PARAM_INFO_KEYS))
+        args = _distribution_args(ld, table, p, spec)
         bad = spec.check(args) or support_problem(dist, args)
         if bad:
             ld.fail(f"{p}.{bad[0]}", bad[1])
@@ -485,6 +488,110 @@ def _parameters(ld: _Loader, t: dict) -> tuple[Parameter, ...]:
         out.append(Parameter(name, dist, args, **info))
     _check_groups(ld, out)
     return tuple(out)
+
+
+def _distribution_name(ld: _Loader, table: dict, p: str) -> str:
+    """The parameter's ``distribution``: a named family or ``scipy.<name>``, with a hint when mistyped."""
+    dist = table.get("distribution")
+    expected = f"one of {sorted(DISTRIBUTIONS)} or 'scipy.<name>' of a scipy.stats distribution"
+    if dist is None:
+        near = difflib.get_close_matches("distribution", list(table), n=1, cutoff=0.6)
+        if near:
+            ld.fail(f"{p}.{near[0]}", "unknown key (did you mean 'distribution'?)")
+        ld.fail(f"{p}.distribution", f"missing key; expected {expected}")
+    if isinstance(dist, str) and dist.startswith(SCIPY_PREFIX):
+        names = scipy_names()
+        if dist[len(SCIPY_PREFIX):] not in names:
+            near = difflib.get_close_matches(dist[len(SCIPY_PREFIX):], names, n=1)
+            hint = f" (did you mean {SCIPY_PREFIX + near[0]!r}?)" if near else ""
+            ld.fail(f"{p}.distribution", f"must name a scipy.stats distribution after 'scipy.'{hint}; "
+                    f"got {_short(dist)}")
+        return dist
+    if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
+        near = difflib.get_close_matches(dist, list(DISTRIBUTIONS), n=1) if isinstance(dist, str) else []
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        ld.fail(f"{p}.distribution", f"must be {expected}{hint}; got {_short(dist)}")
+    return dist
+
+
+def _distribution_args(ld: _Loader, table: dict, p: str, spec) -> dict:
+    """The distribution's arguments as the loader's types: numbers, whole numbers, a categorical's lists."""
+    if spec.kind == "categorical":
+        return _categorical_args(ld, table, p)
+    args = {a: ld.number(table, a, p) for a in spec.args}
+    args.update({a: ld.number(table, a, p) for a in spec.optional if a in table})
+    for a in spec.whole:
+        if not args[a].is_integer() or isinstance(table[a], float):
+            ld.fail(f"{p}.{a}", f"must be an integer (the bounds of an integer distribution are included); "
+                    f"got {_short(table[a])}")
+    return args
+
+
+def _categorical_args(ld: _Loader, table: dict, p: str) -> dict:
+    values = table.get("values")
+    if values is None:
+        ld.fail(f"{p}.values", "missing key; expected a list of the categories (numbers or strings)")
+    if not isinstance(values, list) or not all(
+            isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite_float(v))
+            for v in values):
+        ld.fail(f"{p}.values", f"must be a list of finite numbers or of strings; got {_short(values)}")
+    args = {"values": tuple(v if isinstance(v, str) else float(v) for v in values)}
+    if INLINE in table and not names_files(values):
+        ld.fail(f"{p}.{INLINE}", "is only for a reading factor (a categorical whose values name study files)")
+    if "weights" in table:
+        w = table["weights"]
+        if not isinstance(w, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and _finite_float(x) for x in w):
+            ld.fail(f"{p}.weights", f"must be a list of finite numbers; got {_short(w)}")
+        args["weights"] = tuple(float(x) for x in w)
+    return args
+
+
+def _reading_factor(ld: _Loader, parameters) -> Parameter | None:
+    """The categorical whose values name study files, if any (one per study)."""
+    found = [p for p in parameters if p.kind == "categorical" and names_files(p.args["values"])]
+    if len(found) > 1:
+        ld.fail(f"parameters.{found[1].name}.values", f"must not name study files: {found[0].name!r} is already "
+                f"this study's reading factor (one per study); got {list(found[1].args['values'])!r}")
+    return found[0] if found else None
+
+
+def _readings(ld: _Loader, doc: dict, model: str, parameters, constants):
+    """Resolve a reading factor: each reading's own declarations, checked and kept inline.
+
+    Returns the :class:`~study.readings.Readings` (or None), the study's parameters with
+    every input some reading samples (the first reading's declaration describes it), and its
+    constants without those. ``doc`` gains the inline declarations.
+    """
+    factor = _reading_factor(ld, parameters)
+    if factor is None:
+        return None, parameters, constants
+    table = dict(doc["parameters"][factor.name])
+    sections = reading_documents(ld.path, doc, factor.name, table, model)
+    own = {d.name: d for d in (*parameters, *constants)}
+    declarations = {}
+    for value, sec in sections.items():
+        vld = ld if value in table.get(INLINE, {}) or value == ld.path.name else _Loader(ld.path.parent / value)
+        vp = _parameters(vld, sec["parameters"]) if sec["parameters"] else ()
+        vc = _constants(vld, sec["constants"], {p.name for p in vp})
+        for d in (*vp, *vc):
+            if d.name not in own:
+                ld.fail(f"parameters.{factor.name}.values", f"must name readings that set only inputs this study "
+                        f"declares (give {d.name!r} its value under this study's own reading in [constants]); got "
+                        f"{value!r}, which declares {d.name!r}")
+            if hasattr(d, "distribution") and d.kind == "categorical" and names_files(d.args["values"]):
+                ld.fail(f"parameters.{factor.name}.values", f"must name readings without a reading factor of "
+                        f"their own; got {value!r}, which declares {d.name!r}")
+        declarations[value] = {d.name: d for d in (*vp, *vc)}
+    varying = sorted({n for d in declarations.values() for n in d})
+    readings = Readings(factor.name, tuple(factor.args["values"]), declarations, {n: own[n] for n in varying})
+    sampled = {n for n in varying if any(hasattr(readings.declaration(v, n), "distribution") for v in readings.values)}
+    added = [next(readings.declaration(v, n) for v in readings.values
+                  if hasattr(readings.declaration(v, n), "distribution"))
+             for n in sorted(sampled - {p.name for p in parameters})]
+    table[INLINE] = sections  # the study's own reading too: a saved copy is no longer named like it
+    doc["parameters"] = {**doc["parameters"], factor.name: table}
+    return readings, (*parameters, *added), tuple(c for c in constants if c.name not in sampled)
 
 
 def _check_name(ld: _Loader, key: str, kind: str, name: str) -> None:

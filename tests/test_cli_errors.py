@@ -73,7 +73,7 @@ def assert_one_line(proc, message: str) -> None:
     assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"error: {message}\n", "")
 
 
-ANY = "['lognormal', 'loguniform', 'normal', 'triangular', 'truncnormal', 'uniform']"
+ANY = "['bernoulli', 'categorical', 'lognormal', 'loguniform', 'normal', 'pert', 'randint', 'triangular', 'truncnormal', 'uniform'] or 'scipy.<name>' of a scipy.stats distribution"
 RESERVED = "(sample, row, matrix, replicate, trajectory, step, status)"
 NAME_RULE = ("must be a plain name of 1 to 64 characters (letters, digits, '_', '-', '.'; starting with a letter "
              "or digit), so that the run stays inside the output root")

@@ -27,6 +27,7 @@ from ..textsafe import plain, unique_names, write_csv
 from .blocks import (Fig, Heading, Note, Para, Table, has_cjk, ref_name, table_latex, to_latex,
                      to_markdown)
 from .record import audit, convergence, run_record, scenarios, triangulation, variants
+from .readings import readings
 from .claims import claims
 from .robustness import robustness
 from .translated import language_blocks, languages
@@ -71,7 +72,7 @@ def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     from ..surrogate_appendix import surrogate_section  # here: it imports .blocks of this package
 
     blocks += surrogate_section(data, figs)  # empty without surrogate rows
-    blocks += scenarios(data) + variants(data)
+    blocks += scenarios(data) + variants(data) + readings(data)
     blocks += robustness(data) + claims(data)
     blocks += run_record(data) + audit(data)
     # Two outputs or cells may slug to one name (or differ only in case): keep files apart.

@@ -69,7 +69,8 @@ def _shift_rows(data, rw, o, p, lang):
     for template, c, s in shifts:
         label = param_label(data, p, lang)
         if s is None:
-            kind = tr(lang, "shift_centre", c=_signed_pct(c), change="").rstrip("：: ")
+            kind = (tr(lang, "shift_centre", c=_signed_pct(c), change="") if c is not None
+                    else tr(lang, "shift_narrow", change="")).rstrip("：: ")
             rows.append([label, tr(lang, "shift_none", kind=kind), "–", "–", "–"])
             recs.append({"output": o, "param": p, "shift": c, "args": "", "value": None, "conf_low": None,
                          "conf_high": None, "ess": None, "low_ess": None, "note": "needs a re-run"})
@@ -143,7 +144,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
     any_low = False
     for o in targets:
         what = _what(data, rw, o, lang)
-        lead = [p for p, _ in leading_inputs(data.record, o, LEADING) if p not in rw.correlated]
+        lead = [p for p, _ in leading_inputs(data.record, o, LEADING) if p not in rw.unshiftable]
         if not lead:
             blocks.append(Note(tr(lang, "rob_no_lead", what=what)))
             continue

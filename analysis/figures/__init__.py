@@ -19,7 +19,7 @@ from .. import METHODS
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .noise import plot_noise_share
-from .scatter import plot_scatter
+from .scatter import categories_of, plot_scatter
 from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
                           plot_indices_over, plot_morris, plot_ranks, plot_s2)
 from ..textsafe import mathtext_escape, slug, unique_names
@@ -213,7 +213,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 lambda: plot_scatter({p: ind[p].values for p in top}, y, labels=labels,
                                      ylabel=data.label(key) + where,
                                      holds=ind[hl].values if hl else None,
-                                     holds_label=data.label(hl) if hl else "")))
+                                     holds_label=data.label(hl) if hl else "",
+                                     categories=categories_of(ind, top))))
         ranks = ranks_frame(data, key, cell)
         if data.has("morris", "mu_star"):
             mrows = select_cell(data.rows("morris", output=key), cell, data.dim_columns)

@@ -16,9 +16,16 @@ __all__ = ["plot_scatter", "DENSE"]
 DENSE = 3000
 
 
+def categories_of(ds, names) -> dict[str, list[str]]:
+    """Labels of the categorical inputs among ``names`` (see ``study.sampling.category_labels``)."""
+    from study.sampling import category_labels  # deferred: the sampling module pulls in scipy's QMC
+
+    return {p: c for p in names if (c := category_labels(ds[p]))}
+
+
 def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[str, str],
                  ylabel: str, holds: np.ndarray | None = None, holds_label: str = "",
-                 ax=None):
+                 ax=None, categories: dict[str, list[str]] | None = None):
     """Key output against each given input, coloured by whether the headline holds.
 
     Parameters
@@ -39,6 +46,8 @@ def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[s
         Name of the headline result, for the legend or colour bar.
     ax : sequence of Axes, optional
         One per input.
+    categories : dict, optional
+        Parameter name -> labels of a categorical input's codes 0 … k-1 (its ticks).
 
     Returns
     -------
@@ -69,6 +78,10 @@ def plot_scatter(inputs: dict[str, np.ndarray], y: np.ndarray, *, labels: dict[s
             else:
                 a.scatter(x, y, s=3, color=PALETTE[0], alpha=0.5, lw=0)
             a.set_xlabel(mathtext_escape(textwrap.fill(labels.get(p, p), 30 if n < 4 else 24)))
+            if p in (categories or {}):  # a categorical's codes are shown as its labels
+                names_p = [c.removesuffix(".toml") for c in categories[p]]
+                a.set_xticks(range(len(names_p)), [mathtext_escape(c) for c in names_p], rotation=30, ha="right",
+                             fontsize="x-small")
         axes[0].set_ylabel(mathtext_escape(textwrap.fill(ylabel, 40)))
         if dense:
             label = f"Share where it holds: {holds_label}" if holds is not None else "Draws"
