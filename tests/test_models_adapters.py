@@ -124,7 +124,7 @@ def _run(path, tmp_path, **kw):
 
 
 def _cli(capsys, *argv):
-    code = main(["run", *map(str, argv), "--no-figures", "--no-appendix"])
+    code = main(["run", "-q", *map(str, argv), "--no-figures", "--no-appendix"])
     return code, capsys.readouterr()
 
 
