@@ -39,8 +39,10 @@ CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low"
 
 def run_study_spec(run_dir: Path):
     """The run's study as it was run: the saved copy with the recorded overrides."""
-    over = Manifest.load(run_dir).data.get("overrides") or {}
-    return load_study(Path(run_dir) / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+    data = Manifest.load(run_dir).data
+    over = data.get("overrides") or {}
+    study = load_study(Path(run_dir) / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+    return study.scoped(data.get("analysis_scope"))  # a variant run computes what its comparison reads
 
 
 def output_names(results: xr.Dataset, study) -> list[str]:

@@ -38,6 +38,23 @@ def _designs(study: Study) -> list[str]:
     return kinds
 
 
+def analysis_scope(study: Study) -> dict:
+    """What a variant run's analysis computes: only what ``study compare`` reads of it.
+
+    :func:`analysis.compare.compare` reads a variant's headline outputs (from its results)
+    and their top drivers by total-order Sobol index, or by delta where the run has no
+    Sobol design. Morris screening, the other outputs' indices and delta beside Sobol are
+    read by nothing (the appendix reads the main run's), so a variant run skips them.
+    """
+    a = study.analysis
+    if "sobol" in a.methods and study.sampling.method == "sobol":
+        methods = ["sobol"]
+    else:
+        methods = [m for m in ("delta",) if m in a.methods]
+    return {"methods": methods, "outputs": list(a.headline),
+            "reason": "a variant run: study compare reads only its headline outputs' drivers"}
+
+
 def _progress(total: int, desc: str):
     from tqdm import tqdm
 
@@ -249,6 +266,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             study = load_study(path, samples=samples, seed=seed, check_variants=variants)
             study_dir = path.resolve().parent
             probe(study, study_dir)
+            scope = analysis_scope(study) if variant_of is not None else None
+            study = study.scoped(scope)
             sources = local_sources(study_dir)  # the probe has loaded the model and its helpers
             # Connect before the run directory exists: an unreachable scheduler leaves none.
             client = stack.enter_context(_cluster(workers, scheduler))
@@ -273,6 +292,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                             "runs_completed": 0, "runs_failed": 0},
                 "overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
                 "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
+                "analysis_scope": scope,
                 "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
                 "timings": {"started": store.utc_now()}, "error": None,
             })
@@ -462,6 +482,7 @@ def _prepare_resume(run_dir: Path, path):
                        "resuming would mix two studies in one run: start a new run instead")
     over = manifest.data.get("overrides", {})
     study = load_study(copy, samples=over.get("samples"), seed=over.get("seed"))
+    study = study.scoped(manifest.data.get("analysis_scope"))
     model = manifest["model"]
     if model.get("file"):
         mf = Path(model["file"])
