@@ -3,7 +3,11 @@
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
+import xarray as xr
+
+from analysis import delta
 
 from study import run_study
 from tests.helpers import MODELS, write_study
@@ -41,3 +45,42 @@ def test_a_variant_run_computes_only_what_its_comparison_reads(tmp_path):
     compared = pd.read_csv(main_dir / "variants" / "compare.csv").set_index("study").loc["v"]
     st = full[(full["method"] == "sobol") & (full["index"] == "ST") & (full["output"] == "y_high")]
     assert compared["driver_1"] == st.sort_values("value", ascending=False)["param"].iloc[0]
+
+
+def _kernel_sums(y, starts, n_c, scale, inv_h, grid):
+    """The kernel sums straight from their definition, one class at a time."""
+    out = []
+    for s, m, sc, ih in zip(starts, n_c, scale, inv_h):
+        z = np.maximum(-0.5 * ((grid[None, :] - y[s:s + m, None]) * ih) ** 2, -300.0)
+        out.append(sc * np.exp(z).sum(axis=0))
+    return np.array(out)
+
+
+def test_kernel_sums_equal_their_definition_with_far_tails_and_a_skipped_class():
+    rng = np.random.default_rng(4)
+    y = np.r_[rng.normal(size=1500), rng.lognormal(2.0, 1.5, size=1500)]  # far ends need the clamp
+    starts, n_c = np.array([0, 700, 1500, 1501]), np.array([700, 800, 1, 1499])
+    scale = np.array([0.3, 2.0, 0.0, 1.5])  # a one-value class is left out (scale 0)
+    inv_h = np.array([4.0, 0.5, 1.0, 60.0])
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    got = delta._kde(y, starts, n_c, scale, inv_h, grid)
+    want = _kernel_sums(y, starts, n_c, scale, inv_h, grid)
+    assert got[2].tolist() == [0.0] * grid.size
+    # Exact to rounding where a class's density is not negligible; in its far tails (here
+    # 1e-39 of its peak, an output spanning 1400 bandwidths) the exponent's rounding shows.
+    peak = want.max(axis=1, keepdims=True)
+    assert np.abs(got - want).max() <= 1e-12 * peak.max()
+    assert (np.abs(got - want) <= 1e-12 * peak).all()
+    assert (want[3] < 1e-100).any()  # the clamp's range was reached
+
+
+def test_delta_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.random((600, 3))
+    y = np.column_stack([x[:, 0] + 0.1 * rng.normal(size=600), (x[:, 1] > 0.5).astype(float)])
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(delta, "_threads", lambda threads=threads: threads)
+        runs.append(delta.delta_indices(x, y, params=["a", "b", "c"], resamples=8, rng=np.random.default_rng(6)))
+    xr.testing.assert_identical(*runs)
+    assert float(runs[0].delta.sel(param="a", element="0")) > 0.3
