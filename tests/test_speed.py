@@ -84,3 +84,20 @@ def test_delta_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
         runs.append(delta.delta_indices(x, y, params=["a", "b", "c"], resamples=8, rng=np.random.default_rng(6)))
     xr.testing.assert_identical(*runs)
     assert float(runs[0].delta.sel(param="a", element="0")) > 0.3
+
+
+def test_a_kept_sobol_engine_gives_the_points_of_a_new_one():
+    from scipy.stats import qmc
+
+    from study import sampling
+
+    first = sampling.saltelli_unit(3, 8, seed=11, skip=4, second_order=False)
+    kept = sampling._sobol_engine(6, 11)
+    again = sampling.saltelli_unit(3, 8, seed=11, skip=4, second_order=False)
+    assert sampling._sobol_engine(6, 11) is kept  # not rebuilt
+    fresh = qmc.Sobol(d=6, scramble=True, seed=11)
+    fresh.fast_forward(4)
+    base = fresh.random(8)
+    assert np.array_equal(first, again)
+    assert np.array_equal(first.reshape(8, 5, 3)[:, 0], base[:, :3])  # A rows
+    assert np.array_equal(first.reshape(8, 5, 3)[:, -1], base[:, 3:])  # B rows
