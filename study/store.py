@@ -275,7 +275,8 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset,
     path.parent.mkdir(exist_ok=True)
     tmp = temporary_name(path)
     try:
-        ds.to_netcdf(tmp, encoding=storage_encoding(ds))
+        # Chunk files are temporary: stored plain, so the sample is deflated once, when combined.
+        ds.to_netcdf(tmp)
         record = {"design": design, "b0": b0, "b1": b1, "rows": int(ds.sizes["sample"]),
                   "first_sample": int(ds["sample"].values[0]), "bytes": tmp.stat().st_size,
                   "sha256": file_sha256(tmp)}
