@@ -94,7 +94,7 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
     """Per-class sums ``scale_c Σ_i exp(-½ ((g - y_i) inv_h_c)²)`` at every grid point.
 
     Class ``c`` is the run of ``n_c[c]`` rows from ``starts[c]``, with one bandwidth
-    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 is skipped.
+    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 sums to 0.
 
     With ``w = inv_h / √2``, ``g' = g - o`` and ``Y = (y - o) w`` (``o`` the grid's centre) the
     exponent is ``-(w g'_k - Y_i)² = -Y_i² + 2 w_i Y_i g'_k - w_i² g'_k²``: one rank-3 matrix
