@@ -256,6 +256,25 @@ def storage_encoding(ds: xr.Dataset) -> dict[str, dict]:
     return out
 
 
+@contextlib.contextmanager
+def _small_chunk_cache(size: int = 1 << 20):
+    """netCDF-C's chunk cache at `size` bytes per variable for files opened in the block.
+
+    Its default, 64 MiB for each variable of a compressed file, grows with N: writing the
+    combined file held about 290 MB more at N = 2^14 (``benchmarks/bench_memory.py``),
+    and reading could hold 64 MiB for each of the flagship's 62 variables at 2^18. Two
+    HDF5 chunks per variable suffice for writes in sample order, a few for block reads.
+    """
+    import netCDF4
+
+    before = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(size, before[1], before[2])
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*before)
+
+
 def chunk_path(run_dir: Path, design: str, b0: int) -> Path:
     return Path(run_dir) / "chunks" / f"{design}-{b0:010d}.nc"
 
@@ -442,7 +461,8 @@ def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path]
             if ds.sizes["sample"] != rows:
                 raise RunError(run_dir, "", f"chunks must hold {rows} samples in all; got {ds.sizes['sample']}")
             ds.attrs.update(attrs)
-            ds.to_netcdf(tmp, encoding=storage_encoding(ds))
+            with _small_chunk_cache():
+                ds.to_netcdf(tmp, encoding=storage_encoding(ds))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -476,7 +496,8 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
         raise RunError(run_dir, "", f"has no {name} (run status: {status})")
     # cache=False: a variable read with .values is not kept, so reading outputs one by one
     # holds one at a time (measured at N = 2^18: 9.3 GB peak with the cache, 2.4 GB without).
-    return xr.open_dataset(path, cache=False)
+    with _small_chunk_cache(4 << 20):  # the cache is sized as each file is opened
+        return xr.open_dataset(path, cache=False)
 
 
 def seal(run_dir: Path) -> None:

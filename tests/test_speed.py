@@ -115,7 +115,9 @@ def test_runs_are_stored_deflated_and_read_back_bit_for_bit(tmp_path):
 
     shutil.copy(MODELS / "slow_model.py", tmp_path)
     path = write_study(tmp_path, "slow_model:evaluate", samples=64, chunk_rows=16)
+    cache = netCDF4.get_chunk_cache()
     run_dir = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    assert netCDF4.get_chunk_cache() == cache  # the small caches of writing and reading are undone
     with netCDF4.Dataset(run_dir / "results.nc") as nc:
         along = [v for v in nc.variables.values() if "sample" in v.dimensions]
         assert {v.name for v in along} >= {"x1", "x2", "y", "y_high", "sample", "row", "replicate", "matrix"}
