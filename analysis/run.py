@@ -107,5 +107,6 @@ def read_run(run) -> Run:
     manifest = Manifest.load(path).data
     over = manifest.get("overrides") or {}
     study = load_study(path / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+    study = study.scoped(manifest.get("analysis_scope"))  # a variant run computes what its comparison reads
     document = tomllib.loads((path / "study.toml").read_text(encoding="utf-8"))
     return Run(path=path, manifest=manifest, study=study, document=document)

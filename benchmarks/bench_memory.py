@@ -8,7 +8,10 @@ records the peak per stage (sampling + evaluation + writing ``results.nc``, then
 analysis), switching stage when the manifest records ``evaluation_s``. Prints one line per
 N and the ratio of each peak to the smallest N's.
 
-Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--out DIR] [--keep]``
+With ``--outputs`` the figures and the appendix are built too (a third stage, from the
+manifest's ``complete``): the whole pipeline of the README's main job.
+
+Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--outputs] [--out DIR] [--keep]``
 (each run directory is deleted afterwards unless ``--keep``: at N = 2**18 ``results.nc``
 alone holds about 17 GB).
 """
@@ -72,22 +75,25 @@ def _stage_peaks(proc: psutil.Process, out: Path, stop: threading.Event, peaks: 
             rss = proc.memory_info().rss
         except psutil.Error:
             return
-        if stage == "evaluation":
+        if stage != "outputs":
             manifests = list(out.glob("*/*/manifest.json"))
             try:
-                if manifests and "evaluation_s" in json.loads(manifests[0].read_text())["timings"]:
+                data = json.loads(manifests[0].read_text()) if manifests else {}
+                if stage == "evaluation" and "evaluation_s" in data["timings"]:
                     stage = "analysis"
-            except (ValueError, KeyError):
+                if stage == "analysis" and data.get("status") == "complete":
+                    stage = "outputs"  # figures and appendix (with --outputs)
+            except (ValueError, KeyError, IndexError):
                 pass  # caught mid-rename; read again next tick
         peaks[stage] = max(peaks.get(stage, 0), rss)
         stop.wait(0.05)
 
 
-def measure(log2n: int, out_root: Path, study: Path, keep: bool) -> dict:
+def measure(log2n: int, out_root: Path, study: Path, keep: bool, outputs: bool = False) -> dict:
     """Run the study at N = 2**log2n in a child process; its peak memory, timings and size."""
     out = Path(tempfile.mkdtemp(prefix=f"mem-2^{log2n}-", dir=out_root))
     cmd = [sys.executable, "-m", "study", "run", str(study), "--samples", str(2**log2n),
-           "--no-figures", "--no-appendix", "--out", str(out)]
+           *(() if outputs else ("--no-figures", "--no-appendix")), "--out", str(out)]
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peaks, stop = {}, threading.Event()
@@ -108,6 +114,7 @@ def measure(log2n: int, out_root: Path, study: Path, keep: bool) -> dict:
         shutil.rmtree(out)
     return {"log2n": log2n, "runs": manifest["samples"]["runs_completed"], "peak": usage.ru_maxrss * 1024,
             "peak_eval": peaks.get("evaluation", 0), "peak_analysis": peaks.get("analysis", 0),
+            "peak_outputs": peaks.get("outputs", 0),
             "wall": wall, "timings": manifest["timings"], "disk": size}
 
 
@@ -117,20 +124,23 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-runs")
     parser.add_argument("--study", type=Path, default=FLAGSHIP)
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    parser.add_argument("--outputs", action="store_true", help="also build the figures and the appendix")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     study = study_copy(args.out / args.study.name, args.study)
-    print(f"study {args.study.name} (without its variants), no figures or appendix; peak RSS per run "
-          "(kernel ru_maxrss)")
-    print(f"{'N':>8} {'model runs':>11} {'peak MiB':>9} {'eval MiB':>9} {'analysis MiB':>12} "
+    what = "with figures and appendix" if args.outputs else "no figures or appendix"
+    print(f"study {args.study.name} (without its variants), {what}; peak RSS per run (kernel ru_maxrss); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'N':>8} {'model runs':>11} {'peak MiB':>9} {'eval MiB':>9} {'analysis MiB':>12} {'outputs MiB':>11} "
           f"{'eval s':>7} {'analysis s':>10} {'wall s':>7} {'disk GB':>8}  peak ratio")
     first = None
     for log2n in args.log2n:
-        r = measure(log2n, args.out, study, args.keep)
+        r = measure(log2n, args.out, study, args.keep, args.outputs)
         first = first or r["peak"]
         t = r["timings"]
         print(f"{'2^' + str(log2n):>8} {r['runs']:>11,} {r['peak'] / 2**20:>9.0f} {r['peak_eval'] / 2**20:>9.0f} "
-              f"{r['peak_analysis'] / 2**20:>12.0f} {t.get('evaluation_s', float('nan')):>7.1f} "
+              f"{r['peak_analysis'] / 2**20:>12.0f} {r['peak_outputs'] / 2**20:>11.0f} "
+              f"{t.get('evaluation_s', float('nan')):>7.1f} "
               f"{t.get('analysis_s', float('nan')):>10.1f} {r['wall']:>7.1f} {r['disk'] / 1e9:>8.2f}  "
               f"{r['peak'] / first:.2f}x", flush=True)
 

@@ -45,6 +45,23 @@ def _designs(study: Study) -> list[str]:
     return kinds
 
 
+def analysis_scope(study: Study) -> dict:
+    """What a variant run's analysis computes: only what ``study compare`` reads of it.
+
+    :func:`analysis.compare.compare` reads a variant's headline outputs (from its results)
+    and their top drivers by total-order Sobol index, or by delta where the run has no
+    Sobol design. Morris screening, the other outputs' indices and delta beside Sobol are
+    read by nothing (the appendix reads the main run's), so a variant run skips them.
+    """
+    a = study.analysis
+    if "sobol" in a.methods and study.sampling.method == "sobol":
+        methods = ["sobol"]
+    else:
+        methods = [m for m in ("delta",) if m in a.methods]
+    return {"methods": methods, "outputs": list(a.headline),
+            "reason": "a variant run: study compare reads only its headline outputs' drivers"}
+
+
 def _progress(total: int, desc: str):
     return talk.progress(total, desc)  # a bar on a terminal or in Jupyter, never in a log
 
@@ -333,6 +350,8 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     study_dir = path.resolve().parent
     study, inline_sha = _with_model(study, model, given)
     probe(study, study_dir)
+    scope = analysis_scope(study) if record["variant_of"] is not None else None
+    study = study.scoped(scope)
     sources = local_sources(study_dir, command_files(study, study_dir))  # the probe loaded the model
     # Connect before the run directory exists: an unreachable scheduler leaves none.
     client = stack.enter_context(_cluster(workers, scheduler, given))
@@ -357,7 +376,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
                     "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
                     "runs_completed": 0, "runs_failed": 0},
         "overrides": record["overrides"], "allow_failures": record["allow_failures"],
-        "variant_of": record["variant_of"],
+        "variant_of": record["variant_of"], "analysis_scope": scope,
         "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
         "timings": {"started": store.utc_now()}, "error": None,
     })
@@ -582,6 +601,7 @@ def _prepare_resume(run_dir: Path, path):
                        "resuming would mix two studies in one run: start a new run instead")
     over = manifest.data.get("overrides", {})
     study = load_study(copy, samples=over.get("samples"), seed=over.get("seed"))
+    study = study.scoped(manifest.data.get("analysis_scope"))
     model = manifest["model"]
     if model.get("file"):
         mf = Path(model["file"])

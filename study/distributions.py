@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import special
+
+
+def _ndtri(u: np.ndarray) -> np.ndarray:
+    """The standard normal inverse CDF (scipy.special is imported here, when first used)."""
+    from scipy.special import ndtri
+
+    return ndtri(u)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +217,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     "normal": Distribution(
         ("mean", "sd"),
         _positive("sd"),
-        lambda a, u: a["mean"] + a["sd"] * special.ndtri(u),
+        lambda a, u: a["mean"] + a["sd"] * _ndtri(u),
         lambda a: f"N({a['mean']:g}, {a['sd']:g}²)",
     ),
     "truncnormal": Distribution(
@@ -223,7 +229,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     "lognormal": Distribution(
         ("meanlog", "sdlog"),
         _positive("sdlog"),
-        lambda a, u: np.exp(a["meanlog"] + a["sdlog"] * special.ndtri(u)),
+        lambda a, u: np.exp(a["meanlog"] + a["sdlog"] * _ndtri(u)),
         lambda a: f"LogN({a['meanlog']:g}, {a['sdlog']:g}²)",
     ),
     "loguniform": Distribution(

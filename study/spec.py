@@ -199,6 +199,19 @@ class Study:
 
         return replace(self, sampling=replace(self.sampling, **changes))
 
+    def scoped(self, scope: dict | None) -> "Study":
+        """A copy whose analysis computes only ``scope["methods"]`` on ``scope["outputs"]``.
+
+        A variant run records such a scope in its manifest (see ``analysis_scope`` in
+        :mod:`study.runner`); ``None`` leaves the study as it is.
+        """
+        if not scope:
+            return self
+        from dataclasses import replace
+
+        return replace(self, analysis=replace(self.analysis, methods=tuple(scope["methods"]),
+                                              outputs=tuple(scope["outputs"])))
+
 
 # -- helpers that produce the one wording ------------------------------------------------
 

@@ -245,6 +245,45 @@ class Manifest:
         return self.data[key]
 
 
+#: How every variable along ``sample`` is stored: lossless deflate (zlib) at level 1,
+#: which netCDF-C, ``ncdump`` and R's ncdf4 read without plugins. Measured on the flagship
+#: (``benchmarks/bench_storage.py``): 275 bytes a sample against 1,137 uncompressed. No
+#: shuffle: a Saltelli design repeats each input value across its blocks, whole 8-byte
+#: values that deflate finds as they are and shuffling splits (391 bytes a sample with it).
+COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": False}
+#: Samples per HDF5 chunk of a combined file: reading one output decompresses only it.
+STORE_CHUNK = 1 << 16
+
+
+def storage_encoding(ds: xr.Dataset) -> dict[str, dict]:
+    """The netCDF encoding of every variable of `ds` along ``sample`` (see :data:`COMPRESSION`)."""
+    out = {}
+    for name, var in ds.variables.items():
+        if "sample" in var.dims and var.dtype.kind in "biuf":
+            sizes = [min(STORE_CHUNK, n) if d == "sample" else n for d, n in zip(var.dims, var.shape)]
+            out[name] = {**COMPRESSION, "chunksizes": tuple(sizes)}
+    return out
+
+
+@contextlib.contextmanager
+def _small_chunk_cache(size: int = 1 << 20):
+    """netCDF-C's chunk cache at `size` bytes per variable for files opened in the block.
+
+    Its default, 64 MiB for each variable of a compressed file, grows with N: writing the
+    combined file held about 290 MB more at N = 2^14 (``benchmarks/bench_memory.py``),
+    and reading could hold 64 MiB for each of the flagship's 62 variables at 2^18. Two
+    HDF5 chunks per variable suffice for writes in sample order, a few for block reads.
+    """
+    import netCDF4
+
+    before = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(size, before[1], before[2])
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*before)
+
+
 def chunk_path(run_dir: Path, design: str, b0: int) -> Path:
     return Path(run_dir) / "chunks" / f"{design}-{b0:010d}.nc"
 
@@ -264,6 +303,7 @@ def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset,
     path.parent.mkdir(exist_ok=True)
     tmp = temporary_name(path)
     try:
+        # Chunk files are temporary: stored plain, so the sample is deflated once, when combined.
         ds.to_netcdf(tmp)
         record = {"design": design, "b0": b0, "b1": b1, "rows": int(ds.sizes["sample"]),
                   "first_sample": int(ds["sample"].values[0]), "bytes": tmp.stat().st_size,
@@ -431,7 +471,8 @@ def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path]
                 raise RunError(run_dir, "", f"chunks must hold {rows} samples in all; got {ds.sizes['sample']}")
             ds.attrs.update(attrs)
             cf_attributes(ds)
-            ds.to_netcdf(tmp)
+            with _small_chunk_cache():
+                ds.to_netcdf(tmp, encoding=storage_encoding(ds))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -475,7 +516,8 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
         raise RunError(run_dir, "", f"has no {name} (run status: {status})")
     # cache=False: a variable read with .values is not kept, so reading outputs one by one
     # holds one at a time (measured at N = 2^18: 9.3 GB peak with the cache, 2.4 GB without).
-    return xr.open_dataset(path, cache=False)
+    with _small_chunk_cache(4 << 20):  # the cache is sized as each file is opened
+        return xr.open_dataset(path, cache=False)
 
 
 def seal(run_dir: Path) -> None:

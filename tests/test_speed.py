@@ -1,0 +1,133 @@
+"""Speed and storage (issue 17): what variant runs compute, delta's kernel sums, storage."""
+
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis import delta
+
+from study import run_study
+from tests.helpers import MODELS, write_study
+
+ALL = '["sobol", "morris", "delta"]'
+
+
+def _variant_pair(tmp_path):
+    shutil.copy(MODELS / "slow_model.py", tmp_path)
+    kw = dict(samples=64, chunk_rows=64, methods=ALL)
+    variant = write_study(tmp_path, "slow_model:evaluate", name="v", seed=5, extra='headline = ["y_high"]', **kw)
+    main = write_study(tmp_path, "slow_model:evaluate", name="main", samples=64, chunk_rows=64,
+                       extra='headline = ["y_high"]\nvariants = ["v.toml"]')
+    return main, variant
+
+
+def test_a_variant_run_computes_only_what_its_comparison_reads(tmp_path):
+    main, variant = _variant_pair(tmp_path)
+    main_dir = run_study(main, out=tmp_path / "runs", figures=False, appendix=False)
+    v_dir, = (tmp_path / "runs" / "v").iterdir()
+    scope = json.loads((v_dir / "manifest.json").read_text())["analysis_scope"]
+    assert (scope["methods"], scope["outputs"]) == (["sobol"], ["y_high"])
+    assert not (v_dir / "results-morris.nc").exists()  # no Morris design evaluated
+    table = pd.read_csv(v_dir / "indices.csv")
+    assert sorted(table["method"].unique()) == ["headline", "sobol"]
+    assert set(table["output"]) == {"y_high"}
+    # The same study run on its own computes everything; the drivers compared are the same.
+    alone = run_study(variant, out=tmp_path / "alone", figures=False, appendix=False)
+    full = pd.read_csv(alone / "indices.csv")
+    assert {"morris", "delta"} <= set(full["method"]) and (alone / "results-morris.nc").exists()
+    key = ["method", "output", "param", "index"]
+    both = table.merge(full, on=key, suffixes=("", "_full"))
+    assert len(both) == len(table)
+    assert both["value"].equals(both["value_full"]) and both["conf"].equals(both["conf_full"])
+    table = pd.read_csv(main_dir / "variants" / "compare.csv")
+    assert table["study"].tolist() == ["main", "v"]
+    assert json.loads((main_dir / "manifest.json").read_text())["variants"] == [str(v_dir)]
+    compared = table.set_index("study").loc["v"]
+    st = full[(full["method"] == "sobol") & (full["index"] == "ST") & (full["output"] == "y_high")]
+    assert compared["driver_1"] == st.sort_values("value", ascending=False)["param"].iloc[0]
+
+
+def _kernel_sums(y, starts, n_c, scale, inv_h, grid):
+    """The kernel sums straight from their definition, one class at a time."""
+    out = []
+    for s, m, sc, ih in zip(starts, n_c, scale, inv_h):
+        z = np.maximum(-0.5 * ((grid[None, :] - y[s:s + m, None]) * ih) ** 2, -300.0)
+        out.append(sc * np.exp(z).sum(axis=0))
+    return np.array(out)
+
+
+def test_kernel_sums_equal_their_definition_with_far_tails_and_a_skipped_class():
+    rng = np.random.default_rng(4)
+    y = np.r_[rng.normal(size=1500), rng.lognormal(2.0, 1.5, size=1500)]  # far ends need the clamp
+    starts, n_c = np.array([0, 700, 1500, 1501]), np.array([700, 800, 1, 1499])
+    scale = np.array([0.3, 2.0, 0.0, 1.5])  # a one-value class is left out (scale 0)
+    inv_h = np.array([4.0, 0.5, 1.0, 60.0])
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    got = delta._kde(y, starts, n_c, scale, inv_h, grid)
+    want = _kernel_sums(y, starts, n_c, scale, inv_h, grid)
+    assert got[2].tolist() == [0.0] * grid.size
+    # Exact to rounding where a class's density is not negligible; in its far tails (here
+    # 1e-39 of its peak, an output spanning 1400 bandwidths) the exponent's rounding shows.
+    peak = want.max(axis=1, keepdims=True)
+    assert np.abs(got - want).max() <= 1e-12 * peak.max()
+    assert (np.abs(got - want) <= 1e-12 * peak).all()
+    assert (want[3] < 1e-100).any()  # the clamp's range was reached
+
+
+def test_delta_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.random((600, 3))
+    y = np.column_stack([x[:, 0] + 0.1 * rng.normal(size=600), (x[:, 1] > 0.5).astype(float)])
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(delta, "_threads", lambda threads=threads: threads)
+        runs.append(delta.delta_indices(x, y, params=["a", "b", "c"], resamples=8, rng=np.random.default_rng(6)))
+    xr.testing.assert_identical(*runs)
+    assert float(runs[0].delta.sel(param="a", element="0")) > 0.3
+
+
+def test_a_kept_sobol_engine_gives_the_points_of_a_new_one():
+    from scipy.stats import qmc
+
+    from study import sampling
+
+    first = sampling.saltelli_unit(3, 8, seed=11, skip=4, second_order=False)
+    kept = sampling._sobol_engine(6, 11)
+    again = sampling.saltelli_unit(3, 8, seed=11, skip=4, second_order=False)
+    assert sampling._sobol_engine(6, 11) is kept  # not rebuilt
+    fresh = qmc.Sobol(d=6, scramble=True, seed=11)
+    fresh.fast_forward(4)
+    base = fresh.random(8)
+    assert np.array_equal(first, again)
+    assert np.array_equal(first.reshape(8, 5, 3)[:, 0], base[:, :3])  # A rows
+    assert np.array_equal(first.reshape(8, 5, 3)[:, -1], base[:, 3:])  # B rows
+
+
+def test_runs_are_stored_deflated_and_read_back_bit_for_bit(tmp_path):
+    import netCDF4
+
+    from study import load_study, open_run
+    from study.sampling import draw
+
+    shutil.copy(MODELS / "slow_model.py", tmp_path)
+    path = write_study(tmp_path, "slow_model:evaluate", samples=64, chunk_rows=16)
+    cache = netCDF4.get_chunk_cache()
+    run_dir = run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    assert netCDF4.get_chunk_cache() == cache  # the small caches of writing and reading are undone
+    with netCDF4.Dataset(run_dir / "results.nc") as nc:
+        along = [v for v in nc.variables.values() if "sample" in v.dimensions]
+        assert {v.name for v in along} >= {"x1", "x2", "y", "y_high", "sample", "row", "replicate", "matrix"}
+        for v in along:  # plain deflate: what netCDF-C, ncdump and R's ncdf4 read without plugins
+            assert (v.filters()["zlib"], v.filters()["complevel"], v.filters()["shuffle"]) == (True, 1, False), v.name
+    spec = importlib.util.spec_from_file_location("slow_model_copy", tmp_path / "slow_model.py")
+    slow_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(slow_model)
+    x = draw(load_study(path))
+    with open_run(run_dir) as ds:
+        assert np.array_equal(ds["x2"].values, x["x2"].values)
+        assert np.array_equal(ds["y"].values, slow_model.evaluate(x)["y"].values)
+        assert ds["y"].dtype == np.float64
