@@ -72,7 +72,9 @@ def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Datas
         The ``surrogate`` group of ``indices.nc`` (``<output>__<var>``), or None when the
         run has no surrogate design.
     """
-    from .indices import _element_position, _label, _rng, _rows, _s2_rows, flatten
+    from .indices import _rng
+    from .tidy import element_position as _element_position, flatten, labelled as _label
+    from .tidy import s2_rows as _s2_rows, tidy_rows as _rows
 
     a = study.analysis
     res, u = surrogate_design(study, run_dir)
@@ -134,7 +136,7 @@ def _stable(ds, u, values, params, dists, a, rng) -> np.ndarray:
 
 def _q2_rows(ds: xr.Dataset, output: str, dims, index) -> list[dict]:
     """One ``Q2`` row per element: the surrogate's leave-one-out validation."""
-    from .indices import _element_dicts
+    from .tidy import element_dicts as _element_dicts
 
     rows = []
     for e, labels in enumerate(_element_dicts(index, ds.sizes["element"], dims)):
