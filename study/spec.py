@@ -203,7 +203,7 @@ class Study:
         """A copy whose analysis computes only ``scope["methods"]`` on ``scope["outputs"]``.
 
         A variant run records such a scope in its manifest (see ``analysis_scope`` in
-        :mod:`study.runner`); ``None`` leaves the study as it is.
+        :mod:`mcsens.runner`); ``None`` leaves the study as it is.
         """
         if not scope:
             return self

@@ -13,10 +13,7 @@ import xarray as xr
 from analysis.figures import figure_specs, load_run
 from analysis.figures.sensitivity import plot_indices_over
 
-try:  # the command line moves to the application package (issue 13)
-    from mcsens.cli import main
-except ImportError:
-    from study.cli import main
+from mcsens.cli import main
 
 MODEL = '''
 import numpy as np

@@ -10,7 +10,7 @@ import xarray as xr
 
 from analysis import delta
 
-from study import run_study
+from mcsens import run_study
 from tests.helpers import MODELS, write_study
 
 ALL = '["sobol", "morris", "delta"]'
