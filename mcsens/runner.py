@@ -382,7 +382,7 @@ def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
               allow_failures=allow_failures)
     run.manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
     _count_failures(run.run_dir, run.manifest)
-    store.seal(run.run_dir)
+    run.manifest.update(sealed=store.seal(run.run_dir))
     _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
 
 
@@ -402,7 +402,7 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                             samples={"N": run.study.sampling.samples, "runs_requested": runs})
         _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
                   allow_failures=allow_failures)
-        store.seal(run.run_dir)
+        run.manifest.update(sealed=store.seal(run.run_dir))
         _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
     ok = _converged(run.run_dir, method)
     run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})

@@ -1,0 +1,123 @@
+"""Issue 12, second round: what a fresh attack on the merged toolkit found, fixed.
+
+Each problem is met as a user meets it, through ``python -m study`` on a tiny study (N = 16)
+written to ``tmp_path``: one line on stderr, exit status 2, no traceback, and no run folder
+where the check runs before the run directory exists.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import write_study
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "import numpy as np\nimport xarray as xr\n\n"
+GOOD = 'def f(x):\n    return xr.Dataset({"y": x.x1 + 2 * x.x2, "hit": (x.x1 > 0.5).astype(float)})\n'
+
+
+def _study(folder: Path, body: str = GOOD, *, name="t", extra='headline = ["hit"]', **kw) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.py").write_text(HEADER + textwrap.dedent(body))
+    return write_study(folder, "m:f", name=name, samples=16, extra=extra, **kw)
+
+
+def _cli(cwd: Path, *argv, timeout=120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "study", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
+
+
+def _run(cwd: Path, study: Path, *args) -> subprocess.CompletedProcess:
+    return _cli(cwd, "run", study, "--out", cwd / "runs", "--no-figures", "--no-appendix", "-q", *args)
+
+
+def _refused(proc, message=None, *, pattern=None):
+    """Exit 2 and one line on stderr: exactly ``message`` (or matching ``pattern``)."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    if message is not None:
+        assert lines[0] == f"error: {message}"
+    if pattern is not None:
+        assert re.fullmatch(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+def _no_run_folder(cwd: Path):
+    assert not list((cwd / "runs").rglob("manifest.json"))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two complete runs of one study (seeds 3 and 9), made once for the module."""
+    cwd = tmp_path_factory.mktemp("runs")
+    study = _study(cwd / "s")
+    out = []
+    for seed in ("3", "9"):
+        proc = _run(cwd, study, "--seed", seed)
+        assert proc.returncode == 0, proc.stderr
+        out.append(cwd / proc.stdout.splitlines()[-1])
+    return cwd, out
+
+
+def _copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    for f in dest.iterdir():
+        f.chmod(0o644) if f.is_file() else None
+    return dest
+
+
+# --- 1. a swapped results.nc; 5. a truncated one -----------------------------------------
+
+def test_a_run_records_the_sha256_of_the_results_it_sealed(runs):
+    from study.store import file_sha256
+
+    _, (a, _) = runs
+    sealed = json.loads((a / "manifest.json").read_text())["sealed"]
+    assert sealed["results.nc"]["sha256"] == file_sha256(a / "results.nc")
+    assert sealed["results.nc"]["size"] == (a / "results.nc").stat().st_size
+
+
+def test_a_results_file_copied_from_another_run_is_refused(runs, tmp_path):
+    from study.store import file_sha256
+
+    cwd, (a, b) = runs
+    run = _copy_run(a, tmp_path / "run")
+    shutil.copyfile(b / "results.nc", run / "results.nc")
+    want, got = file_sha256(a / "results.nc"), file_sha256(b / "results.nc")
+    assert want != got
+    _refused(_cli(tmp_path, "analyze", run), f"{run}/results.nc: must be the results this run sealed "
+             f"(sha256 {want}); got a file with sha256 {got}")
+
+
+@pytest.mark.parametrize("command", [("analyze",), ("figures",), ("appendix",), ("reweight", "--shift", "x1=low:0.1")])
+def test_a_truncated_results_file_is_one_line_naming_it(runs, tmp_path, command):
+    _, (a, _) = runs
+    run = _copy_run(a, tmp_path / "run")
+    data = (a / "results.nc").read_bytes()
+    (run / "results.nc").write_bytes(data[: len(data) // 3])
+    line = _refused(_cli(tmp_path, command[0], run, *command[1:]))
+    assert line.startswith(f"error: {run}/results.nc: is not a readable netCDF file (truncated or damaged?): ")
+
+
+def test_a_run_sealed_before_checksums_is_read_with_one_warning(runs, tmp_path):
+    _, (a, _) = runs
+    run = _copy_run(a, tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["sealed"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    proc = _cli(tmp_path, "analyze", run)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [f"warning: {run}/results.nc: has no checksum in manifest.json (sealed by "
+                                        "an older version); read unverified"]
