@@ -121,3 +121,79 @@ def test_a_run_sealed_before_checksums_is_read_with_one_warning(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [f"warning: {run}/results.nc: has no checksum in manifest.json (sealed by "
                                         "an older version); read unverified"]
+
+
+# --- 2, 6, 7, 8, 9, 16. the model contract, in the probe ------------------------------------
+
+RESERVED = "sample, status, row, matrix, replicate, trajectory, step, param, param2, element"
+
+PROBE_REFUSALS = {
+    # 2: int64 above 2**53 would be rounded to float64 (a varying output becoming constant)
+    "big_int": ('def f(x):\n    return xr.Dataset({"y": (x.x1 * 0).astype("int64") + 2**53 + 1 + '
+                '(x.x2 > 0.5).astype("int64")})\n',
+                r"error: model 'm:f': output 'y': must hold integers float64 stores exactly \(\|value\| <= 2\*\*53\); "
+                r"got 900719925474099[34] at sample 0 \(x1=[0-9.e-]+, x2=[0-9.e-]+\)"),
+    # 6: a zero-size extra dimension
+    "empty_dim": ('def f(x):\n    return xr.Dataset({"y": (("sample", "k"), np.zeros((x.sizes["sample"], 0)))})\n',
+                  re.escape("error: model 'm:f': output 'y': must not have a dimension of length 0; got dims "
+                            "('sample', 'k') with shape (16, 0)")),
+    # 7: repeated labels on an extra dimension
+    "repeated_labels": ('def f(x):\n    y = xr.concat([x.x1, x.x2], dim="k").assign_coords(k=["a", "a"])\n'
+                        '    return y.to_dataset(name="y")\n',
+                        re.escape("error: model 'm:f': coordinate 'k': must label each element of dimension 'k' "
+                                  "once; got 1 repeated labels (first 'a')")),
+    # 16: a NaN label reads as "no label" in indices.csv
+    "nan_label": ('def f(x):\n    y = xr.concat([x.x1, x.x2], dim="k").assign_coords(k=[1.0, np.nan])\n'
+                  '    return y.to_dataset(name="y")\n',
+                  re.escape("error: model 'm:f': coordinate 'k': must not hold NaN or None labels (indices.csv "
+                            "could not tell them from an unlabelled element); got nan at position 1")),
+    "none_label": ('def f(x):\n    y = xr.concat([x.x1, x.x2], dim="k").assign_coords(k=["a", None])\n'
+                   '    return y.to_dataset(name="y")\n',
+                   re.escape("error: model 'm:f': coordinate 'k': must not hold NaN or None labels (indices.csv "
+                             "could not tell them from an unlabelled element); got nan at position 1")),  # xarray made it nan
+    # 8: a dimension named like a parameter, a coordinate named like a constant
+    "dim_like_param": ('def f(x):\n    y = xr.concat([x.x1, x.x1], dim="x2")\n    return y.to_dataset(name="y")\n',
+                       re.escape("error: model 'm:f': output 'y': must not have a dimension named like an input or "
+                                 "constant; got dims ('x2', 'sample')")),
+    "coord_like_constant": ('def f(x):\n    return xr.Dataset({"y": x.x1 + x.x2}).assign_coords(a=0.0)\n',
+                            re.escape("error: model 'm:f': coordinate 'a': must not take the name of an input or "
+                                      "constant; rename the coordinate")),
+    # 9: a coordinate the model adds under a reserved name, whatever its values
+    "added_row": ('def f(x):\n    y = xr.Dataset({"y": ("sample", (x.x1 + x.x2).values)})\n'
+                  '    return y.assign_coords(row=("sample", np.zeros(x.sizes["sample"], int)))\n',
+                  re.escape(f"error: model 'm:f': coordinate 'row': must not take a name the toolkit reserves "
+                            f"({RESERVED}); rename the coordinate (it is not the inputs' own 'row')")),
+    "added_status": ('def f(x):\n    return xr.Dataset({"y": x.x1 + x.x2}).assign_coords(status=0)\n',
+                     re.escape(f"error: model 'm:f': coordinate 'status': must not take a name the toolkit reserves "
+                               f"({RESERVED}); rename the coordinate")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBE_REFUSALS))
+def test_the_probe_refuses_what_would_crash_or_mislead_later(tmp_path, case):
+    body, pattern = PROBE_REFUSALS[case]
+    study = _study(tmp_path / "s", body, extra="", params=PARAMS_WITH_CONSTANT)
+    _refused(_run(tmp_path, study), pattern=pattern)
+    _no_run_folder(tmp_path)
+
+
+PARAMS_WITH_CONSTANT = """
+[constants.a]
+value = 1.0
+
+[parameters.x1]
+distribution = "uniform"
+low = 0.0
+high = 1.0
+
+[parameters.x2]
+distribution = "uniform"
+low = 0.0
+high = 1.0
+"""
+
+
+def test_a_model_that_returns_its_inputs_coordinates_still_runs(tmp_path):
+    body = 'def f(x):\n    return x.x1.to_dataset(name="y").assign(z=x.x2 * 2)\n'  # carries `row`, `matrix`
+    proc = _run(tmp_path, _study(tmp_path / "s", body, extra=""))
+    assert proc.returncode == 0, proc.stderr
