@@ -197,3 +197,43 @@ def test_a_model_that_returns_its_inputs_coordinates_still_runs(tmp_path):
     body = 'def f(x):\n    return x.x1.to_dataset(name="y").assign(z=x.x2 * 2)\n'  # carries `row`, `matrix`
     proc = _run(tmp_path, _study(tmp_path / "s", body, extra=""))
     assert proc.returncode == 0, proc.stderr
+
+
+# --- 3, 10, 12. the loader --------------------------------------------------------------
+
+def test_an_output_listed_twice_is_refused_at_load(tmp_path):
+    study = _study(tmp_path, extra='outputs = ["y", "y"]')
+    _refused(_cli(tmp_path, "validate", study.name), "t.toml: analysis.outputs: must list each output once; "
+             "got 'y' 2 times")
+
+
+def test_an_empty_methods_list_is_refused_at_load(tmp_path):
+    study = _study(tmp_path, methods="[]")
+    _refused(_cli(tmp_path, "validate", study.name), "t.toml: analysis.methods: must name at least one method of "
+             "['sobol', 'morris', 'delta', 'surrogate']; got []")
+
+
+@pytest.mark.parametrize("value", ["[" * 3000 + "]" * 3000, "{a = " * 3000 + "1" + "}" * 3000])
+def test_a_study_file_nested_3000_levels_deep_is_one_line(tmp_path, value):
+    (tmp_path / "deep.toml").write_text(f'[study]\nname = "t"\nmodel = "m:f"\n\n[extra]\nx = {value}\n')
+    _refused(_cli(tmp_path, "validate", "deep.toml"), pattern=r"error: deep\.toml: syntax: invalid TOML: must nest "
+             r"arrays and tables less deeply \(Python's parser stops near \d+ levels\)")
+
+
+# --- 11. --out on a symbolic link loop ------------------------------------------------------
+
+def test_out_on_a_symlink_loop_is_one_line(tmp_path):
+    study = _study(tmp_path / "s")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    proc = _cli(tmp_path, "run", study, "--out", "a", "-q")
+    _refused(proc, "study run: argument --out: must be a folder; got 'a', where 'a' is a symbolic link that "
+             "leads nowhere (a loop or a missing target)")
+
+
+# --- 13. a key repeated in one --shift ------------------------------------------------------
+
+def test_a_key_repeated_in_one_shift_is_refused(runs, tmp_path):
+    _, (a, _) = runs
+    _refused(_cli(tmp_path, "reweight", a, "--shift", "x1=low:0.1,low:0.2"),
+             "--shift: x1.low: must be given once in a --shift; got 'x1=low:0.1,low:0.2'")
