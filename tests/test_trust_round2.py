@@ -237,3 +237,21 @@ def test_a_key_repeated_in_one_shift_is_refused(runs, tmp_path):
     _, (a, _) = runs
     _refused(_cli(tmp_path, "reweight", a, "--shift", "x1=low:0.1,low:0.2"),
              "--shift: x1.low: must be given once in a --shift; got 'x1=low:0.1,low:0.2'")
+
+
+# --- 4. the break-even search past the last draw --------------------------------------------
+
+def test_the_break_even_search_stops_where_no_draw_keeps_weight(runs):
+    from analysis.reweight import NoDrawKept, Reweighter, break_even, centre_shift
+
+    _, (_, b) = runs  # seed 9: no draw of x1 in the top 6% of its range
+    rw = Reweighter(b)
+    x1 = rw.study.parameter("x1")
+    with pytest.raises(NoDrawKept):
+        rw.value("y", [centre_shift(x1, 0.47)])
+    be = break_even(rw, "y", "x1")  # y = x1 + 2 x2 > 0 never crosses 0: the search reaches its end
+    assert be.fraction is None
+    assert be.reach[0] == pytest.approx(-0.485)  # the uniform's own limit on the low side (|2c| < 0.98)
+    assert 0.45 <= be.reach[1] < 0.47
+    with pytest.raises(NoDrawKept):
+        rw.value("y", [centre_shift(x1, be.reach[1] + 0.005)])
