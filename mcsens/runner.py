@@ -459,8 +459,14 @@ def _sigterm_interrupts():
         yield
         return
 
+    fired = []
+
     def handler(signum, frame):
-        raise _Terminated()
+        # A second SIGTERM (a batch system repeating it) must not cut short the recording
+        # of the first: the run would end with status 143 and the manifest saying "running".
+        if not fired:
+            fired.append(signum)
+            raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

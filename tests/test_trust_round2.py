@@ -255,3 +255,52 @@ def test_the_break_even_search_stops_where_no_draw_keeps_weight(runs):
     assert 0.45 <= be.reach[1] < 0.47
     with pytest.raises(NoDrawKept):
         rw.value("y", [centre_shift(x1, be.reach[1] + 0.005)])
+
+
+# --- 14. compare: one module:function, two different models ---------------------------------
+
+def test_compare_refuses_runs_of_different_code_under_one_model_ref(runs, tmp_path):
+    from study.store import file_sha256
+
+    _, (a, _) = runs
+    other = _study(tmp_path / "other", GOOD.replace("2 * x.x2", "3 * x.x2"))
+    proc = _run(tmp_path, other)
+    assert proc.returncode == 0, proc.stderr
+    b = tmp_path / proc.stdout.splitlines()[-1]
+    mine, theirs = (json.loads((r / "manifest.json").read_text())["model"]["sha256"] for r in (a, b))
+    assert theirs == file_sha256(tmp_path / "other" / "m.py") != mine
+    _refused(_cli(tmp_path, "compare", a, b, "--out", tmp_path / "cmp"),
+             f"study compare: RUN_DIR: must all be runs of the same model code; got 'm:f' with model sha256 "
+             f"{mine} ({a}), model sha256 {theirs} ({b})")
+    assert not (tmp_path / "cmp").exists()
+
+
+# --- 15. a second SIGTERM -----------------------------------------------------------------
+
+def test_a_second_sigterm_while_the_first_is_recorded_is_ignored():
+    from mcsens.runner import _sigterm_interrupts, _Terminated
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with _sigterm_interrupts():
+        with pytest.raises(_Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pause()  # not reached: the handler raises at once
+        os.kill(os.getpid(), signal.SIGTERM)  # the run is being recorded: no second interruption
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_repeated_sigterms_end_a_run_interrupted_with_status_130(tmp_path):
+    # A shell beside the run sends SIGTERM every 20 ms until the process is gone: while the
+    # first is recorded, while the run directory is unlocked, and while Python shuts down (at
+    # most 2 s: a zombie can still be sent signals).
+    body = ("import os, subprocess, time\n\ndef f(x):\n    if int(x['sample'].max()) >= 16:\n"
+            "        subprocess.Popen(['sh', '-c', f'for i in $(seq 100); do kill -TERM {os.getpid()} || exit; "
+            "sleep 0.02; done'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n        time.sleep(30)\n"
+            "    return xr.Dataset({'y': x.x1 + 2 * x.x2})\n")
+    study = _study(tmp_path / "s", body, extra="")
+    proc = _run(tmp_path, study)
+    assert proc.returncode == 130, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("interrupted; finished chunks are kept. Resume with: study run --resume ")
+    manifest = json.loads((Path(last.rpartition(" ")[2]) / "manifest.json").read_text())
+    assert (manifest["status"], manifest["error"]) == ("interrupted", "terminated (SIGTERM)")
