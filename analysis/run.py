@@ -126,9 +126,9 @@ def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:
 def _verify_sealed(run_dir: Path, manifest: dict) -> None:
     """Refuse a results file that is not the one the run sealed (swapped, edited, truncated).
 
-    Each file is hashed in full: at 2^16 base rows a sha256 costs far less than opening the
-    results (see the report of issue 12), and a size-and-mtime check would pass a copy
-    whose mtime was carried over (``cp -p``, ``touch -r``).
+    Each file is hashed in full: measured at N = 2^16 (16.8 MB of results), the sha256
+    takes 32 ms against 250 ms to open the file and read one output; a size-and-mtime
+    check would pass a same-sized copy whose mtime was carried over (``touch -r``).
     """
     sealed = manifest.get("sealed")
     for name in SEALED_RESULTS:
