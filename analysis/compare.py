@@ -89,6 +89,12 @@ def _run_rows(run: Run, conf_level: float) -> tuple[str, list[dict]]:
     return model, rows
 
 
+def _model_code(run: Run) -> tuple:
+    """The model's recorded hash and those of the sources it loaded (empty if unrecorded)."""
+    model = run.manifest.get("model") or {}
+    return model.get("sha256"), tuple(sorted((model.get("sources") or {}).items()))
+
+
 def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
     """Headline probabilities and top drivers of several runs of one model.
 
@@ -119,14 +125,23 @@ def compare(run_dirs, *, conf_level: float = 0.95) -> pd.DataFrame:
     run_dirs = list(run_dirs)
     if len(run_dirs) < 2:
         raise StudyError("study compare", "RUN_DIR", f"must be two or more run directories; got {len(run_dirs)}")
-    models, rows = {}, []
+    models, code, rows = {}, {}, []
     for run in map(read_run, run_dirs):
         model, r = _run_rows(run, conf_level)
         models.setdefault(model, run.path)
+        code.setdefault(_model_code(run), run.path)
         rows += r
     if len(models) > 1:
         seen = ", ".join(f"{m!r} ({d})" for m, d in models.items())
         raise StudyError("study compare", "RUN_DIR", f"must all be runs of the same model; got {seen}")
+    if len(code) > 1:  # one module:function whose code (or a helper module) differs between runs
+        if len({c[0] for c in code}) > 1:
+            seen = ", ".join(f"model sha256 {c[0]} ({d})" for c, d in code.items())
+        else:
+            seen = "one model file but different modules it imports: " + ", ".join(
+                f"{dict(c[1])} ({d})" for c, d in code.items())
+        raise StudyError("study compare", "RUN_DIR", f"must all be runs of the same model code; got "
+                         f"{next(iter(models))!r} with {seen}")
     return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
 
 

@@ -187,11 +187,15 @@ def parse_shift(text: str, study) -> Shift:
     if p.kind == "categorical":
         return _category_shift(text, name, rest, p)
     args = dict(p.args)
+    given = set()
     for item in rest.split(","):
         key, sep, value = item.partition(":")
         if key not in p.args:
             raise StudyError(_OPTION, f"{name}.{key}", f"must be an argument of its {p.distribution} "
                              f"distribution ({', '.join(p.args)}); got {key!r}")
+        if key in given:  # else the last value would silently win
+            raise StudyError(_OPTION, f"{name}.{key}", f"must be given once in a --shift; got {text!r}")
+        given.add(key)
         try:
             args[key] = float(value)
         except ValueError:
@@ -208,6 +212,10 @@ def parse_shift(text: str, study) -> Shift:
     if bad:
         raise StudyError(_OPTION, f"{name}.{bad[0]}", bad[1])
     return Shift(name, args, _describe_change(p.args, args))
+
+
+class NoDrawKept(StudyError):
+    """A shift under which every importance weight is zero: beyond what the run can reweight."""
 
 
 class Reweighter:
@@ -314,7 +322,7 @@ class Reweighter:
                 logw += np.where(np.isfinite(logf), logg - logf, -np.inf)
         w = np.exp(logw)
         if not w.sum() > 0:
-            raise StudyError(_OPTION, shifts[0].param, "must keep some of the run's draws (every importance "
+            raise NoDrawKept(_OPTION, shifts[0].param, "must keep some of the run's draws (every importance "
                              "weight is zero: no draw falls where the shifted distribution has mass); needs a re-run")
         return w
 
@@ -461,6 +469,14 @@ def _threshold(rw: Reweighter, output: str) -> float:
     return 0.5 if rw.is_probability(output) else 0.0
 
 
+def _value_within_reach(rw: Reweighter, output: str, shift: Shift) -> float | None:
+    """The reweighted estimate under ``shift``, or None where no draw keeps any weight."""
+    try:
+        return rw.value(output, [shift])[0]
+    except NoDrawKept:
+        return None
+
+
 def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
                limit: float = 0.5) -> BreakEven:
     """Smallest ``|c|`` for which ``centre_shift(param, c)`` carries the estimate across
@@ -487,15 +503,18 @@ def break_even(rw: Reweighter, output: str, param: str, *, step: float = 0.005,
             s = centre_shift(p, float(c))
             if s is None:
                 break
+            v = _value_within_reach(rw, output, s)
+            if v is None:  # no draw keeps weight: the reweightable range ends here
+                break
             reach[sign > 0] = float(c)
-            v, _ = rw.value(output, [s])
             if np.sign(v - thr) != side or side == 0:
                 lo, hi = prev, float(c)
                 for _ in range(40):
                     if abs(hi - lo) < 1e-4:
                         break
                     mid = (lo + hi) / 2
-                    if np.sign(rw.value(output, [centre_shift(p, mid)])[0] - thr) != side:
+                    v = _value_within_reach(rw, output, centre_shift(p, mid))
+                    if v is not None and np.sign(v - thr) != side:  # hi stays a shift with weight
                         hi = mid
                     else:
                         lo = mid

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -42,6 +44,11 @@ _seed = _integer(0, "a non-negative integer")
 def _output_root(text: str) -> Path:
     """``--out``: a folder that exists or can be created, checked before any work is done."""
     path = Path(text)
+    # exists() is False for a link in a loop or to nothing: mkdir would then fail with a traceback.
+    broken = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+    if broken is not None:
+        raise argparse.ArgumentTypeError(f"must be a folder; got {text!r}, where {str(broken)!r} is a symbolic "
+                                         "link that leads nowhere (a loop or a missing target)")
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"must be a folder; got {text!r}, which is a file")
     existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
@@ -201,6 +208,8 @@ def _cmd_run(args) -> int:
                             until_converged=args.until_converged, max_samples=args.max_samples,
                             appendix=not args.no_appendix, variants=not args.no_variants)
     except KeyboardInterrupt as e:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the run is recorded: exit 130, not 143
         run_dir = getattr(e, "run_dir", None)
         if run_dir is None:
             print("interrupted before the run directory was created; nothing to resume", file=sys.stderr)

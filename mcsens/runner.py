@@ -401,7 +401,7 @@ def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
               allow_failures=allow_failures)
     run.manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
     _count_failures(run.run_dir, run.manifest)
-    store.seal(run.run_dir)
+    run.manifest.update(sealed=store.seal(run.run_dir))
     _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
 
 
@@ -421,7 +421,7 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                             samples={"N": run.study.sampling.samples, "runs_requested": runs})
         _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
                   allow_failures=allow_failures)
-        store.seal(run.run_dir)
+        run.manifest.update(sealed=store.seal(run.run_dir))
         _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
     ok = _converged(run.run_dir, method)
     run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})
@@ -478,8 +478,14 @@ def _sigterm_interrupts():
         yield
         return
 
+    fired = []
+
     def handler(signum, frame):
-        raise _Terminated()
+        # A second SIGTERM (a batch system repeating it) must not cut short the recording
+        # of the first: the run would end with status 143 and the manifest saying "running".
+        if not fired:
+            fired.append(signum)
+            raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

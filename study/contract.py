@@ -367,6 +367,13 @@ def _check_names(result: xr.Dataset, x: xr.Dataset, model: str) -> None:
             if dim in RESERVED_DIMS:
                 raise ModelContractError(model, where, f"must not have a dimension named like the toolkit's own "
                                          f"({', '.join(RESERVED_DIMS)}); got dims {var.dims}")
+            if dim in inputs:  # merged with the inputs, the two would clash (xarray's MergeError)
+                raise ModelContractError(model, where, f"must not have a dimension named like an input or "
+                                         f"constant; got dims {var.dims}")
+    for c in result.coords:
+        if c in inputs:
+            raise ModelContractError(model, f"coordinate {c!r}", "must not take the name of an input or constant; "
+                                     "rename the coordinate")
 
 
 def _check_shapes(result: xr.Dataset, n: int, model: str) -> None:
@@ -383,10 +390,78 @@ def _check_shapes(result: xr.Dataset, n: int, model: str) -> None:
             lost = " (its imaginary part would be lost)" if var.dtype.kind == "c" else ""
             raise ModelContractError(model, where, f"must hold real numbers (bool, integer or float){lost}; "
                                      f"got dtype {var.dtype}")
+        empty = [d for d in var.dims if d != "sample" and var.sizes[d] == 0]
+        if empty:  # the analysis would have no element to estimate for
+            raise ModelContractError(model, where, f"must not have a dimension of length 0; got dims {var.dims} "
+                                     f"with shape {var.shape}")
+
+
+def _check_dim_labels(result: xr.Dataset, model: str) -> None:
+    """An output dimension's labels name rows of ``indices.csv``: each once, none missing."""
+    for dim in result.dims:
+        if dim == "sample" or dim not in result.indexes:
+            continue
+        labels = result.indexes[dim]
+        missing = np.flatnonzero(pd.isna(labels))
+        if missing.size:
+            raise ModelContractError(model, f"coordinate {dim!r}", f"must not hold NaN or None labels (indices.csv "
+                                     f"could not tell them from an unlabelled element); got "
+                                     f"{_label(result[dim].values[missing[0]])!r} at position {int(missing[0])}")
+        if labels.has_duplicates:
+            dup = labels[labels.duplicated()]
+            raise ModelContractError(model, f"coordinate {dim!r}", f"must label each element of dimension {dim!r} "
+                                     f"once; got {dup.size} repeated labels (first {_label(dup[0])!r})")
+
+
+def _check_exact_integers(result: xr.Dataset, x: xr.Dataset, model: str, params) -> None:
+    """Integer outputs are stored as float64, which holds every integer up to 2**53 exactly."""
+    limit = 2**53
+    for name, var in result.data_vars.items():
+        if var.dtype.kind not in "iu":
+            continue
+        values = var.transpose("sample", ...).values.reshape(var.sizes["sample"], -1)
+        bad = (values > limit) | (values < -limit)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ModelContractError(model, f"output {name!r}", f"must hold integers float64 stores exactly "
+                                     f"(|value| <= 2**53); got {int(values[row, col])} at "
+                                     f"{_offending(x, [row], params)}")
 
 
 def _label(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _carried_coords(result: xr.Dataset, x: xr.Dataset, model: str) -> set:
+    """The toolkit-named coordinates the result carries unchanged from the inputs (same memory).
+
+    A coordinate a model adds under a reserved name (``row``, ``status``, ...) is refused
+    whatever its values: in the probe's block every ``row`` is 0, so a model-made ``row``
+    of zeros would look like the design's own and fail only in a later chunk.
+    """
+    carried = set()
+    for c in result.coords:
+        if c == "sample" or c not in RESERVED_NAMES:
+            continue
+        if c not in x.coords:
+            raise ModelContractError(model, f"coordinate {c!r}", f"must not take a name the toolkit reserves "
+                                     f"({', '.join(RESERVED_NAMES)}); rename the coordinate")
+        values = result[c].values
+        # A chunked (dask) copy of the inputs holds new memory: it is carried if it is unchanged.
+        lazy = result[c].chunks is not None and np.array_equal(values, x[c].values)
+        if lazy or np.shares_memory(np.asarray(values), np.asarray(x[c].values)):
+            carried.add(c)
+    return carried
+
+
+def _check_added_coords(result: xr.Dataset, x: xr.Dataset, carried: set, model: str) -> None:
+    """Refuse a reserved coordinate the model made, unless it only reordered the inputs' samples."""
+    reordered = "sample" in result.coords and not pd.Index(result["sample"].values).equals(x.indexes["sample"])
+    for c in result.coords:
+        if c != "sample" and c in RESERVED_NAMES and c not in carried and not reordered:
+            raise ModelContractError(model, f"coordinate {c!r}", f"must not take a name the toolkit reserves "
+                                     f"({', '.join(RESERVED_NAMES)}); rename the coordinate (it is not the "
+                                     f"inputs' own {c!r})")
 
 
 def _check_design_coords(result: xr.Dataset, x: xr.Dataset, model: str) -> None:
@@ -475,8 +550,13 @@ def check_result(result, x: xr.Dataset, ref: str, params, *, allow_nonfinite: bo
         raise ModelContractError(model, "", "must return at least one output variable; got an empty Dataset")
     _check_names(result, x, model)
     _check_shapes(result, n, model)
-    result = _align(result, x, model)
-    _check_design_coords(result, x, model)
+    _check_dim_labels(result, model)
+    carried = _carried_coords(result, x, model)
+    aligned = _align(result, x, model)
+    _check_design_coords(aligned, x, model)
+    _check_added_coords(result, x, carried, model)
+    result = aligned
+    _check_exact_integers(result, x, model, params)
     result = result.drop_vars([c for c in result.coords if "sample" in result[c].dims and c != "sample"])
     # copy=False: a float64 output is used as it is (issue 17: the copy cost 13% of a chunk).
     result = result.transpose("sample", ...).compute().astype(np.float64, copy=False)

@@ -11,6 +11,7 @@ import difflib
 import math
 import os
 import re
+import sys
 import tomllib
 from decimal import Decimal
 from dataclasses import dataclass, field
@@ -372,6 +373,9 @@ def _read_document(path: Path) -> tuple[bytes, str, dict]:
         raise _toml_error(path, e) from None
     except ValueError as e:  # tomllib lets int() refuse an integer of more than 4300 digits
         raise StudyError(path, "syntax", f"invalid TOML: {e}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise StudyError(path, "syntax", "invalid TOML: must nest arrays and tables less deeply "
+                         f"(Python's parser stops near {sys.getrecursionlimit()} levels)") from None
     return raw, text, doc
 
 
@@ -650,6 +654,8 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     default_methods = {"sobol": ("sobol",), "morris": ("morris",), "latin": ("delta",),
                        "surrogate": ("surrogate",)}[sampling.method]
     methods = ld.strings(t, "methods", p, default_methods, ANALYSIS_METHODS)
+    if not methods:  # a run with no method would compute and report nothing
+        ld.fail(f"{p}.methods", f"must name at least one method of {list(ANALYSIS_METHODS)}; got []")
     if "sobol" in methods and sampling.method != "sobol":
         ld.fail(f"{p}.methods", f"'sobol' needs sampling.method = 'sobol'; got sampling.method = {sampling.method!r}")
     conf = ld.number(t, "conf_level", p, required=False, default=0.95)
@@ -677,11 +683,19 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
                              what=f"an integer >= {MIN_RESAMPLES} (a bootstrap interval is the spread of "
                                   "two or more resamples)"),
         headline=ld.strings(t, "headline", p, ()), key_output=ld.string(t, "key_output", p),
-        outputs=ld.strings(t, "outputs", p, ()), tolerance=tol,
+        outputs=_distinct(ld, ld.strings(t, "outputs", p, ()), f"{p}.outputs"), tolerance=tol,
         morris_trajectories=ld.integer(t, "morris_trajectories", p, 64, minimum=2, what="an integer >= 2"),
         morris_levels=levels, variants=variants,
         variant_samples=ld.integer(t, "variant_samples", p, 0), surrogate=surrogate, budget=budget,
     )
+
+
+def _distinct(ld: _Loader, names: tuple[str, ...], key: str) -> tuple[str, ...]:
+    """Refuse a name listed twice (each would be analysed, and reported, twice)."""
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        ld.fail(key, f"must list each output once; got {dup!r} {names.count(dup)} times")
+    return names
 
 
 def _surrogate_keys(ld: _Loader, t: dict, p: str, methods, sampling: Sampling) -> tuple[str, int]:

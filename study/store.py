@@ -520,12 +520,28 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
         return xr.open_dataset(path, cache=False)
 
 
-def seal(run_dir: Path) -> None:
-    """Make the raw results and the study copy read-only: derived files stay rebuildable."""
-    for name in ("study.toml", "results.nc", "results-morris.nc", "results-surrogate.nc"):
+#: The raw results files a run seals (and records a checksum of).
+SEALED_RESULTS = ("results.nc", "results-morris.nc", "results-surrogate.nc")
+
+
+def seal(run_dir: Path) -> dict[str, dict]:
+    """Make the raw results and the study copy read-only: derived files stay rebuildable.
+
+    Returns
+    -------
+    dict
+        For each results file sealed, its ``sha256``, ``size`` and ``mtime_ns``: the
+        manifest's ``sealed`` record, against which a reader checks the file it opens.
+    """
+    record = {}
+    for name in ("study.toml", *SEALED_RESULTS):
         p = Path(run_dir) / name
         if p.exists():
             p.chmod(0o444)
+            if name in SEALED_RESULTS:
+                st = p.stat()
+                record[name] = {"sha256": file_sha256(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return record
 
 
 def host() -> str:
