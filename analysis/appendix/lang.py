@@ -116,6 +116,8 @@ _T: dict[str, dict[str, str]] = {
     "shift_none": {"en": "{kind}: outside the sampled range (needs a re-run)",
                    "zh": "{kind}：超出抽样范围（需重新运行）"},
     "note_low_ess": {"en": "low", "zh": "过低"},
+    "shift_range": {"en": "range {c} (re-run): {change}", "zh": "范围移动 {c}（重新运行）：{change}"},
+    "rerun_n": {"en": "re-run (N = {n})", "zh": "重新运行（N = {n}）"},
     "low_ess_para": {"en": "Estimates whose ESS is marked “low” rest on a few heavily weighted draws; a direct re-run at the "
                            "shifted distribution would be more reliable.",
                      "zh": "ESS 标为“过低”的估计依赖少数权重很大的抽样；在变动后的分布下直接重新运行会更可靠。"},
