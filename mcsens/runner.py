@@ -468,8 +468,9 @@ def _run_shifts(run: _Session, *, workers, scheduler) -> None:
     """One run per range move of each ``[report] shift_runs`` input, like the variants'.
 
     Each move's flattened study goes to ``<run>/shifts/<param>±NN.toml`` (rewritten with the
-    same bytes on a resume) and runs at ``variant_samples`` into ``<name>-shift/`` beside
-    this run's folder; a complete earlier run of the same file is reused, an unfinished one
+    same bytes on a resume) and runs into ``<name>-shift/`` beside this run's folder, as a
+    Latin hypercube of as many independent draws as a variant run has (``2 R n`` for a Sobol
+    design at ``n = variant_samples``: the A and B rows); a complete earlier run of the same file is reused, an unfinished one
     resumed. The manifest's ``shift_runs`` lists ``{param, fraction, run}`` for the appendix.
     """
     from study.shifts import RANGE_MOVES, shifted_text, tag
@@ -478,12 +479,12 @@ def _run_shifts(run: _Session, *, workers, scheduler) -> None:
     folder = run.run_dir / "shifts"
     folder.mkdir(exist_ok=True)
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
-    size = max(n, 2 * study.sampling.replicates) if study.sampling.method == "sobol" else n
+    draws = 2 * study.sampling.replicates * n if study.sampling.method == "sobol" else n
     done = []
     for param in study.report.shift_runs:
         for c in RANGE_MOVES:
             path = folder / f"{tag(param, c)}.toml"
-            path.write_text(shifted_text(study, param, c), encoding="utf-8")
+            path.write_text(shifted_text(study, param, c, draws), encoding="utf-8")
             earlier = _earlier_variant_run(root / (study.name + "-shift"), run.run_dir, chain_sha256(path))
             if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
                 d = earlier
@@ -491,7 +492,7 @@ def _run_shifts(run: _Session, *, workers, scheduler) -> None:
                 d = run_study(path, resume=earlier, workers=workers, scheduler=scheduler, figures=False,
                               appendix=False, variants=False)
             else:
-                d = run_study(path, samples=size, out=root, workers=workers, scheduler=scheduler, figures=False,
+                d = run_study(path, out=root, workers=workers, scheduler=scheduler, figures=False,
                               appendix=False, variants=False, variant_of=run.run_dir, model_dir=run.study_dir)
             done.append({"param": param, "fraction": c, "run": str(Path(d).resolve())})
     run.manifest.update(shift_runs=done)

@@ -4,7 +4,9 @@ A move of an input's whole range (every location argument moved by a share of th
 its width kept) reaches where the run never drew, so importance weights are undefined there
 (:mod:`analysis.reweight`). ``[report] shift_runs`` names the inputs to move; ``study run``
 evaluates one small run per move (:data:`RANGE_MOVES`) beside the main run, from the study
-this module derives, and the appendix's robustness section reads them back.
+this module derives, and the appendix's robustness section reads them back. A re-run only
+estimates the headlines, so it is a Latin hypercube of independent draws with no index
+method: a Saltelli design of the same draws would cost ``2D + 2`` times as many runs.
 """
 
 from __future__ import annotations
@@ -54,14 +56,18 @@ def tag(param: str, c: float) -> str:
     return f"{param}{'+' if c > 0 else '-'}{round(abs(c) * 100):02d}"
 
 
-def shifted_text(study, param: str, c: float) -> str:
+def shifted_text(study, param: str, c: float, draws: int) -> str:
     """The flattened study file of one move: ``param``'s range moved by ``c``.
 
     The name gets :data:`SUFFIX` (its runs sit beside the main run's folder, not in it);
-    variants and ``shift_runs`` are dropped, since a re-run is one plain run.
+    the design becomes a Latin hypercube of ``draws`` points with the study's seed and no
+    index method; variants and ``shift_runs`` are dropped, since a re-run is one plain run.
     """
     doc = tomllib.loads(study.text)
     doc["study"]["name"] = study.name + SUFFIX
+    doc["sampling"] = {"method": "latin", "samples": draws, "seed": study.sampling.seed,
+                       "chunk_rows": study.sampling.chunk_rows}
+    doc.setdefault("analysis", {})["methods"] = []
     p = study.parameter(param)
     doc["parameters"][param].update(range_move(p.distribution, p.args, c))
     doc.get("analysis", {}).pop("variants", None)

@@ -46,12 +46,13 @@ def test_each_range_move_is_a_run_beside_the_main_one_with_the_analytic_p(shifte
     for i in items:
         manifest = json.loads((tmp / "runs" / "thr-shift" / i["run"].rsplit("/", 1)[-1] / "manifest.json").read_text())
         assert manifest["status"] == "complete" and manifest["variant_of"] == str(run.resolve())
-        assert manifest["samples"]["N"] == 32  # variant_samples
+        assert manifest["samples"]["N"] == 2 * 8 * 32  # a variant's A and B rows at variant_samples
+        assert manifest["samples"]["method"] == "latin"
     plus10 = load_study(run / "shifts" / "x1+10.toml")
     assert plus10.name == "thr-shift" and plus10.parameter("x1").args == pytest.approx({"low": 0.1, "high": 1.1})
     rows = _rerun_rows(run)
     assert list(rows["shift"]) == [f"range {c:+g}" for c in RANGE_MOVES]
-    assert set(rows["note"]) == {"re-run (N = 32)"}
+    assert set(rows["note"]) == {"re-run (N = 512)"}
     for c, r in zip(RANGE_MOVES, rows.itertuples()):
         assert r.conf_low <= 0.4 + c <= r.conf_high and abs(r.value - (0.4 + c)) < 0.03, (c, r)
 

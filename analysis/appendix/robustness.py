@@ -190,6 +190,8 @@ def robustness(data: RunData, lang: str = "en") -> list:
         return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",
                           crossing=tr(lang, "crossing_both"))))
+    if data.manifest.get("shift_runs"):
+        blocks.append(Para(tr(lang, "rob_rerun_para")))
     any_low = False
     for o in targets:
         what = _what(data, rw, o, lang)
