@@ -92,3 +92,13 @@ def test_an_unbounded_input_is_refused(tmp_path):
     assert str(e.value) == (f"{path}: report.shift_runs: must name parameters with a bounded range (low and "
                             "high) to move; got 'x3', a normal distribution (its centre shifts are reweighted "
                             "instead)")
+
+
+def test_an_input_that_cannot_move_outward_is_refused(tmp_path):
+    path = _study(tmp_path, 'shift_runs = ["x3"]')
+    path.write_text(path.read_text() + '\n[parameters.x3]\ndistribution = "loguniform"\nlow = 0.01\nhigh = 1.0\n')
+    with pytest.raises(StudyError) as e:
+        load_study(path)
+    assert str(e.value) == (f"{path}: report.shift_runs: must name parameters whose range can move by -10% "
+                            "(x3.low must be positive for a log-uniform distribution; got -0.08900000000000001); "
+                            "got 'x3'")
