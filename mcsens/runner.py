@@ -480,11 +480,14 @@ def _run_shifts(run: _Session, *, workers, scheduler) -> None:
     folder.mkdir(exist_ok=True)
     n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
     draws = 2 * study.sampling.replicates * n if study.sampling.method == "sobol" else n
+    # As many samples per chunk as the main run's (each chunk costs a write: 16 chunks of a
+    # Latin re-run cost twice its evaluation), at most the whole re-run.
+    chunk = min(draws, study.sampling.chunk_rows * make_design(study).block_size)
     done = []
     for param in study.report.shift_runs:
         for c in RANGE_MOVES:
             path = folder / f"{tag(param, c)}.toml"
-            path.write_text(shifted_text(study, param, c, draws), encoding="utf-8")
+            path.write_text(shifted_text(study, param, c, draws, chunk), encoding="utf-8")
             earlier = _earlier_variant_run(root / (study.name + "-shift"), run.run_dir, chain_sha256(path))
             if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
                 d = earlier

@@ -56,17 +56,17 @@ def tag(param: str, c: float) -> str:
     return f"{param}{'+' if c > 0 else '-'}{round(abs(c) * 100):02d}"
 
 
-def shifted_text(study, param: str, c: float, draws: int) -> str:
+def shifted_text(study, param: str, c: float, draws: int, chunk_rows: int) -> str:
     """The flattened study file of one move: ``param``'s range moved by ``c``.
 
     The name gets :data:`SUFFIX` (its runs sit beside the main run's folder, not in it);
-    the design becomes a Latin hypercube of ``draws`` points with the study's seed and no
-    index method; variants and ``shift_runs`` are dropped, since a re-run is one plain run.
+    the design becomes a Latin hypercube of ``draws`` points with the study's seed, evaluated
+    ``chunk_rows`` points at a time, and no index method; variants and ``shift_runs`` are dropped, since a re-run is one plain run.
     """
     doc = tomllib.loads(study.text)
     doc["study"]["name"] = study.name + SUFFIX
     doc["sampling"] = {"method": "latin", "samples": draws, "seed": study.sampling.seed,
-                       "chunk_rows": study.sampling.chunk_rows}
+                       "chunk_rows": chunk_rows}
     doc.setdefault("analysis", {})["methods"] = []
     p = study.parameter(param)
     doc["parameters"][param].update(range_move(p.distribution, p.args, c))
