@@ -216,7 +216,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
               until_converged: bool = False, max_samples: int | None = None, variants: bool = True,
-              variant_of=None, argv: list[str] | None = None, model=None, client=None) -> Path:
+              variant_of=None, model_dir=None, argv: list[str] | None = None, model=None,
+              client=None) -> Path:
     """Run a study and return its run directory.
 
     Parameters
@@ -255,6 +256,10 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     variant_of : path, optional
         The run this one is a variant of (set by the run that starts it; recorded in the
         manifest so that resuming that run finds this one).
+    model_dir : path, optional
+        The folder the model and its helpers are found in, if not the study file's (a
+        re-run of ``[report] shift_runs`` keeps its study file in the main run's folder);
+        recorded in the manifest for a resume.
 
     model : callable or str, optional
         The model instead of the study file's ``[study].model``: a function (one defined in
@@ -285,6 +290,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             run = _start(stack, study, out=out, workers=workers, scheduler=scheduler,
                          record={"overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
                                  "variant_of": str(Path(variant_of).resolve()) if variant_of is not None else None,
+                                 "model_dir": str(Path(model_dir).resolve()) if model_dir is not None else None,
                                  "argv": argv or store.argv()}, model=model, given=client)
         allow = allow_failures or run.manifest.data.get("allow_failures", False)
         try:
@@ -293,6 +299,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 _converge(run, max_samples or 16 * run.study.sampling.samples, allow_failures=allow)
             if run.study.analysis.variants and variants:
                 _run_variants(run.study, run.run_dir, run.manifest, workers=workers, scheduler=scheduler)
+            if run.study.report.shift_runs and variants:
+                _run_shifts(run, workers=workers, scheduler=scheduler)
             _finish(run, started, figures=figures, appendix=appendix)
         except BaseException as e:
             replacement = _failed(run, e)
@@ -347,7 +355,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     comes first: a failure there leaves no run behind.
     """
     path = Path(study.path)
-    study_dir = path.resolve().parent
+    study_dir = Path(record["model_dir"]) if record.get("model_dir") else path.resolve().parent
     study, inline_sha = _with_model(study, model, given)
     probe(study, study_dir)
     scope = analysis_scope(study) if record["variant_of"] is not None else None
@@ -377,6 +385,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
                     "runs_completed": 0, "runs_failed": 0},
         "overrides": record["overrides"], "allow_failures": record["allow_failures"],
         "variant_of": record["variant_of"], "analysis_scope": scope,
+        **({"model_dir": record["model_dir"]} if record.get("model_dir") else {}),
         "versions": store.versions(), "git_commit": store.git_commit(), "host": store.host(),
         "timings": {"started": store.utc_now()}, "error": None,
     })
@@ -548,6 +557,43 @@ def _run_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, work
     manifest.update(variants=[str(Path(d).resolve()) for d in dirs])
 
 
+def _run_shifts(run: _Session, *, workers, scheduler) -> None:
+    """One run per range move of each ``[report] shift_runs`` input, like the variants'.
+
+    Each move's flattened study goes to ``<run>/shifts/<param>±NN.toml`` (rewritten with the
+    same bytes on a resume) and runs into ``<name>-shift/`` beside this run's folder, as a
+    Latin hypercube of as many independent draws as a variant run has (``2 R n`` for a Sobol
+    design at ``n = variant_samples``: the A and B rows); a complete earlier run of the same file is reused, an unfinished one
+    resumed. The manifest's ``shift_runs`` lists ``{param, fraction, run}`` for the appendix.
+    """
+    from study.shifts import RANGE_MOVES, shifted_text, tag
+
+    study, root = run.study, run.run_dir.parent.parent
+    folder = run.run_dir / "shifts"
+    folder.mkdir(exist_ok=True)
+    n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
+    draws = 2 * study.sampling.replicates * n if study.sampling.method == "sobol" else n
+    # As many samples per chunk as the main run's (each chunk costs a write: 16 chunks of a
+    # Latin re-run cost twice its evaluation), at most the whole re-run.
+    chunk = min(draws, study.sampling.chunk_rows * make_design(study).block_size)
+    done = []
+    for param in study.report.shift_runs:
+        for c in RANGE_MOVES:
+            path = folder / f"{tag(param, c)}.toml"
+            path.write_text(shifted_text(study, param, c, draws, chunk), encoding="utf-8")
+            earlier = _earlier_variant_run(root / (study.name + "-shift"), run.run_dir, chain_sha256(path))
+            if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
+                d = earlier
+            elif earlier is not None:
+                d = run_study(path, resume=earlier, workers=workers, scheduler=scheduler, figures=False,
+                              appendix=False, variants=False)
+            else:
+                d = run_study(path, out=root, workers=workers, scheduler=scheduler, figures=False,
+                              appendix=False, variants=False, variant_of=run.run_dir, model_dir=run.study_dir)
+            done.append({"param": param, "fraction": c, "run": str(Path(d).resolve())})
+    run.manifest.update(shift_runs=done)
+
+
 def _earlier_variant_run(folder: Path, parent: Path, sha256: str) -> Path | None:
     """The latest run in `folder` started as a variant of `parent` from the same study file."""
     found = None
@@ -602,6 +648,8 @@ def _prepare_resume(run_dir: Path, path):
                            "studies in one run: start a new run instead")
     original = _study_file(recorded)
     study_dir = original.resolve().parent if original.exists() else run_dir
+    if manifest.data.get("model_dir"):  # a shift run: its model lives beside the main study
+        study_dir = Path(manifest["model_dir"])
     if original.exists() and chain_sha256(original) != recorded["sha256"]:
         raise RunError(original, "", f"has changed since the run started (sha256 {recorded['sha256'][:12]}…); "
                        "resuming would mix two studies in one run: start a new run instead")

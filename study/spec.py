@@ -126,9 +126,11 @@ class Analysis:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """``[report]``: the languages the appendix is written in (English is always written)."""
+    """``[report]``: the languages the appendix is written in (English is always written), and
+    the inputs whose range the run re-runs moved by ±5% and ±10% (``shift_runs``)."""
 
     languages: tuple[str, ...] = ("en",)
+    shift_runs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +420,8 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,
         constants=constants, parameters=parameters, correlations=correlations, text=text,
-        report=_report(ld, ld.table(doc, "report", required=False)), model_options=model_options,
+        report=_report(ld, ld.table(doc, "report", required=False), name, parameters, correlations),
+        model_options=model_options,
         readings=readings,
     )
     if correlations:
@@ -714,13 +717,44 @@ def _surrogate_keys(ld: _Loader, t: dict, p: str, methods, sampling: Sampling) -
     return surrogate, (sampling.samples if sampling.method == "surrogate" else budget)
 
 
-def _report(ld: _Loader, t: dict) -> Report:
-    ld.known(t, "report", ("languages",))
+def _report(ld: _Loader, t: dict, name: str, parameters, correlations) -> Report:
+    ld.known(t, "report", ("languages", "shift_runs"))
     langs = ld.strings(t, "languages", "report", ("en",), REPORT_LANGUAGES)
     if not langs or len(set(langs)) < len(langs):
         ld.fail("report.languages", f"must list each of {list(REPORT_LANGUAGES)} at most once, and at least "
                 f"one; got {list(langs)!r}")
-    return Report(langs)
+    shifts = ld.strings(t, "shift_runs", "report", ())
+    _check_shift_runs(ld, shifts, name, parameters, correlations)
+    return Report(langs, shifts)
+
+
+def _check_shift_runs(ld: _Loader, shifts, name: str, parameters, correlations) -> None:
+    """Each input named once, bounded, independent, and valid with its range moved by ±10%."""
+    from .shifts import RANGE_MOVES, SUFFIX, range_move
+
+    key = "report.shift_runs"
+    by_name = {p.name: p for p in parameters}
+    correlated = {n for c in correlations for n in c.params}
+    if len(set(shifts)) < len(shifts):
+        ld.fail(key, f"must name each parameter at most once; got {list(shifts)!r}")
+    if shifts and len(name + SUFFIX) > 64:  # the re-runs' study name must stay a valid name
+        ld.fail(key, f"needs a study name of at most {64 - len(SUFFIX)} characters (its re-runs are named "
+                f"<name>{SUFFIX}); got {name!r}")
+    for s in shifts:
+        p = by_name.get(s)
+        if p is None:
+            ld.fail(key, f"must name uncertain parameters ({', '.join(by_name)}); got {_short(s)}")
+        if not {"low", "high"} <= set(p.args):
+            ld.fail(key, f"must name parameters with a bounded range (low and high) to move; got {s!r}, "
+                    f"a {p.distribution} distribution (its centre shifts are reweighted instead)")
+        if s in correlated:
+            ld.fail(key, f"must name parameters outside [[correlations]] (moving one margin under a fixed "
+                    f"copula is a choice the study never made); got {s!r}")
+        for c in RANGE_MOVES:
+            bad = DISTRIBUTIONS[p.distribution].check(range_move(p.distribution, p.args, c))
+            if bad:
+                ld.fail(key, f"must name parameters whose range can move by {c:+.0%} ({s}.{bad[0]} "
+                        f"{bad[1]}); got {s!r}")
 
 
 def _correlations(ld: _Loader, items, parameters, sampling) -> tuple[Correlation, ...]:

@@ -252,6 +252,11 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
     assert main(["run", str(study_file), "--samples", "64", "--out", str(tmp_path)]) == 0
     (run,) = [p.parent for p in tmp_path.glob("asia_pacification/*/manifest.json")]
     assert len(list(tmp_path.glob("asia_pacification_*/*/manifest.json"))) == 6  # its variants
+    # [report] languages = ["en", "zh"]: study run compiled the Chinese appendix beside the English one.
+    zh_pdf = run / "appendix" / "appendix.zh.pdf"
+    assert zh_pdf.exists()
+    zh = _squash(subprocess.run(["pdftotext", "-enc", "UTF-8", str(zh_pdf), "-"], capture_output=True,
+                                text=True, check=True).stdout)
     build_appendix(run)
     flat = _squash(_compile(run / "appendix"))
     # No float or page too tall, no table or line wider than the text.
@@ -259,6 +264,11 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
     assert re.findall(r"Overfull \\[hv]box.*", log) == []
     for sentence in headline_sentences(load_run(run)):
         assert _squash(sentence) in flat
+    from analysis.appendix.sections import pct, probabilities
+
+    printed = [pct(r.value) for r in probabilities(load_run(run)).itertuples()]
+    assert len(printed) == 3 and all(_squash(p) in flat and _squash(p) in zh for p in printed)
+    assert all(term in zh for term in ("术语表", "区别对待", "合而治之", "战略自主", "边际损失"))  # the glossary
     cjk = [f.source for f in load_run(run).factors if re.search(r"[\u4e00-\u9fff]", f.source)]
     assert cjk and all(_squash(s) in flat for s in cjk[:5])
 

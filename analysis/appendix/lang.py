@@ -116,6 +116,14 @@ _T: dict[str, dict[str, str]] = {
     "shift_none": {"en": "{kind}: outside the sampled range (needs a re-run)",
                    "zh": "{kind}：超出抽样范围（需重新运行）"},
     "note_low_ess": {"en": "low", "zh": "过低"},
+    "shift_range": {"en": "range {c} (re-run): {change}", "zh": "范围移动 {c}（重新运行）：{change}"},
+    "rob_rerun_para": {
+        "en": "A move of an input's whole range (“range ±5%” or “±10%”: its bounds, mode or mean moved by that "
+              "share of the range) reaches values this run never drew, so it cannot be reweighted; those rows "
+              "come from re-runs of the model at the moved range (independent Latin-hypercube draws, N of them).",
+        "zh": "输入整个范围的移动（“范围移动 ±5%”或“±10%”：其上下界、众数或均值按范围的该比例移动）会到达本次运行"
+              "从未抽样的取值，因而无法重加权；这些行来自在移动后范围下重新运行模型的结果（N 个独立的拉丁超立方抽样）。"},
+    "rerun_n": {"en": "re-run (N = {n})", "zh": "重新运行（N = {n}）"},
     "low_ess_para": {"en": "Estimates whose ESS is marked “low” rest on a few heavily weighted draws; a direct re-run at the "
                            "shifted distribution would be more reliable.",
                      "zh": "ESS 标为“过低”的估计依赖少数权重很大的抽样；在变动后的分布下直接重新运行会更可靠。"},

@@ -1,15 +1,24 @@
 """Appendix section: how the headlines move when the leading inputs' distributions shift.
 
-Built from the saved run alone: the leading inputs come from ``indices.nc`` (Sobol'
+Built from saved runs alone: the leading inputs come from ``indices.nc`` (Sobol'
 total-order indices), the shifted estimates from importance reweighting of the run's
-independent draws (:mod:`analysis.reweight`); nothing is re-run.
+independent draws (:mod:`analysis.reweight`). A move of an input's whole range leaves the
+sampled support and cannot be reweighted; the inputs ``[report] shift_runs`` names were
+re-run at each such move (:mod:`study.shifts`, listed in the manifest's ``shift_runs``),
+and their rows read those runs' independent draws.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
+from ..draws import iid_rows, read_rows
 from ..figures.data import RunData
+from ..proportion import share_holds
+from ..run import read_run
 from ..reweight import (BreakEven, Reweighter, break_even, centre_shift, ess_threshold,
                         leading_inputs, narrowed)
 from .blocks import Heading, Note, Para, Table, fmt
@@ -86,6 +95,47 @@ def _shift_rows(data, rw, o, p, lang):
     return rows, recs
 
 
+def _rerun_estimate(run_dir: Path, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
+    """``(value, low, high, N)`` of one output over a re-run's independent draws.
+
+    A probability's interval is the headline table's (:func:`analysis.proportion.share_holds`:
+    Student-t across replicate designs, else Wilson); a mean's the normal interval.
+    """
+    from scipy import stats
+
+    run = read_run(run_dir)
+    with run.open_results() as ds:
+        keep = np.flatnonzero(iid_rows(ds))
+        y = read_rows(ds[o], keep).astype(float)
+        rep = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
+    n = int(run.manifest["samples"]["N"])
+    if is_p:
+        value, _, low, high, _ = share_holds(y == 1, rep, conf_level)
+        return value, low, high, n
+    half = stats.norm.ppf(0.5 + conf_level / 2) * y.std(ddof=1) / np.sqrt(y.size)
+    return float(y.mean()), float(y.mean() - half), float(y.mean() + half), n
+
+
+def _rerun_rows(data, rw, o, p, lang):
+    """Rows and CSV records of the re-runs of ``p``'s range moves (``[report] shift_runs``)."""
+    from study.shifts import range_move
+
+    par, is_p = rw.study.parameter(p), rw.is_probability(o)
+    rows, recs = [], []
+    for item in data.manifest.get("shift_runs") or []:
+        if item["param"] != p:
+            continue
+        c, moved = item["fraction"], range_move(par.distribution, par.args, item["fraction"])
+        value, low, high, n = _rerun_estimate(Path(item["run"]), o, is_p, rw.study.analysis.conf_level)
+        rows.append([param_label(data, p, lang), tr(lang, "shift_range", c=_signed_pct(c),
+                                                     change=_change(par.args, moved)),
+                     _estimate(value, is_p), _interval(low, high, is_p), tr(lang, "rerun_n", n=n)])
+        recs.append({"output": o, "param": p, "shift": f"range {c:+g}", "args": _change(par.args, moved),
+                     "value": value, "conf_low": low, "conf_high": high, "ess": None, "low_ess": False,
+                     "note": f"re-run (N = {n})", "run": Path(item["run"]).name})
+    return rows, recs
+
+
 def _break_even_text(data, rw, be: BreakEven, lang) -> str:
     label = param_label(data, be.param, lang)
     if be.fraction is None:
@@ -141,6 +191,8 @@ def robustness(data: RunData, lang: str = "en") -> list:
         return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",
                           crossing=tr(lang, "crossing_both"))))
+    if data.manifest.get("shift_runs"):
+        blocks.append(Para(tr(lang, "rob_rerun_para")))
     any_low = False
     for o in targets:
         what = _what(data, rw, o, lang)
@@ -155,10 +207,11 @@ def robustness(data: RunData, lang: str = "en") -> list:
                            + " " + tr(lang, "rob_be_lead", items=tr(lang, "list_sep").join(
                                _break_even_text(data, rw, break_even(rw, o, p), lang) for p in lead))))
         rows, recs = [], []
-        for p in lead:
-            r, rec = _shift_rows(data, rw, o, p, lang)
-            rows += r
-            recs += rec
+        for p in dict.fromkeys([*lead, *rw.study.report.shift_runs]):  # re-run inputs even if not leading
+            r, rec = _shift_rows(data, rw, o, p, lang) if p in lead else ([], [])
+            rr, rrec = _rerun_rows(data, rw, o, p, lang)
+            rows += r + rr
+            recs += rec + rrec
         any_low = any_low or any(x["low_ess"] for x in recs)
         header = [tr(lang, "col_input"), tr(lang, "col_shift"),
                   tr(lang, "col_estimate_p" if is_p else "col_estimate_mean"), tr(lang, "col_interval"),
