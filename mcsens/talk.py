@@ -27,7 +27,28 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
-class _BarSafeHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that, given no stream, writes to ``sys.stderr`` as it is at each message.
+
+    ``logging.StreamHandler()`` keeps the ``sys.stderr`` of the moment it was made; a test
+    harness or a notebook that swaps standard error later would then get lines written to
+    a closed stream.
+    """
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self._fixed = stream
+
+    @property
+    def stream(self):
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # logging.StreamHandler.__init__ and setStream assign it
+        self._fixed = value
+
+
+class _BarSafeHandler(_StderrHandler):
     """On a terminal, write lines above a running progress bar instead of through it."""
 
     def emit(self, record):
@@ -54,7 +75,7 @@ def configure(verbosity: int = 0, stream=None) -> None:
         if h.get_name() == _HANDLER_NAME:
             LOGGER.removeHandler(h)
     target = stream if stream is not None else sys.stderr
-    handler = (_BarSafeHandler if _is_tty(target) else logging.StreamHandler)(stream)
+    handler = (_BarSafeHandler if _is_tty(target) else _StderrHandler)(stream)
     handler.set_name(_HANDLER_NAME)
     if _is_tty(target):
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -657,8 +657,11 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     default_methods = {"sobol": ("sobol",), "morris": ("morris",), "latin": ("delta",),
                        "surrogate": ("surrogate",)}[sampling.method]
     methods = ld.strings(t, "methods", p, default_methods, ANALYSIS_METHODS)
-    if not methods:  # a run with no method would compute and report nothing
-        ld.fail(f"{p}.methods", f"must name at least one method of {list(ANALYSIS_METHODS)}; got []")
+    if not methods and not t.get("headline"):
+        # With headlines, no method means "their probabilities only" (a shift re-run of
+        # [report] shift_runs is one); without, the run would compute and report nothing.
+        ld.fail(f"{p}.methods", f"must name at least one method of {list(ANALYSIS_METHODS)}, or list "
+                "headline outputs whose probabilities are then the run's only results; got []")
     if "sobol" in methods and sampling.method != "sobol":
         ld.fail(f"{p}.methods", f"'sobol' needs sampling.method = 'sobol'; got sampling.method = {sampling.method!r}")
     conf = ld.number(t, "conf_level", p, required=False, default=0.95)

@@ -207,9 +207,10 @@ def test_an_output_listed_twice_is_refused_at_load(tmp_path):
 
 
 def test_an_empty_methods_list_is_refused_at_load(tmp_path):
-    study = _study(tmp_path, methods="[]")
+    study = _study(tmp_path, methods="[]", extra="")  # no headline either: nothing to report
     _refused(_cli(tmp_path, "validate", study.name), "t.toml: analysis.methods: must name at least one method of "
-             "['sobol', 'morris', 'delta', 'surrogate']; got []")
+             "['sobol', 'morris', 'delta', 'surrogate'], or list headline outputs whose probabilities are then "
+             "the run's only results; got []")
 
 
 @pytest.mark.parametrize("value", ["[" * 3000 + "]" * 3000, "{a = " * 3000 + "1" + "}" * 3000])
