@@ -253,8 +253,8 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
     (run,) = [p.parent for p in tmp_path.glob("asia_pacification/*/manifest.json")]
     from study.spec import load_study
 
-    variants = load_study(study_file).analysis.variants  # the escalation scenarios and the readings factor
-    assert len(list(tmp_path.glob("asia_pacification_*/*/manifest.json"))) == len(variants) == 3
+    variants = load_study(study_file).analysis.variants  # readings factor, each rival reading, escalation
+    assert len(list(tmp_path.glob("asia_pacification_*/*/manifest.json"))) == len(variants) == 7
     # [report] languages = ["en", "zh"]: study run compiled the Chinese appendix beside the English one.
     zh_pdf = run / "appendix" / "appendix.zh.pdf"
     assert zh_pdf.exists()

@@ -90,7 +90,7 @@ def test_rival_readings_lower_europe_threshold_and_backfire_raises_it(run):
     study = load_study(FLAGSHIP)
     table = pd.read_csv(run / "variants" / "compare.csv")
     expected = {"asia_pacification"} | {v.removesuffix(".toml") for v in study.analysis.variants}
-    assert set(table["study"]) == expected and len(expected) == 4
+    assert set(table["study"]) == expected and len(expected) == 8
     for _, row in table.iterrows():
         assert row["ci_low"] <= row["p_holds"] <= row["ci_high"]
     p = table.query("output == 'europe_worth_a_try'").set_index("study")["p_holds"]

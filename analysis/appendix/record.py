@@ -303,7 +303,7 @@ def run_record(data: RunData) -> list:
             f"{failed} model runs failed; they are flagged in results.nc (variable status) and "
             "left out of every estimate that does not need a complete design.")
     return [Heading("Run record", 2, "record"), Para(text),
-            Table("run-record", "Run record.", ["Item", "Value"], [list(p) for p in pairs],
+            Table("run-record", "Run record.", ["Item", "Value"], [[k, _breakable(v)] for k, v in pairs],
                   pd.DataFrame(pairs, columns=["item", "value"]), [0.3, 0.7])]
 
 
@@ -328,3 +328,14 @@ def audit(data: RunData) -> list:
         "indices in indices.nc and indices.csv; the figures and this appendix are rebuilt "
         "from those files alone by the commands study figures and study appendix."))
     return blocks
+
+
+def _breakable(value: str) -> str:
+    """A 64-digit hex digest shown as two halves, so TeX may break the cell between them.
+
+    Unbroken, a digest is one word about as wide as the value column, and some digests
+    (wide digits) overflow it; the CSV beside the table keeps the digest whole.
+    """
+    if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return f"{value[:32]} {value[32:]}"
+    return value
