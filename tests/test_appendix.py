@@ -17,6 +17,7 @@ from analysis.appendix import build_appendix, headline_sentences
 from analysis.figures import load_run
 from analysis.textsafe import latex_escape, markdown_escape
 from study.errors import StudyError
+from tests.helpers import PARAMS
 from tests.synthetic import CHINESE, HOSTILE, LABELS, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,18 +381,7 @@ headline = ["claim_a"]
 
 [constants]
 r = {r}
-
-[parameters.x1]
-distribution = "uniform"
-low = 0.0
-high = 1.0
-
-[parameters.x2]
-distribution = "triangular"
-low = 0.0
-mode = 0.3
-high = 1.0
-''')
+{PARAMS}''')
     return path
 
 
