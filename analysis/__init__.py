@@ -2,14 +2,15 @@
 
 Reads run directories written by :mod:`study` through their record (:mod:`analysis.run`);
 never imports or runs a model. One module per method, each declaring its
-:class:`analysis.methods.Method` (name, ranking index, labels, ``analyze``); this is the
-registry, in the order the methods' rows appear in ``indices.csv``::
+:class:`analysis.methods.Method` (name, kind, ranking index, labels, ``analyze``); this is
+the registry, in the order the methods' rows appear in ``indices.csv``::
 
-    METHODS = {"sobol": sobol.METHOD, "morris": morris.METHOD, "delta": delta.METHOD}
+    METHODS = {"sobol": sobol.METHOD, "morris": morris.METHOD, "delta": delta.METHOD,
+               "surrogate": surrogate_run.METHOD, "noise": noise.METHOD}
 """
 
-from . import delta, morris, sobol
+from . import delta, morris, noise, sobol, surrogate_run
 
-METHODS = {m.name: m for m in (sobol.METHOD, morris.METHOD, delta.METHOD)}
+METHODS = {m.name: m for m in (sobol.METHOD, morris.METHOD, delta.METHOD, surrogate_run.METHOD, noise.METHOD)}
 
 __all__ = ["METHODS"]

@@ -27,6 +27,7 @@ from study.store import write_atomic
 
 from . import METHODS
 from .draws import iid_rows, read_rows
+from .methods import ranking
 from .proportion import share_holds
 from .run import Run, read_run
 from .textsafe import mathtext_escape, write_csv
@@ -49,7 +50,7 @@ def _drivers(run: Run, output: str, labels: dict) -> dict:
         return out
     df = df[df["output"] == output]
     # Methods computed on the draws, in registry order: Sobol' first, delta where it is absent.
-    for method, index in ((m.name, m.rank_index) for m in METHODS.values() if m.on_draws):
+    for method, index in ((m.name, m.rank_index) for m in ranking(METHODS, on_draws=True)):
         sel = df[(df["method"] == method) & (df["index"] == index)].sort_values("value", ascending=False)
         if len(sel):
             out["drivers_index"] = index

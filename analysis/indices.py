@@ -1,9 +1,10 @@
 """Sensitivity indices of a saved run: ``indices.nc`` and the tidy ``indices.csv``.
 
 Reads only the run directory, through its :class:`analysis.run.Run` record (``study.toml``,
-``manifest.json``, ``results*.nc``); never imports or runs the model. 
-Each method registered in :data:`analysis.METHODS` analyses the outputs
-(:mod:`analysis.methods`); this module adds the headline probabilities and writes the files.
+``manifest.json``, ``results*.nc``); never imports or runs the model.
+Each method registered in :data:`analysis.METHODS` that applies to the study analyses the
+outputs (:mod:`analysis.methods`; the surrogate and the noise diagnostic too, with no
+special case here); this module adds the headline probabilities and writes the files.
 
 ``indices.csv`` has one row per number: ``method, output, <output dims…>, param, index,
 value, conf, conf_low, conf_high, estimator, conf_method, influential, rank, converged,
@@ -30,7 +31,7 @@ from study.store import file_sha256, write_atomic
 from . import METHODS
 from .draws import iid_rows, read_rows
 from .methods import Settings
-from .noise import NOISE_ROLE, noise_rows
+from .noise import NOISE_ROLE
 from .proportion import share_holds
 from .run import read_run
 from .textsafe import write_csv
@@ -82,15 +83,8 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         trees = {"headline": _headline(results, a, settings)}
         rng = partial(_rng, study)
         for method in METHODS.values():  # registry order: the order of indices.csv and indices.nc
-            if method.name in a.methods:
+            if method.wanted(study):
                 trees[method.name] = method.analyze(run, settings, rng)
-        if "surrogate" in a.methods:  # its own design (results-surrogate.nc or the main one)
-            from .surrogate_run import surrogate_tree
-
-            trees["surrogate"] = surrogate_tree(study, run_dir, settings.outputs, settings.rows, settings.notes)
-        if study.model_options.replications > 1:  # a stochastic model's intrinsic noise (analysis/noise.py)
-            settings.rows.extend(noise_rows(results, settings.outputs, settings.iid, study.model_options.replications,
-                                            conf_level=a.conf_level, resamples=a.resamples, rng=rng("noise")))
 
     csv_path = run_dir / "indices.csv"
     nc_path = run_dir / "indices.nc"

@@ -30,7 +30,6 @@ from scipy.stats import norm
 
 from study.errors import InternalError, RunError, StudyError
 from study.morris_design import group_membership, morris_step
-from study.sampling import make_design
 
 from .methods import Method
 from .tidy import flatten, labelled, tidy_rows
@@ -221,28 +220,53 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
 
 def analyze(run, settings, rng) -> xr.Dataset | None:
     """Elementary effects of every output on the run's Morris design (its main or its own file)."""
-    study = run.study
+    design = None if run.study.sampling.method == "morris" else "morris"
     try:
-        res = run.open_results(None if study.sampling.method == "morris" else "morris")
+        res = run.open_results(design)
     except RunError:
         return None
     with res:
-        return _morris_outputs(run, res, settings, rng)
+        grid, params, levels = stored_grid(run, res, design)
+        return _morris_outputs(run, res, grid, params, levels, settings, rng)
 
 
-def _morris_outputs(run, res, settings, rng) -> xr.Dataset | None:
-    study, run_dir = run.study, run.path
-    a = study.analysis
-    design = make_design(study, "morris", res.attrs.get("trajectories"))
-    grid = design.unit(0, design.n_blocks)[0]  # the bin-centre points the model was run on
-    params = list(design.params)
+def stored_grid(run, res: xr.Dataset, design: str | None) -> tuple[np.ndarray, list[str], int]:
+    """The unit-cube points the Morris design was run on, their parameters and grid levels.
+
+    Read from the results file (its ``/design`` group and ``levels`` attribute); a run
+    written before the points were stored gets the design made from its recorded seed.
+
+    Raises
+    ------
+    study.errors.RunError
+        If the points are not one per sample, or not on the grid of the stored number of
+        levels (an edited file: the analysis would divide by the wrong step).
+    """
+    name = "results.nc" if design is None else f"results-{design}.nc"
+    stored = run.design_points(design)
+    if stored is None:  # sealed before the points were stored: the design from the seed
+        made = run.design("morris", res.attrs.get("trajectories"))
+        grid, params = made.unit(0, made.n_blocks)[0], list(made.params)
+        levels = int(res.attrs.get("levels", made.levels))
+    else:
+        grid, params = stored
+        levels = int(res.attrs.get("levels", run.study.analysis.morris_levels))
     if grid.shape[0] != res.sizes["sample"]:
-        raise RunError(run_dir, "results-morris.nc", f"must hold the {grid.shape[0]} points of the recorded Morris "
-                       f"design; got {res.sizes['sample']}")
+        raise RunError(run.path / name, "", f"must hold the {grid.shape[0]} points of the recorded Morris design; "
+                       f"got {res.sizes['sample']}")
+    k = grid * levels - 0.5  # bin centres (2i + 1) / (2p): k = i, an integer in [0, p - 1]
+    if levels < 2 or not np.allclose(k, np.round(k), atol=1e-6) or k.min() < -1e-6 or k.max() > levels - 1 + 1e-6:
+        raise RunError(run.path / name, "levels", f"must be the number of grid levels of the stored Morris "
+                       f"points; got {levels}")
+    return grid, params, levels
+
+
+def _morris_outputs(run, res, grid, params, levels, settings, rng) -> xr.Dataset | None:
+    a = run.study.analysis
     out = []
     for o in settings.outputs:
         values, index, dims = flatten(res[o])
-        ds = morris_indices(grid, values, params=params, num_levels=design.levels, conf_level=a.conf_level,
+        ds = morris_indices(grid, values, params=params, num_levels=levels, conf_level=a.conf_level,
                             resamples=a.resamples, rng=rng("morris", o))
         ds = ds.assign_coords(element=np.arange(ds.sizes["element"]))
         settings.rows.extend(tidy_rows(ds, "morris", o, dims, index, {

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .methods import Method
+
 ESTIMATOR = "replication ANOVA (Searle et al. 1992; Marrel et al. 2012)"
 #: Suffix and ``model_role`` of the stored variance over replications (study.adapters.stochastic).
 NOISE_SUFFIX, NOISE_ROLE = "__noise_var", "noise_variance"
@@ -107,3 +109,22 @@ def noise_rows(results, outputs, iid, k: int, *, conf_level: float, resamples: i
                      "conf": (hi - lo) / 2, "conf_low": lo, "conf_high": hi, "estimator": ESTIMATOR,
                      "conf_method": "bootstrap over design points", "status": "ok"})
     return rows
+
+
+# -- the diagnostic as a run's analysis runs it (analysis.methods) ---------------------------
+
+def analyze(run, settings, rng) -> None:
+    """Append the noise share of each scalar output to ``settings.rows``; it keeps no group."""
+    a = run.study.analysis
+    settings.rows.extend(noise_rows(settings.results, settings.outputs, settings.iid,
+                                    run.study.model_options.replications, conf_level=a.conf_level,
+                                    resamples=a.resamples, rng=rng("noise")))
+
+
+def _replicated(study) -> bool:
+    """A stochastic model run with replications has a noise share to estimate."""
+    return study.model_options.replications > 1
+
+
+METHOD = Method(name="noise", rank_index="noise_share", label="noise share", text_label="noise share",
+                on_draws=False, analyze=analyze, kind="diagnostic", triangulates=False, applies=_replicated)

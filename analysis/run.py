@@ -3,25 +3,35 @@
 Every stage of the analysis (indices, scenario discovery, figures, the appendix, compare,
 reweighting) takes a :class:`Run` and reads the run directory through it only: the
 manifest and the study are read and validated once, here; each stage opens the results
-lazily when it needs them (:meth:`Run.open_results`) and closes them when it is done.
+lazily when it needs them (:meth:`Run.open_results`) and closes them when it is done. The
+derived files (``scenarios.csv``, ``compare.csv``), a design's stored unit-cube points,
+the digests the run record shows and the records of related runs (variants) come through
+accessors that read on first use and keep what they read (:meth:`Run.table`,
+:meth:`Run.design_points`, :meth:`Run.sha256`, :meth:`Run.related`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from study.errors import RunError
 from study.spec import Study, load_study
-from study.store import SEALED_RESULTS, Manifest, file_sha256, open_run
+from study.store import DESIGN_GROUP, SEALED_RESULTS, Manifest, file_sha256, open_run, results_name
 
 from .textsafe import read_csv
 
-__all__ = ["Run", "read_run"]
+__all__ = ["Run", "read_run", "content_sha256", "PROVENANCE"]
+
+#: Where the derived tables live, in the order they are looked for: ``study run`` writes
+#: the comparison with the variants to ``variants/``, an older layout beside the results.
+TABLES = {"scenarios": ("scenarios.csv",), "compare": ("variants/compare.csv", "compare.csv")}
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,9 @@ class Run:
     manifest: dict
     study: Study
     document: dict
+    # What the accessors read, kept for the next caller (keyed by the file's size and mtime
+    # where the file may be rewritten while the record lives: scenarios.csv after analysis).
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def open_results(self, design: str | None = None):
         """The results of the main design (or of ``design``), opened lazily: close them after use.
@@ -83,14 +96,92 @@ class Run:
         """Path of a file of the run directory (for the stages that write next to it)."""
         return self.path / name
 
+    def has(self, name: str) -> bool:
+        """Whether the run directory holds the file ``name`` (a path relative to it)."""
+        return (self.path / name).is_file()
 
-def read_run(run) -> Run:
+    def table(self, name: str, **read_options):
+        """A derived table of the run (``"scenarios"``, ``"compare"``) as a DataFrame, or None.
+
+        Read on first use and kept while the file is unchanged; ``compare`` is
+        ``variants/compare.csv`` (what ``study run`` writes), else a ``compare.csv``
+        beside the results. ``read_options`` go to :func:`analysis.textsafe.read_csv`.
+        """
+        path = next((self.path / f for f in TABLES[name] if (self.path / f).is_file()), None)
+        if path is None:
+            return None
+        return self._kept(("table", path, tuple(sorted(read_options.items()))), path,
+                          lambda: read_csv(path, **read_options)).copy()
+
+    def sha256(self, name: str) -> str:
+        """Hex sha256 of the bytes of the run's file ``name`` (kept while it is unchanged)."""
+        path = self.path / name
+        return self._kept(("sha256", name), path, lambda: file_sha256(path))
+
+    def content_sha256(self, name: str) -> str:
+        """:func:`content_sha256` of the run's netCDF file ``name`` (kept while it is unchanged)."""
+        path = self.path / name
+        return self._kept(("content", name), path, lambda: content_sha256(path))
+
+    def design_points(self, design: str | None = None):
+        """The unit-cube points the run's ``design`` was evaluated at, as stored, or None.
+
+        ``study run`` stores them (Morris and surrogate designs) in the group
+        ``/design`` of the design's results file (``unit`` on ``(sample, param)``).
+        None for a design without stored points (a run written before they were stored).
+
+        Returns
+        -------
+        (numpy.ndarray, list of str) or None
+            The points, one row per sample, and the parameter of each column.
+        """
+        key = ("points", design)
+        if key not in self._cache:
+            self._cache[key] = _read_points(self.path / results_name(design or "", design is None))
+        return self._cache[key]
+
+    def design(self, kind: str, samples: int | None = None):
+        """The study's ``kind`` design of ``samples`` blocks (:func:`study.sampling.make_design`), made once.
+
+        Only for a run whose results do not store their points (see :meth:`design_points`).
+        """
+        key = ("design", kind, samples)
+        if key not in self._cache:
+            from study.sampling import make_design
+
+            self._cache[key] = make_design(self.study, kind, samples)
+        return self._cache[key]
+
+    def related(self, run_dir) -> "Run":
+        """The record of another run this one refers to (a variant, a re-run), read once."""
+        path = Path(run_dir)
+        key = ("related", path.resolve())
+        if key not in self._cache:
+            self._cache[key] = read_run(path)
+        return self._cache[key]
+
+    def _kept(self, key, path: Path, read):
+        """``read()``, kept under ``key`` while ``path`` keeps its size and mtime."""
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+        got = self._cache.get(key)
+        if got is None or got[0] != stamp:
+            got = self._cache[key] = (stamp, read())
+        return got[1]
+
+
+def read_run(run, *, verified: dict | None = None) -> Run:
     """Read a run directory once: manifest, validated study, and its results on demand.
 
     Parameters
     ----------
     run : str, pathlib.Path or Run
         A run directory written by ``study run``; a :class:`Run` is returned as it is.
+    verified : dict, optional
+        The ``sealed`` record that :func:`study.store.seal` returned to the caller in this
+        process (``study run`` right after sealing the results). A results file whose
+        manifest entry equals it and whose size and mtime are the ones sealed is not
+        hashed again; any other file, and every file of a run read without it, is.
 
     Returns
     -------
@@ -107,7 +198,7 @@ def read_run(run) -> Run:
         return run
     path = Path(run)
     manifest = Manifest.load(path).data
-    _verify_sealed(path, manifest)
+    _verify_sealed(path, manifest, verified or {})
     over = manifest.get("overrides") or {}
     study = load_study(path / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
     study = study.scoped(manifest.get("analysis_scope"))  # a variant run computes what its comparison reads
@@ -124,7 +215,26 @@ def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:
         raise RunError(run_dir / name, "", f"is not a readable netCDF file (truncated or damaged?): {e}") from None
 
 
-def _verify_sealed(run_dir: Path, manifest: dict) -> None:
+def _read_points(path: Path):
+    """The ``/design`` group of a results file as ``(points, params)``, or None without one."""
+    if not path.is_file():
+        return None
+    try:
+        ds = xr.load_dataset(path, group=DESIGN_GROUP)
+    except OSError:  # netCDF4 raises OSError for a missing group
+        return None
+    return np.asarray(ds["unit"].values, dtype=float), [str(p) for p in ds["param"].values]
+
+
+def _unchanged(path: Path, entry: dict, verified: dict) -> bool:
+    """Whether this process sealed ``path`` as ``entry`` and it still has the sealed size and mtime."""
+    if not entry or verified.get(path.name) != entry:
+        return False
+    st = path.stat()
+    return st.st_size == entry.get("size") and st.st_mtime_ns == entry.get("mtime_ns")
+
+
+def _verify_sealed(run_dir: Path, manifest: dict, verified: dict) -> None:
     """Refuse a results file that is not the one the run sealed (swapped, edited, truncated).
 
     Each file is hashed in full: measured at N = 2^16 (16.8 MB of results), the sha256
@@ -141,10 +251,60 @@ def _verify_sealed(run_dir: Path, manifest: dict) -> None:
                 print(f"warning: {path}: has no checksum in manifest.json (sealed by an older version); "
                       "read unverified", file=sys.stderr)
             continue
-        want = (sealed.get(name) or {}).get("sha256")
+        entry = sealed.get(name) or {}
+        if _unchanged(path, entry, verified):  # hashed by the seal a moment ago, in this process
+            continue
+        want = entry.get("sha256")
         got = file_sha256(path)
         if got == want:
             continue
         _open(run_dir, name[len("results-"):-3] if name != "results.nc" else None).close()  # unreadable: say so
         expected = f"sha256 {want}" if want else "none: the run sealed no such file"
         raise RunError(path, "", f"must be the results this run sealed ({expected}); got a file with sha256 {got}")
+
+
+#: Attributes :func:`content_sha256` leaves out: where and when a file was written (the run
+#: folder's name, the hash of a manifest that every stage updates), not what it holds.
+PROVENANCE = frozenset({"run_dir", "source_manifest_sha256", "created", "history"})
+
+
+def content_sha256(path: Path) -> str:
+    """Hex SHA-256 of what a netCDF file holds, not of its bytes.
+
+    Every group, variable (name, dimensions, dtype, raw values) and attribute is hashed in
+    name order, except the attributes in :data:`PROVENANCE`. A file rewritten with the same
+    data (re-analysis, a resumed run, another compression level or chunking) keeps its
+    hash; a changed value or label changes it.
+    """
+    import netCDF4
+
+    h = hashlib.sha256()
+
+    def feed(*parts) -> None:
+        for p in parts:
+            b = p if isinstance(p, bytes) else repr(p).encode()
+            h.update(len(b).to_bytes(8, "little") + b)  # length-prefixed: no ambiguity
+
+    def walk(group) -> None:
+        feed("group", group.path)
+        feed(*[(k, _attr(group.getncattr(k))) for k in sorted(group.ncattrs())
+               if k not in PROVENANCE])
+        feed(*[(d, len(group.dimensions[d])) for d in sorted(group.dimensions)])
+        for name in sorted(group.variables):
+            v = group.variables[name]
+            v.set_auto_maskandscale(False)
+            values = np.ascontiguousarray(v[...])
+            feed("var", name, v.dimensions, str(values.dtype),
+                 values.tobytes() if values.dtype != object else repr(values.tolist()))
+            feed(*[(k, _attr(v.getncattr(k))) for k in sorted(v.ncattrs())])
+        for sub in sorted(group.groups):
+            walk(group.groups[sub])
+
+    with netCDF4.Dataset(path) as ds:
+        walk(ds)
+    return h.hexdigest()
+
+
+def _attr(value):
+    """An attribute in a form whose repr is stable (arrays as lists)."""
+    return value.tolist() if hasattr(value, "tolist") else value

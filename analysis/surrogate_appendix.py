@@ -30,9 +30,9 @@ def surrogate_figures(data, spec, stem, facet) -> list:
         out.append(spec(stem("indices-surrogate", o), "surrogate",
                         f"First- and total-order indices of {data.label(o)} through the surrogate, with "
                         f"{data.conf_level:.0%} intervals, sorted by total order.",
-                        lambda frame=frame: facet(data, frame, lambda f, a, t: plot_indices(
+                        lambda frame=frame, title=data.label(o): facet(data, frame, lambda f, a, t: plot_indices(
                             f, labels=data.labels, title=t, ax=a),
-                            height_per=0.3 * SINGLE + 0.16 * len(data.factors))))
+                            height_per=0.3 * SINGLE + 0.16 * len(data.factors), title=title)))
     return out
 
 

@@ -1,9 +1,11 @@
 """The surrogate method on a saved run: its rows of ``indices.csv`` and its ``indices.nc`` group.
 
 Reads the surrogate design's results (``results.nc`` when ``[sampling] method =
-"surrogate"``, else ``results-surrogate.nc``), rebuilds the design's unit-cube points from
-the recorded seed (so the germs are exact, whatever the inputs' distributions) and fits
-:func:`analysis.surrogate.surrogate_indices` to each output.
+"surrogate"``, else ``results-surrogate.nc``) and the unit-cube points the run stored
+beside them (so the germs are exact, whatever the inputs' distributions; a run written
+before the points were stored gets them from its recorded seed) and fits
+:func:`analysis.surrogate.surrogate_indices` to each output. Its :data:`METHOD` is the
+registry's ``surrogate`` entry.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import xarray as xr
 
 from study.errors import RunError
 from study.spec import MIN_SURROGATE_RUNS
-from study.sampling import make_design
-from study.store import open_run
 
+from .methods import Method
 from .surrogate import Q2_MIN, surrogate_indices
+from .tidy import element_dicts, element_position, flatten, labelled, s2_rows, tidy_rows
 
 #: Bootstrap resamples of a PCE fit (each a least-squares solve on the selected basis).
 PCE_RESAMPLES = 200
@@ -36,35 +38,37 @@ def conf_method(kind: str, resamples: int) -> str:
     return f"{how}; widened by 1 - Q²"
 
 
-def surrogate_design(study, run_dir):
-    """The surrogate design's results and unit points, or ``(None, None)`` if the run has none."""
-    main = study.sampling.method == "surrogate"
-    try:
-        res = open_run(run_dir, None if main else "surrogate")
-    except RunError:
-        return None, None
-    design = make_design(study, "surrogate", int(res.attrs.get("base_rows", res.sizes["sample"])))
-    u, _ = design.unit(0, design.n_blocks)
+def surrogate_points(run, res: xr.Dataset, design: str | None) -> tuple[np.ndarray, list[str]]:
+    """The surrogate design's unit points (as stored) and the parameter of each column.
+
+    Raises
+    ------
+    study.errors.RunError
+        If the points are not one per sample of the results.
+    """
+    stored = run.design_points(design)
+    if stored is None:  # sealed before the points were stored: the design from the seed
+        made = run.design("surrogate", int(res.attrs.get("base_rows", res.sizes["sample"])))
+        stored = made.unit(0, made.n_blocks)[0], [str(p) for p in made.params]
+    u, params = stored
     if u.shape[0] != res.sizes["sample"]:
-        raise RunError(run_dir, "results-surrogate.nc" if not main else "results.nc",
+        raise RunError(run.path, "results-surrogate.nc" if design else "results.nc",
                        f"must hold the {u.shape[0]} points of the recorded surrogate design; "
                        f"got {res.sizes['sample']}")
-    return res, u
+    return u, params
 
 
-def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Dataset | None:
-    """Fit the study's surrogate to each output of a run.
+def analyze(run, settings, rng) -> xr.Dataset | None:
+    """Fit the study's surrogate to each output of a run (the registry's ``analyze``).
 
     Parameters
     ----------
-    study : study.spec.Study
-        The run's study as it was run.
-    run_dir : pathlib.Path
-        The run directory.
-    outputs : sequence of str
-        The outputs to analyse.
-    rows, notes : list
-        ``indices.csv`` rows and run notes, appended to in place.
+    run : analysis.run.Run
+        The run's record.
+    settings : analysis.methods.Settings
+        The outputs to analyse; ``indices.csv`` rows and notes are appended to it.
+    rng : callable
+        ``rng(*key)``: the generator keyed by names (``"surrogate", output``).
 
     Returns
     -------
@@ -72,39 +76,43 @@ def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Datas
         The ``surrogate`` group of ``indices.nc`` (``<output>__<var>``), or None when the
         run has no surrogate design.
     """
-    from .indices import _rng
-    from .tidy import element_position as _element_position, flatten, labelled as _label
-    from .tidy import s2_rows as _s2_rows, tidy_rows as _rows
-
-    a = study.analysis
-    res, u = surrogate_design(study, run_dir)
-    if res is None:
+    design = None if run.study.sampling.method == "surrogate" else "surrogate"
+    try:
+        res = run.open_results(design)
+    except RunError:
         return None
+    with res:
+        u, params = surrogate_points(run, res, design)
+        return _fit_outputs(run.study, res, u, params, settings, rng)
+
+
+def _fit_outputs(study, res, u, params, settings, rng) -> xr.Dataset | None:
+    a = study.analysis
+    rows, notes = settings.rows, settings.notes
     ok = res["status"].values == 0 if "status" in res else np.ones(len(u), bool)
     if not ok.all():
         notes.append(f"surrogate: {int((~ok).sum())} of {len(u)} runs failed; the surrogate is fitted to the "
                      f"{int(ok.sum())} others")
-    params = [str(p) for p in make_design(study, "surrogate", 1).params]
     dists = [study.parameter(p).distribution for p in params]
     resamples = min(a.resamples, PCE_RESAMPLES)
     how = conf_method(a.surrogate, resamples if a.surrogate == "pce" else min(resamples, 50))
     out = []
-    for o in outputs:
+    for o in settings.outputs:
         values, index, dims = flatten(res[o])
         labels = [o] if index is None else [f"{o}[{', '.join(map(str, np.atleast_1d(k)))}]" for k in index]
         ds = surrogate_indices(u[ok], values[ok], params=params, distributions=dists, kind=a.surrogate,
-                               conf_level=a.conf_level, resamples=resamples, rng=_rng(study, "surrogate", o),
+                               conf_level=a.conf_level, resamples=resamples, rng=rng("surrogate", o),
                                elements=labels)
         ds = ds.assign_coords(element=np.arange(ds.sizes["element"]))
-        stable = _stable(ds, u[ok], values[ok], params, dists, a, _rng(study, "surrogate-half", o))
+        stable = _stable(ds, u[ok], values[ok], params, dists, a, rng("surrogate-half", o))
         est = f"{ESTIMATORS[a.surrogate]}, {int(ok.sum())} runs"
-        new = _rows(ds, "surrogate", o, dims, index, {"S1": ("param", est), "ST": ("param", est)}, how)
+        new = tidy_rows(ds, "surrogate", o, dims, index, {"S1": ("param", est), "ST": ("param", est)}, how)
         if a.surrogate == "pce":
-            new += [dict(r, method="surrogate") for r in _s2_rows(ds, o, dims, index, how, est)]
+            new += [dict(r, method="surrogate") for r in s2_rows(ds, o, dims, index, how, est)]
         new += _q2_rows(ds, o, dims, index)
         pos = {p: i for i, p in enumerate(params)}
         for row in new:
-            e = _element_position(index, dims, row)
+            e = element_position(index, dims, row)
             row["status"] = str(ds["status"].values[e])
             if row["index"] in ("S1", "ST"):
                 row["converged"] = bool(stable[e, pos[row["param"]]])
@@ -114,7 +122,7 @@ def surrogate_tree(study, run_dir, outputs, rows: list, notes: list) -> xr.Datas
             notes.append(f"surrogate: {len(bad)} of {len(labels)} elements of {o} are unreliable, their "
                          f"indices withheld (Q² below {Q2_MIN:g}); first: {bad[0][len('unreliable: '):]}")
         ds = ds.assign(status=ds["status"].astype(str))
-        out.append(_label(ds, o, index))
+        out.append(labelled(ds, o, index))
     return xr.merge(out, compat="override", join="outer") if out else None
 
 
@@ -136,10 +144,8 @@ def _stable(ds, u, values, params, dists, a, rng) -> np.ndarray:
 
 def _q2_rows(ds: xr.Dataset, output: str, dims, index) -> list[dict]:
     """One ``Q2`` row per element: the surrogate's leave-one-out validation."""
-    from .tidy import element_dicts as _element_dicts
-
     rows = []
-    for e, labels in enumerate(_element_dicts(index, ds.sizes["element"], dims)):
+    for e, labels in enumerate(element_dicts(index, ds.sizes["element"], dims)):
         terms = int(ds["terms"].values[e])
         detail = (f"degree {int(ds['degree'].values[e])}, {terms} terms" if ds.attrs["surrogate"] == "pce"
                   else f"{terms} training runs")
@@ -148,3 +154,7 @@ def _q2_rows(ds: xr.Dataset, output: str, dims, index) -> list[dict]:
                      f"surrogate ({detail}); indices withheld below {ds.attrs['q2_min']:g}",
                      "conf_method": ""})
     return rows
+
+
+METHOD = Method(name="surrogate", rank_index="ST", label="Surrogate ST", text_label="surrogate ST", on_draws=False,
+                analyze=analyze, triangulates=False)

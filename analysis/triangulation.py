@@ -26,6 +26,11 @@ _WHERE = "analysis.triangulation"
 LABELS = {m.name: m.text_label for m in METHODS.values()}
 
 
+def _label(method: str) -> str:
+    """A method's plain-text label, read from the registry when it is asked for."""
+    return METHODS[method].text_label if method in METHODS else method
+
+
 def _by_element_and_param(da: xr.DataArray) -> pd.Series:
     """The values of ``da`` indexed by (element label, param)."""
     if "param" not in da.dims:
@@ -86,9 +91,26 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
     >>> t[["param", "rank_sobol", "rank_morris"]].to_numpy().tolist()
     [['a', 1, 1], ['b', 2, 3], ['c', 3, 2]]
     """
-    given = {m: v for m, v in (("sobol", sobol_st), ("morris", morris_mu_star), ("delta", delta)) if v is not None}
+    return method_agreement({"sobol": sobol_st, "morris": morris_mu_star, "delta": delta}, top_k=top_k,
+                            max_rank_gap=max_rank_gap)
+
+
+def method_agreement(values: dict, *, top_k: int = 5, max_rank_gap: int = 3) -> pd.DataFrame:
+    """:func:`rank_agreement` over any registered methods: ``values`` maps a method's name
+    (a key of :data:`analysis.METHODS`) to its ranking index's values, or None.
+
+    Examples
+    --------
+    >>> st = xr.DataArray([0.6, 0.3], coords={"param": ["a", "b"]}, dims="param", name="y")
+    >>> method_agreement({"sobol": st, "delta": None})
+    Traceback (most recent call last):
+    ...
+    study.errors.InternalError: analysis.triangulation: methods: must include at least two of sobol, delta; got ['sobol']
+    """
+    given = {m: v for m, v in values.items() if v is not None}
     if len(given) < 2:
-        raise InternalError(_WHERE, "methods", f"must include at least two of sobol, morris, delta; got {sorted(given)}")
+        raise InternalError(_WHERE, "methods", f"must include at least two of {', '.join(values)}; "
+                                            f"got {sorted(given)}")
     for key, value in (("top_k", top_k), ("max_rank_gap", max_rank_gap)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (1 if key == "top_k" else 0):
             raise InternalError(_WHERE, key, f"must be a {'positive' if key == 'top_k' else 'non-negative'} integer; "
@@ -107,11 +129,11 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
         reason = ""
         inside = top.to_numpy()[i] & ok
         if inside.any() and not inside[ok].all():
-            by = " and ".join(LABELS[m] for m, t in zip(methods, inside) if t)
-            out = ", ".join(f"{int(row[j])} by {LABELS[methods[j]]}" for j in np.flatnonzero(ok & ~inside))
+            by = " and ".join(_label(m) for m, t in zip(methods, inside) if t)
+            out = ", ".join(f"{int(row[j])} by {_label(methods[j])}" for j in np.flatnonzero(ok & ~inside))
             reason = f"top {top_k} by {by}, rank {out}"
         elif ok.sum() >= 2 and np.nanmin(row) <= 2 * top_k and np.ptp(row[ok]) > max_rank_gap:
-            reason = "rank " + ", ".join(f"{int(row[j])} by {LABELS[methods[j]]}" for j in np.flatnonzero(ok))
+            reason = "rank " + ", ".join(f"{int(row[j])} by {_label(methods[j])}" for j in np.flatnonzero(ok))
         reasons.append(reason)
     table["disagreement"] = reasons
     table.attrs = {"top_k": top_k, "max_rank_gap": max_rank_gap, "methods": methods}
@@ -154,7 +176,7 @@ def per_output_agreement(table: pd.DataFrame, *, top_k: int = 5) -> pd.DataFrame
 
 def _sentence(element, t: pd.DataFrame, flagged: pd.DataFrame, methods, row, top_k) -> str:
     """One sentence: agreement in rho, then the disagreements, most important first."""
-    names = " and ".join([", ".join(LABELS[m] for m in methods[:-1]), LABELS[methods[-1]]])
+    names = " and ".join([", ".join(_label(m) for m in methods[:-1]), _label(methods[-1])])
     rho = [v for k, v in row.items() if k.startswith("spearman_") and not k.startswith("spearman_top") and np.isfinite(v)]
     span = "" if not rho else (f"Spearman rho {min(rho):.2f}" if len(rho) == 1 or min(rho) == max(rho)
                                else f"Spearman rho {min(rho):.2f} to {max(rho):.2f}")

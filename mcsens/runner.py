@@ -76,11 +76,15 @@ def _check_output_names(study: Study, outputs) -> None:
                 raise StudyError(study.path, f"analysis.{key}", f"must name outputs of the model ({names}); got {w!r}")
 
 
+def designs_of(study: Study) -> dict:
+    """Each design a run of ``study`` evaluates, made once (``kind -> study.sampling.Design``)."""
+    return {kind: make_design(study, kind) for kind in _designs(study)}
+
+
 def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_dir: Path, client,
-              allow_failures: bool) -> None:
+              allow_failures: bool, designs: dict) -> None:
     completed = 0
-    for i, kind in enumerate(_designs(study)):
-        design = make_design(study, kind)
+    for i, (kind, design) in enumerate(designs.items()):
         have = _blocks_stored(run_dir / store.results_name(kind, i == 0))
         if have == design.n_blocks:  # finished before a resume
             completed += design.n_samples
@@ -111,6 +115,8 @@ def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_di
         attrs = design_attrs(study, design)
         store.combine_chunks(run_dir, store.results_name(kind, i == 0), attrs, [done[b0] for b0, _ in grid],
                              rows=design.n_samples)
+        if design.kind in ("morris", "surrogate"):  # the analysis reads the points, never rebuilds them
+            store.write_design_points(run_dir / store.results_name(kind, i == 0), design)
         release_freed_memory()
         completed += design.n_samples
     manifest.update(samples={"runs_completed": completed})
@@ -124,7 +130,7 @@ def _trusted(run_dir: Path, kind: str, grid, block_size: int, checked: dict) -> 
     return good
 
 
-def probe(study: Study, study_dir: Path) -> None:
+def probe(study: Study, study_dir: Path, design=None) -> None:
     """Evaluate the first block of the design before anything is written.
 
     A model that cannot be imported, breaks the contract on its first samples, or lacks an
@@ -133,7 +139,7 @@ def probe(study: Study, study_dir: Path) -> None:
     """
     from study.evaluate import evaluate_chunk
 
-    design = make_design(study)
+    design = design if design is not None else make_design(study)
     try:
         ds = evaluate_chunk(study, design, 0, 1, model_ref=study.model, study_dir=str(study_dir), allow_failures=True)
     except SystemExit as e:  # else the toolkit would end silently with the model's status
@@ -180,12 +186,14 @@ def design_attrs(study: Study, design) -> dict:
 
 
 def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool,
-                 analyze: bool = True) -> None:
+                 analyze: bool = True, sealed: dict | None = None) -> None:
     from analysis.indices import analyze_run
     from analysis.run import read_run
 
     timings = {}
-    run = read_run(run_dir)  # one record, read once, passed to every stage
+    # One record, passed to every stage; the results this process has just sealed (and
+    # hashed) are checked by size and mtime instead of being hashed again.
+    run = read_run(run_dir, verified=sealed)
     if analyze:
         talk.stage("%s: analysis", run_dir.parent.name)
         t = time.perf_counter()
@@ -345,6 +353,8 @@ class _Session:
     study_dir: Path
     manifest: store.Manifest
     client: object
+    designs: dict = None  # kind -> Design of the current N, made once (designs_of)
+    sealed: dict | None = None  # what store.seal returned in this process: not hashed again
 
 
 def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler, record: dict, model=None,
@@ -357,7 +367,8 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     path = Path(study.path)
     study_dir = Path(record["model_dir"]) if record.get("model_dir") else path.resolve().parent
     study, inline_sha = _with_model(study, model, given)
-    probe(study, study_dir)
+    designs = designs_of(study)  # the scope below changes the analysis only, never a design
+    probe(study, study_dir, designs[study.sampling.method])
     scope = analysis_scope(study) if record["variant_of"] is not None else None
     study = study.scoped(scope)
     sources = local_sources(study_dir, command_files(study, study_dir))  # the probe loaded the model
@@ -365,7 +376,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     client = stack.enter_context(_cluster(workers, scheduler, given))
     if inline_sha is not None and client is not None:  # the workers need the function too
         _with_model(study, model, client)
-    requested = sum(make_design(study, k).n_samples for k in _designs(study))
+    requested = sum(d.n_samples for d in designs.values())
     run_dir = store.new_run_dir(out, study)
     stack.enter_context(store.locked(run_dir))
     store.reserve_space(run_dir)
@@ -390,7 +401,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
         "timings": {"started": store.utc_now()}, "error": None,
     })
     manifest.update()
-    return _Session(study, run_dir, study_dir, manifest, client)
+    return _Session(study, run_dir, study_dir, manifest, client, designs)
 
 
 def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler, client=None) -> _Session:
@@ -400,18 +411,19 @@ def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, schedu
     client = stack.enter_context(_cluster(workers, scheduler, client))  # before the manifest says "running"
     run_dir, study, study_dir, manifest = _prepare_resume(run_dir, path)
     stack.callback(store.release_reserve, run_dir)
-    return _Session(study, run_dir, study_dir, manifest, client)
+    return _Session(study, run_dir, study_dir, manifest, client, designs_of(study))
 
 
 def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
     """Evaluate the chunks the run is missing, seal the results and compute the indices."""
     t = time.perf_counter()
     _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
-              allow_failures=allow_failures)
+              allow_failures=allow_failures, designs=run.designs)
     run.manifest.update(timings={"evaluation_s": round(time.perf_counter() - t, 3)})
     _count_failures(run.run_dir, run.manifest)
-    run.manifest.update(sealed=store.seal(run.run_dir))
-    _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
+    run.sealed = store.seal(run.run_dir)
+    run.manifest.update(sealed=run.sealed)
+    _postprocess(run.run_dir, run.manifest, figures=False, appendix=False, sealed=run.sealed)
 
 
 def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
@@ -425,13 +437,15 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
             break
         talk.stage("%s: not converged at N = %d; doubling N", run.study.name, run.study.sampling.samples)
         run.study = run.study.replace(samples=2 * run.study.sampling.samples)
-        runs = sum(make_design(run.study, k).n_samples for k in _designs(run.study))
+        run.designs = designs_of(run.study)
+        runs = sum(d.n_samples for d in run.designs.values())
         run.manifest.update(overrides={"samples": run.study.sampling.samples},
                             samples={"N": run.study.sampling.samples, "runs_requested": runs})
         _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
-                  allow_failures=allow_failures)
-        run.manifest.update(sealed=store.seal(run.run_dir))
-        _postprocess(run.run_dir, run.manifest, figures=False, appendix=False)
+                  allow_failures=allow_failures, designs=run.designs)
+        run.sealed = store.seal(run.run_dir)
+        run.manifest.update(sealed=run.sealed)
+        _postprocess(run.run_dir, run.manifest, figures=False, appendix=False, sealed=run.sealed)
     ok = _converged(run.run_dir, method)
     run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})
     if ok:
@@ -448,7 +462,7 @@ def _finish(run: _Session, started: float, *, figures: bool, appendix: bool) -> 
     # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
     run.manifest.update(status="complete", timings={"finished": store.utc_now(),
                                                     "wall_s": round(time.perf_counter() - started, 3)})
-    _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False)
+    _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False, sealed=run.sealed)
 
 
 def _failed(run: _Session, e: BaseException) -> BaseException:

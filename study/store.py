@@ -522,6 +522,20 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
 
 #: The raw results files a run seals (and records a checksum of).
 SEALED_RESULTS = ("results.nc", "results-morris.nc", "results-surrogate.nc")
+#: Group of a results file holding the unit-cube points of its design (Morris, surrogate),
+#: which the analysis reads instead of rebuilding the design from the seed.
+DESIGN_GROUP = "design"
+
+
+def write_design_points(path: Path, design) -> None:
+    """Store ``design``'s unit-cube points (the ones evaluated) in ``path``'s ``/design`` group.
+
+    Called on a results file just combined, before it is sealed; a Saltelli design keeps
+    its layout in the ``row``/``replicate``/``matrix`` coordinates instead.
+    """
+    u, _ = design.unit(0, design.n_blocks)
+    xr.Dataset({"unit": (("sample", "param"), u)}, coords={"param": list(design.params)}).to_netcdf(
+        path, mode="a", group=DESIGN_GROUP)
 
 
 def seal(run_dir: Path) -> dict[str, dict]:

@@ -92,13 +92,16 @@ def test_a_folder_that_is_no_run_is_one_error(tmp_path):
 
 
 def test_the_registry_is_where_names_ranking_indices_and_labels_come_from(run_dir):
-    assert list(METHODS) == ["sobol", "morris", "delta"]
-    assert [(m.rank_index, m.text_label, m.on_draws) for m in METHODS.values()] == [
-        ("ST", "Sobol ST", True), ("mu_star", "Morris mu*", False), ("delta", "delta", True)]
-    assert LABELS == {"sobol": "Sobol ST", "morris": "Morris mu*", "delta": "delta"}
+    assert list(METHODS) == ["sobol", "morris", "delta", "surrogate", "noise"]
+    assert [(m.rank_index, m.text_label, m.on_draws, m.kind, m.triangulates) for m in METHODS.values()] == [
+        ("ST", "Sobol ST", True, "method", True), ("mu_star", "Morris mu*", False, "method", True),
+        ("delta", "delta", True, "method", True), ("ST", "surrogate ST", False, "method", False),
+        ("noise_share", "noise share", False, "diagnostic", False)]
+    assert LABELS == {"sobol": "Sobol ST", "morris": "Morris mu*", "delta": "delta", "surrogate": "surrogate ST",
+                      "noise": "noise share"}
     data = load_run(read_run(run_dir))
     ranks = ranks_frame(data, "y", {})
-    assert list(ranks.columns) == [m.label for m in METHODS.values()]
+    assert list(ranks.columns) == ["Sobol' ST", "Morris μ*", "δ"]
     # y = 2 x1 + x2 with x2 on half the range: x1 leads under every method.
     assert ranks.loc["x1"].tolist() == [1.0, 1.0, 1.0]
 

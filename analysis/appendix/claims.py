@@ -106,14 +106,14 @@ def claims(data: RunData, lang: str = "en") -> list:
 def variant_runs(data: RunData) -> list[tuple[str, Path]]:
     """``(study name, run directory)`` of each variant run compared with this one.
 
-    Read from the run's ``variants/compare.csv`` (or ``compare.csv``), whose ``run``
-    column names each run as ``<study>/<run id>`` under the same output root.
+    Read from the run's comparison table (``Run.table("compare")``: ``variants/compare.csv``,
+    or ``compare.csv``), whose ``run`` column names each run as ``<study>/<run id>`` under
+    the same output root.
     """
-    path = next((p for p in (data.path / "variants" / "compare.csv", data.path / "compare.csv")
-                 if p.exists()), None)
-    if path is None:
+    df = data.record.table("compare")
+    if df is None:
         return []
-    df = pd.read_csv(path).drop_duplicates("run")
+    df = df.drop_duplicates("run")
     root = data.path.parent.parent
     out = []
     for r in df.itertuples(index=False):
@@ -123,10 +123,8 @@ def variant_runs(data: RunData) -> list[tuple[str, Path]]:
     return out
 
 
-def _variant_probabilities(run: Path, names: list[str], conf: float) -> dict[str, tuple]:
-    from study.store import open_run
-
-    with open_run(run) as ds:
+def _variant_probabilities(data: RunData, run: Path, names: list[str], conf: float) -> dict[str, tuple]:
+    with data.record.related(run).open_results() as ds:  # the variant's own record: verified once
         keep = np.flatnonzero(iid_rows(ds))
         rep = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
         return {n: _share(read_rows(ds[n], keep).astype(float), rep, conf) for n in names if n in ds}
@@ -152,7 +150,8 @@ def observations(data: RunData, lang: str = "en") -> list:
     blocks = [Heading(tr(lang, "obs_h"), 3, "observations"), Para(tr(lang, "obs_intro"))]
     main_name = str(data.study.get("study", {}).get("name") or data.path.parent.name)
     per_run = [(main_name, {n: _probability(data, n) for n in names})]
-    per_run += [(study, _variant_probabilities(run, names, data.conf_level)) for study, run in variant_runs(data)]
+    per_run += [(study, _variant_probabilities(data, run, names, data.conf_level))
+                for study, run in variant_runs(data)]
     if len(per_run) == 1:
         blocks.append(Para(tr(lang, "obs_no_variants")))
     rows, recs = [], []

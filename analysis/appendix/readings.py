@@ -23,22 +23,23 @@ from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 __all__ = ["reading_runs", "reading_shares", "reading_probabilities", "readings"]
 
 
-def _study(run: Path):
-    from study.spec import load_study
-
-    return load_study(run / "study.toml")
+def _study(run):
+    return run.study
 
 
-def reading_runs(data: RunData) -> list[Path]:
-    """This run and its variant runs whose study samples a reading factor, in that order."""
-    runs = [data.path, *(Path(p) for p in data.manifest.get("variants") or [])]
-    return [r for r in runs if (r / "study.toml").is_file() and (r / "indices.csv").is_file()
-            and _study(r).readings is not None]
+def reading_runs(data: RunData) -> list:
+    """The records of this run and its variant runs whose study samples a reading factor, in that order."""
+    runs = [data.record, *(data.record.related(p) for p in data.manifest.get("variants") or []
+                           if (Path(p) / "study.toml").is_file())]
+    return [r for r in runs if r.has("indices.csv") and r.study.readings is not None]
 
 
-def reading_shares(run: Path, factor: str, outputs) -> pd.DataFrame:
-    """The factor's S1 and ST (value, interval) for each of ``outputs``, from ``indices.csv``."""
-    df = read_csv(run / "indices.csv")
+def reading_shares(run, factor: str, outputs) -> pd.DataFrame:
+    """The factor's S1 and ST (value, interval) for each of ``outputs``, from ``indices.csv``.
+
+    ``run`` is a run's record (:class:`analysis.run.Run`) or its directory.
+    """
+    df = run.indices() if hasattr(run, "indices") else read_csv(Path(run) / "indices.csv")
     df = df[(df["method"] == "sobol") & (df["param"] == factor) & df["index"].isin(["S1", "ST"])]
     if "element" in df:
         df = df[df["element"].isna() | (df["element"].astype(str) == "")]
@@ -128,7 +129,7 @@ def readings(data: RunData) -> list:
         probs = reading_probabilities(run, study.analysis.conf_level)
         for o in study.analysis.headline:
             labels[o] = str(data.results[o].attrs.get("label") or o) if o in data.results else o
-        where = "this run" if run == data.path else f"the variant run {run.name} ({study.name})"
+        where = "this run" if run is data.record else f"the variant run {run.path.name} ({study.name})"
         blocks.append(Para(
             f"In {where} one Sobol' design samples the reading ({r.factor}: "
             + ", ".join(Path(v).stem for v in r.values) + ") jointly with the parameters; each draw takes its "

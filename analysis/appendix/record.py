@@ -1,11 +1,12 @@
 """Appendix sections 9–14: convergence, triangulation, scenario discovery, structural
-variants, the run record and the auditing statement."""
+variants, the run record and the auditing statement.
+
+Every file of the run comes through its record (``data.record``, :class:`analysis.run.Run`):
+the tables (``Run.table``) and the digests (``Run.sha256``, ``Run.content_sha256``)."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,61 +15,17 @@ from scipy import stats
 
 from study.store import file_sha256 as sha256  # the toolkit's one file hash
 
+from .. import METHODS
 from ..compare import interval_note
 from ..figures import ranks_frame
 from ..figures.data import RunData, analysed_outputs, key_cell, select_cell
-from ..textsafe import read_csv
+from ..methods import ranking
+from ..run import PROVENANCE, content_sha256  # noqa: F401  (this module's names before the record had them)
 from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
 
 __all__ = ["convergence", "triangulation", "scenarios", "variants", "run_record", "audit",
            "sha256", "content_sha256"]
-
-
-PROVENANCE = frozenset({"run_dir", "source_manifest_sha256", "created", "history"})
-
-
-def content_sha256(path: Path) -> str:
-    """Hex SHA-256 of what a netCDF file holds, not of its bytes.
-
-    Every group, variable (name, dimensions, dtype, raw values) and attribute is hashed in
-    name order, except the attributes in :data:`PROVENANCE` (where and when the file was
-    written: the run folder's name, the hash of a manifest that every stage updates). A
-    file rewritten with the same data (re-analysis, a resumed run, another compression
-    level or chunking) keeps its hash; a changed value or label changes it.
-    """
-    import netCDF4
-
-    h = hashlib.sha256()
-
-    def feed(*parts) -> None:
-        for p in parts:
-            b = p if isinstance(p, bytes) else repr(p).encode()
-            h.update(len(b).to_bytes(8, "little") + b)  # length-prefixed: no ambiguity
-
-    def walk(group) -> None:
-        feed("group", group.path)
-        feed(*[(k, _attr(group.getncattr(k))) for k in sorted(group.ncattrs())
-               if k not in PROVENANCE])
-        feed(*[(d, len(group.dimensions[d])) for d in sorted(group.dimensions)])
-        for name in sorted(group.variables):
-            v = group.variables[name]
-            v.set_auto_maskandscale(False)
-            values = np.ascontiguousarray(v[...])
-            feed("var", name, v.dimensions, str(values.dtype),
-                 values.tobytes() if values.dtype != object else repr(values.tolist()))
-            feed(*[(k, _attr(v.getncattr(k))) for k in sorted(v.ncattrs())])
-        for sub in sorted(group.groups):
-            walk(group.groups[sub])
-
-    with netCDF4.Dataset(path) as ds:
-        walk(ds)
-    return h.hexdigest()
-
-
-def _attr(value):
-    """An attribute in a form whose repr is stable (arrays as lists)."""
-    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def convergence(data: RunData, figs: dict) -> list:
@@ -170,19 +127,18 @@ def _top_ranks(rows: list[list[str]], best: np.ndarray) -> tuple[list[list[str]]
 
 def _agreement_sentence(data: RunData, key: str) -> str:
     """Where the methods agree and disagree (analysis.triangulation), in the inputs' labels."""
-    from ..triangulation import rank_agreement
+    from ..triangulation import method_agreement
 
     cell = key_cell(data, key)
     values = {}
-    for arg, method, index in (("sobol_st", "sobol", "ST"), ("morris_mu_star", "morris", "mu_star"),
-                               ("delta", "delta", "delta")):
-        rows = select_cell(data.rows(method, index, key), cell, data.dim_columns)
+    for m in ranking(METHODS, triangulates=True):  # the registry's methods, ranked by their own index
+        rows = select_cell(data.rows(m.name, m.rank_index, key), cell, data.dim_columns)
         rows = rows[rows["param"].isin(data.labels)]
-        values[arg] = (xr.DataArray(rows["value"].to_numpy(float), dims="param",
-                                    coords={"param": rows["param"].to_numpy()}) if len(rows) else None)
+        values[m.name] = (xr.DataArray(rows["value"].to_numpy(float), dims="param",
+                                       coords={"param": rows["param"].to_numpy()}) if len(rows) else None)
     if sum(v is not None for v in values.values()) < 2:
         return ""
-    table = rank_agreement(**values)
+    table = method_agreement(values)
     text = " ".join(table.attrs["per_output"]["summary"])
     for name in sorted(data.labels, key=len, reverse=True):  # longest first: no partial matches
         text = text.replace(name, data.labels[name])
@@ -191,11 +147,10 @@ def _agreement_sentence(data: RunData, key: str) -> str:
 
 def scenarios(data: RunData) -> list:
     blocks = [Heading("Scenario discovery", 2, "scenarios")]
-    path = data.path / "scenarios.csv"
-    if not path.exists():
+    df = data.record.table("scenarios")
+    if df is None:
         return blocks + [Note("No scenario discovery in this run (no scenarios.csv); "
                               "section omitted.")]
-    df = read_csv(path)
     chosen = df[df["kind"] == "chosen"] if "kind" in df else df
     if chosen.empty:
         return blocks + [Note("Scenario discovery found no box; section omitted.")]
@@ -224,12 +179,10 @@ def scenarios(data: RunData) -> list:
 
 def variants(data: RunData) -> list:
     blocks = [Heading("Structural alternatives", 2, "variants")]
-    path = next((p for p in (data.path / "compare.csv", data.path / "variants" / "compare.csv")
-                 if p.exists()), None)
-    if path is None:
+    df = data.record.table("compare")
+    if df is None:
         return blocks + [Note("No model variants were compared for this run (no compare.csv); "
                               "section omitted.")]
-    df = read_csv(path)
     this = data.path.name
     rows = [[str(r.study) + (" (this run)" if str(r.run).endswith(this) else ""),
              str(r.output_label or r.output), pct(r.p_holds), interval(r.ci_low, r.ci_high, True),
@@ -270,8 +223,8 @@ def job_time(timings: dict, now: datetime | None = None) -> list[tuple[str, str]
 def run_record(data: RunData) -> list:
     m = data.manifest
     s, t = m.get("samples", {}), m.get("timings", {})
-    files = [f for f in ("results.nc", "indices.nc", "indices.csv", "study.toml")
-             if (data.path / f).exists()]
+    run = data.record
+    files = [f for f in ("results.nc", "indices.nc", "indices.csv", "study.toml") if run.has(f)]
     pairs = [("Run directory", data.path.name), ("Status", str(m.get("status", ""))),
              ("Command", " ".join(map(str, m.get("argv", [])))),
              ("Runs requested", str(s.get("runs_requested", ""))),
@@ -292,7 +245,7 @@ def run_record(data: RunData) -> list:
               or "–")]
     # Data files by content (stable across re-analysis and resume), text files by bytes.
     pairs += [(f"sha256 of the data in {f}" if f.endswith(".nc") else f"sha256 of {f}",
-               content_sha256(data.path / f) if f.endswith(".nc") else sha256(data.path / f))
+               run.content_sha256(f) if f.endswith(".nc") else run.sha256(f))
               for f in files]
     failed = s.get("runs_failed") or 0
     if m.get("status") != "complete":

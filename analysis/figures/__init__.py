@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import METHODS
+from ..methods import ranking
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .noise import plot_noise_share
@@ -112,7 +113,7 @@ def top_inputs(data: RunData, output: str, cell: dict, k: int = 4) -> list[str]:
 def ranks_frame(data: RunData, output: str, cell: dict) -> pd.DataFrame:
     """Ranks of each parameter under each method's ranking index (where present), e.g. Sobol ST."""
     cols = {}
-    for method, index, name in ((m.name, m.rank_index, m.label) for m in METHODS.values()):
+    for method, index, name in ((m.name, m.rank_index, m.label) for m in ranking(METHODS, triangulates=True)):
         rows = select_cell(data.rows(method, index, output), cell, data.dim_columns)
         rows = rows[rows["param"].isin(data.labels)]
         if len(rows):
