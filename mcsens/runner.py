@@ -353,7 +353,7 @@ class _Session:
     study_dir: Path
     manifest: store.Manifest
     client: object
-    designs: dict = None  # kind -> Design of the current N, made once (designs_of)
+    designs: dict | None = None  # kind -> Design of the current N, made once (designs_of)
     sealed: dict | None = None  # what store.seal returned in this process: not hashed again
 
 
@@ -367,9 +367,10 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     path = Path(study.path)
     study_dir = Path(record["model_dir"]) if record.get("model_dir") else path.resolve().parent
     study, inline_sha = _with_model(study, model, given)
-    designs = designs_of(study)  # the scope below changes the analysis only, never a design
-    probe(study, study_dir, designs[study.sampling.method])
     scope = analysis_scope(study) if record["variant_of"] is not None else None
+    # What this run evaluates: a variant's scope leaves out the Morris design, never the main one.
+    designs = designs_of(study.scoped(scope))
+    probe(study, study_dir, designs[study.sampling.method])
     study = study.scoped(scope)
     sources = local_sources(study_dir, command_files(study, study_dir))  # the probe loaded the model
     # Connect before the run directory exists: an unreachable scheduler leaves none.

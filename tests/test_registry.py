@@ -304,3 +304,22 @@ def test_the_appendix_opens_no_file_of_the_run_but_through_its_record(made, tmp_
     assert opened == []
     md = (copy / "appendix" / "appendix.md").read_text()
     assert "Headline results under structural alternatives" in md and "PRIM boxes" in md
+
+
+# -- each design is made once per run ------------------------------------------------------
+
+def test_each_design_is_made_once_and_a_variant_run_still_evaluates_the_main_one_only(made, tmp_path, monkeypatch):
+    import mcsens.runner as runner
+    from mcsens import run_study
+
+    kinds = []
+    real = runner.make_design
+    monkeypatch.setattr(runner, "make_design", lambda study, kind=None, *a: kinds.append(kind) or real(study, kind, *a))
+    path = _write_study(tmp_path / "v")
+    variant = Path(run_study(path, out=tmp_path / "runs", figures=False, appendix=False, variant_of=made[0]))
+    assert kinds == ["sobol"]  # the probe, the count and the evaluation share it; the scope drops Morris
+    assert not (variant / "results-morris.nc").exists()
+    assert store.Manifest.load(variant).data["samples"]["runs_requested"] == 32 * 4  # A, AB_1, AB_2, B
+    kinds.clear()
+    run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    assert kinds == ["sobol", "morris"]  # once each (five calls before: probe, count and evaluation)
