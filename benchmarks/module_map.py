@@ -59,7 +59,7 @@ def main(argv=None) -> None:
         print(f"{pkg}/: {len(rows)} modules, {sum(n for _, n in rows)} lines")
         for m, n in rows:
             print(f"  {n:5d}  {m}")
-    print(f"largest functions (lines):")
+    print("largest functions (lines):")
     for n, name in sorted(functions(root), key=lambda t: (-t[0], t[1]))[:args.top]:
         print(f"  {n:5d}  {name}")
 

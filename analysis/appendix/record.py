@@ -20,7 +20,7 @@ from ..compare import interval_note
 from ..figures import ranks_frame
 from ..figures.data import RunData, analysed_outputs, key_cell, select_cell
 from ..methods import ranking
-from ..run import PROVENANCE, content_sha256  # noqa: F401  (this module's names before the record had them)
+from ..run import content_sha256  # here before the run record had it (tests import it from here)
 from .blocks import Heading, Note, Para, Table, fmt, interval, pct
 from .sections import _figs, _join, claim, drivers, probabilities
 
