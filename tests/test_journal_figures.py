@@ -4,7 +4,6 @@ output, legends off the data, true minus signs and a readable second-order heatm
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -13,22 +12,24 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.font_manager import FontProperties, findfont
 
-from analysis.figures import build_figures, figure_specs, load_run, plot_distribution, plot_s2
+from analysis.figures import figure_specs, load_run, plot_distribution, plot_s2
 from analysis.figures.sensitivity import plot_indices, s2_scale, s2_text
 from analysis.figures.style import num
-from tests.synthetic import LABELS, make_run
+from tests.helpers import ALLIANCE, need, parameter_labels
 
 import xarray as xr
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("run"))
+LABELS = parameter_labels(ALLIANCE)
 
 
 @pytest.fixture(scope="module")
-def built(run):
-    return build_figures(run)
+def run(alliance_run):
+    return alliance_run
+
+
+@pytest.fixture(scope="module")
+def built(alliance_figures):
+    return alliance_figures
 
 
 def _drawn(fig):
@@ -48,10 +49,7 @@ def _overlap(a, b) -> bool:
 
 
 def test_no_figure_pdf_embeds_a_type3_font(built):
-    if shutil.which("pdffonts") is None:
-        if os.environ.get("CI"):
-            pytest.fail("pdffonts (poppler-utils) must be installed in CI")
-        pytest.skip("pdffonts not installed")
+    need("pdffonts")
     pdfs = [p for p in built if p.suffix == ".pdf"]
     assert len(pdfs) == 14
     for p in pdfs:
