@@ -8,6 +8,7 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,6 +88,19 @@ def test_index_table_csv_equals_indices_csv(run):
         st["influential"].astype(str) == "True").to_dict()
 
 
+def test_convergence_table_is_on_the_base_sample_size(run):
+    import xarray as xr
+
+    table = pd.read_csv(run / "appendix" / "tables" / "convergence.csv")
+    conv = xr.load_dataset(run / "indices.nc", group="sobol")
+    for out in ("europe_flip", "delta_nb_europe"):
+        rows = table[table["output"] == out]
+        # indices.nc: 16 and 32 base rows of each of the 4 replicate designs (N = 128).
+        assert list(rows["N"]) == [64, 128]
+        widest = conv[f"{out}__convergence__ST_conf"].max("param").values
+        np.testing.assert_allclose(rows["max_half_width"], widest)
+
+
 def test_factor_table_lists_every_parameter_with_its_source(run):
     f = pd.read_csv(run / "appendix" / "tables" / "factors.csv", keep_default_na=False)
     assert list(f["name"]) == list(LABELS)
@@ -115,9 +129,10 @@ def no_figures(monkeypatch):
 def test_absent_data_give_one_line_notes(latin_run, tmp_path, no_figures):
     run = copy_run(latin_run, tmp_path)
     md = (Path(build_appendix(run)).parent / "appendix.md").read_text(encoding="utf-8")
-    for note in ("No convergence data in this run", "Only one sensitivity method in this run",
-                 "No scenario discovery in this run", "No model variants were compared"):
-        assert note in md
+    for note in ("No convergence data in this run (indices.nc has no convergence of Sobol' indices)",
+                 "Only one sensitivity method in this run", "No scenario discovery in this run",
+                 "No model variants were compared"):
+        assert markdown_escape(note) in md
     assert not (run / "appendix" / "tables" / "triangulation.csv").exists()
 
 

@@ -206,7 +206,6 @@ def test_convergence_lines_equal_indices_nc(run, data):
     np.testing.assert_array_equal(conv["n"], [16, 32])
     read = data.convergence["delta_nb_europe__ST"]
     np.testing.assert_array_equal(read["N"], [64, 128])
-    assert data.convergence.attrs["axis"] == "N"
     np.testing.assert_allclose(read.values, v.values)
 
 

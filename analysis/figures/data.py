@@ -207,9 +207,7 @@ def _read_convergence(run: Run) -> xr.Dataset | None:
     conv = sobol[list(keep)].rename(keep)
     conv = conv.drop_dims([d for d in conv.dims if d not in
                            set().union(*(conv[v].dims for v in conv.data_vars))])
-    conv = conv.assign_coords(n=conv["n"].values * run.study.sampling.replicates).rename(n="N")
-    conv.attrs["axis"] = "N"
-    return conv
+    return conv.assign_coords(n=conv["n"].values * run.study.sampling.replicates).rename(n="N")
 
 
 def load_run(run) -> RunData:
