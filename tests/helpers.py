@@ -1,9 +1,23 @@
-"""Small study files written on the fly for the run tests."""
+"""Small study files written on the fly for the run tests, and the shared test studies."""
 
+import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "data" / "models"
+#: Models and study files of the runs that tests/conftest.py makes once per session.
+STUDIES = ROOT / "tests" / "studies"
+
+#: The flagship-like study of the figure and appendix tests (tests/conftest.py: alliance_run).
+ALLIANCE = STUDIES / "alliance.toml"
+
+#: The hostile description of ``autonomy`` in ``tests/studies/alliance.toml``.
+HOSTILE = r"Hostile: \input{/etc/passwd} \write18{touch pwned} 100% & a_b #1 $x^2$ {z} ~ end"
+#: The Chinese text in the source of ``russia_capacity`` in the same file.
+CHINESE = "俄罗斯并没有可用的资源和精力"
 
 PARAMS = """
 [parameters.x1]
@@ -20,12 +34,19 @@ high = 1.0
 
 
 def write_study(folder: Path, model: str, *, name="t", samples=64, seed=3, methods='["sobol"]',
-                extra="", params=PARAMS, replicates=4, chunk_rows=4) -> Path:
+                extra="", params=PARAMS, replicates=4, chunk_rows=4, constants="",
+                description="") -> Path:
+    """Write ``<folder>/<name>.toml``: a Sobol' study of ``params`` (default :data:`PARAMS`).
+
+    ``extra`` goes at the end of ``[analysis]``, ``constants`` (TOML text) before the
+    parameters; a ``description`` is written when given.
+    """
     path = folder / f"{name}.toml"
+    described = f'description = "{description}"\n' if description else ""
     path.write_text(f"""[study]
 name = "{name}"
 model = "{model}"
-
+{described}
 [sampling]
 method = "sobol"
 samples = {samples}
@@ -37,5 +58,30 @@ chunk_rows = {chunk_rows}
 [analysis]
 methods = {methods}
 {extra}
+{constants}
 {params}""")
     return path
+
+
+def copy_run(run: Path, folder: Path) -> Path:
+    """A copy of a session run (tests/conftest.py) under ``folder``, for a test that changes it."""
+    return Path(shutil.copytree(run, folder / run.name))
+
+
+def need(*tools: str) -> None:
+    """Skip a test whose command-line tools are missing, except in CI (env CI), where it fails.
+
+    CI installs TeX and poppler (see .ci/run): there a missing engine must not pass silently.
+    """
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} must be installed in CI")
+        pytest.skip(f"{missing} not installed")
+
+
+def parameter_labels(study_file: Path) -> dict[str, str]:
+    """Parameter name -> label, in file order, as the loader reads ``study_file``."""
+    from study.spec import load_study
+
+    return {p.name: p.label for p in load_study(study_file).parameters}

@@ -3,13 +3,12 @@ TeX compile whose PDF text is checked with pdftotext."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,17 +16,15 @@ from analysis.appendix import build_appendix, headline_sentences
 from analysis.figures import load_run
 from analysis.textsafe import latex_escape, markdown_escape
 from study.errors import StudyError
-from tests.helpers import PARAMS
-from tests.synthetic import CHINESE, HOSTILE, LABELS, make_run
+from tests.helpers import (ALLIANCE, CHINESE, HOSTILE, ROOT, copy_run, need, parameter_labels,
+                           write_study)
 
-ROOT = Path(__file__).resolve().parents[1]
+LABELS = parameter_labels(ALLIANCE)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    run = make_run(tmp_path_factory.mktemp("run"))
-    build_appendix(run)
-    return run
+def run(alliance_appendix):
+    return alliance_appendix
 
 
 def _expected_headline(run: Path) -> str:
@@ -91,6 +88,19 @@ def test_index_table_csv_equals_indices_csv(run):
         st["influential"].astype(str) == "True").to_dict()
 
 
+def test_convergence_table_is_on_the_base_sample_size(run):
+    import xarray as xr
+
+    table = pd.read_csv(run / "appendix" / "tables" / "convergence.csv")
+    conv = xr.load_dataset(run / "indices.nc", group="sobol")
+    for out in ("europe_flip", "delta_nb_europe"):
+        rows = table[table["output"] == out]
+        # indices.nc: 16 and 32 base rows of each of the 4 replicate designs (N = 128).
+        assert list(rows["N"]) == [64, 128]
+        widest = conv[f"{out}__convergence__ST_conf"].max("param").values
+        np.testing.assert_allclose(rows["max_half_width"], widest)
+
+
 def test_factor_table_lists_every_parameter_with_its_source(run):
     f = pd.read_csv(run / "appendix" / "tables" / "factors.csv", keep_default_na=False)
     assert list(f["name"]) == list(LABELS)
@@ -116,31 +126,31 @@ def no_figures(monkeypatch):
     monkeypatch.setattr(appendix, "_ensure_figures", lambda data: {})
 
 
-def test_absent_data_give_one_line_notes(tmp_path, no_figures):
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
+def test_absent_data_give_one_line_notes(latin_run, tmp_path, no_figures):
+    run = copy_run(latin_run, tmp_path)
     md = (Path(build_appendix(run)).parent / "appendix.md").read_text(encoding="utf-8")
-    for note in ("No convergence data in this run", "Only one sensitivity method in this run",
-                 "No scenario discovery in this run", "No model variants were compared"):
-        assert note in md
+    for note in ("No convergence data in this run (indices.nc has no convergence of Sobol' indices)",
+                 "Only one sensitivity method in this run", "No scenario discovery in this run",
+                 "No model variants were compared"):
+        assert markdown_escape(note) in md
     assert not (run / "appendix" / "tables" / "triangulation.csv").exists()
 
 
-def test_scenarios_and_variants_are_reported_when_present(tmp_path, no_figures):
-    run = make_run(tmp_path, convergence=False)
-    pd.DataFrame([
-        {"output": "europe_flip", "box": 0, "step": 5, "kind": "chosen", "coverage": 0.8,
-         "density": 0.9, "mass": 0.2, "n_restricted": 1, "param": "commitment",
-         "label": LABELS["commitment"], "low": 0.31, "high": 0.52, "qp_value": 0.001,
-         "significant": True}]).to_csv(run / "scenarios.csv", index=False)
-    pd.DataFrame([{"run": "r1", "study": "synthetic", "variant": "baseline",
-                   "output": "europe_flip", "output_label": "Europe flips", "p_holds": 0.61,
-                   "ci_low": 0.58, "ci_high": 0.64, "driver_1_label": "Autonomy"}]).to_csv(
-        run / "compare.csv", index=False)
-    md = (Path(build_appendix(run)).parent / "appendix.md").read_text(encoding="utf-8")
-    assert "coverage 80%, density 90%, mass 20%, 1 inputs restricted" in md
-    assert "| Value of US commitment | 0.310 | 0.520 | 0.001 |" in md  # numbers unescaped
-    assert "| synthetic | Europe flips | 61% | 58–64% | Autonomy |" in md
-    assert "synthetic: baseline" in md
+def test_scenarios_are_reported_as_scenario_discovery_wrote_them(run):
+    boxes = pd.read_csv(run / "scenarios.csv", keep_default_na=False).query("kind == 'chosen'")
+    assert set(boxes["output"]) == {"europe_flip"} and len(boxes)
+    md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    first = boxes.iloc[0]
+    assert (f"box {first.box}: coverage {100 * first.coverage:.0f}%, density {100 * first.density:.0f}%, "
+            f"mass {100 * first.mass:.0f}%, {first.n_restricted} inputs restricted.") in md
+    for r in boxes[boxes["param"] != ""].itertuples():  # numbers unescaped, – for no bound
+        bounds = [_num(r.low), _num(r.high), _num(r.qp_value)]
+        assert f"| europe_flip | {r.box} | {LABELS[r.param]} | {' | '.join(bounds)} |" in md
+
+
+def _num(value) -> str:
+    """A table's number: three decimals with a true minus sign, – where the CSV has none."""
+    return "–" if value == "" else f"{float(value):.3f}".replace("-", "\u2212")
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,7 +171,7 @@ def test_table_and_figure_names_become_slugs_in_labels_files_and_links():
     assert f"(../figures/{slug('a/../b', limit=200)}.png)" in to_markdown([f])
 
 
-def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_figures,
+def test_appendix_tables_with_colliding_names_get_distinct_files(latin_run, tmp_path, no_figures,
                                                                   monkeypatch):
     import analysis.appendix as appendix
     from analysis.appendix.blocks import Table
@@ -170,7 +180,7 @@ def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_fi
              for n in ("dup", "dup", "DUP")]
     real = appendix.audit
     monkeypatch.setattr(appendix, "audit", lambda data: real(data) + extra)
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
+    run = copy_run(latin_run, tmp_path)
     build_appendix(run)
     tables = run / "appendix" / "tables"
     dups = sorted(p.name for p in tables.glob("*.csv") if p.name.lower().startswith("dup"))
@@ -178,14 +188,16 @@ def test_appendix_tables_with_colliding_names_get_distinct_files(tmp_path, no_fi
     assert (tables / "dup.csv").read_text() == "a\n'=1+1\n"
 
 
-def test_a_study_name_edited_into_markdown_or_tex_is_refused_when_the_run_is_read(tmp_path, no_figures):
+def test_a_study_name_edited_into_markdown_or_tex_is_refused_when_the_run_is_read(latin_run, tmp_path,
+                                                                                   no_figures):
     # The appendix reads the run's validated study (analysis.run.read_run): a name that
     # could start a Markdown heading or leave a TeX comment never reaches it.
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False)
-    study = (run / "study.toml").read_text(encoding="utf-8")
-    (run / "study.toml").write_text(study.replace('name = "synthetic"',
-                                                  'name = "s #\\n\\\\input{x} #"'),
-                                    encoding="utf-8")
+    run = copy_run(latin_run, tmp_path)
+    path = run / "study.toml"
+    study = path.read_text(encoding="utf-8")
+    path.chmod(0o644)  # the run stores it read-only
+    path.write_text(study.replace('name = "latin_delta"', 'name = "s #\\n\\\\input{x} #"'),
+                    encoding="utf-8")
     with pytest.raises(StudyError, match=r"study\.toml: study\.name: must be a plain name of 1 to 64 characters"):
         build_appendix(run)
     assert not (run / "appendix" / "appendix.tex").exists()
@@ -194,17 +206,9 @@ def test_a_study_name_edited_into_markdown_or_tex_is_refused_when_the_run_is_rea
 # ---------------------------------------------------------------------------------------
 # Real TeX. CI installs it (see ../shared/notes/tex.md); a developer machine without TeX
 # skips, but CI (env CI set) fails instead, so a missing engine cannot pass silently.
-def _need(*tools):
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} must be installed in CI")
-        pytest.skip(f"{missing} not installed")
-
-
 def _compile(appdir: Path, engine: str = "xelatex") -> str:
     """Compile appendix.tex, fail on any LaTeX error, return the PDF's text."""
-    _need(engine, "pdftotext")
+    need(engine, "pdftotext")
     proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error",
                            "-no-shell-escape", "appendix.tex"], cwd=appdir,
                           capture_output=True, text=True, timeout=300)
@@ -222,7 +226,8 @@ def _squash(s: str) -> str:
 
     TeX typesets a straight apostrophe as a right single quote, so both sides use that.
     """
-    return re.sub(r"[\s\-]+", "", unicodedata.normalize("NFKC", s)).replace("'", "\u2019")
+    text = re.sub(r"[\s\-]+", "", unicodedata.normalize("NFKC", s)).replace("'", "\u2019")
+    return text.replace("\u2206", "\u0394")  # the fonts' Δ is the glyph pdftotext reads as ∆ (increment)
 
 
 @pytest.mark.latex
@@ -235,12 +240,11 @@ def test_appendix_compiles_with_xelatex_and_prints_what_it_should(run):
 
 
 @pytest.mark.latex
-def test_appendix_without_cjk_compiles_with_pdflatex(tmp_path):
-    run = make_run(tmp_path, cjk=False)
-    build_appendix(run)
-    assert r"\RequireXeTeX" not in (run / "appendix" / "appendix.tex").read_text()
-    text = _compile(run / "appendix", engine="pdflatex")
-    assert _squash("Robustness appendix: synthetic") in _squash(text)
+def test_appendix_without_cjk_compiles_with_pdflatex(ascii_run):
+    build_appendix(ascii_run)
+    assert r"\RequireXeTeX" not in (ascii_run / "appendix" / "appendix.tex").read_text()
+    text = _compile(ascii_run / "appendix", engine="pdflatex")
+    assert _squash("Robustness appendix: alliance-ascii") in _squash(text)
 
 
 @pytest.mark.latex
@@ -278,7 +282,7 @@ def test_flagship_appendix_from_a_fresh_run(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# Assumption-shift robustness (analysis.appendix.robustness) on the synthetic run.
+# Assumption-shift robustness (analysis.appendix.robustness) on the alliance run.
 def _robustness_csv(run, output):
     return pd.read_csv(run / "appendix" / "tables" / f"robustness-{output}.csv")
 
@@ -322,7 +326,7 @@ def test_robustness_states_the_break_even_shift(run):
 
     rw = Reweighter(run)
     be = break_even(rw, "europe_flip", "commitment")
-    assert be.fraction is not None  # the synthetic headline can be reversed by this input
+    assert be.fraction is not None  # the alliance headline can be reversed by this input
     md = (run / "appendix" / "appendix.md").read_text(encoding="utf-8")
     sentence = (f"{LABELS['commitment']}: a centre shift of +{100 * be.fraction:.1f}% of its range (low 0.3 → "
                 f"{be.shift.args['low']:.4g}) brings it to {100 * be.value:.1f}% (ESS {be.ess:.0f})")
@@ -360,29 +364,9 @@ def evaluate(x):
 
 
 def _claim_study(folder, name, r, variants=""):
-    path = folder / f"{name}.toml"
-    path.write_text(f'''[study]
-name = "{name}"
-model = "claim_model:evaluate"
-description = "reading r = {r}"
-
-[sampling]
-method = "sobol"
-samples = 512
-seed = 5
-second_order = false
-replicates = 4
-chunk_rows = 4096
-
-[analysis]
-methods = ["sobol"]
-headline = ["claim_a"]
-{variants}
-
-[constants]
-r = {r}
-{PARAMS}''')
-    return path
+    return write_study(folder, "claim_model:evaluate", name=name, description=f"reading r = {r}", samples=512,
+                       seed=5, chunk_rows=4096, extra=f'headline = ["claim_a"]\n{variants}',
+                       constants=f"[constants]\nr = {r}")
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +429,19 @@ def test_observations_name_the_reading_they_support(claim_run):
                            f"under the main reading (ratio {up[1] / up[0]:.2f}).") in md
     assert markdown_escape(f"“obs_down is seen” is most probable under the main reading ({100 * down[0]:.0f}%); "
                            f"the nearest rival, cl_rival, gives {100 * down[1]:.0f}%.") in md
+
+
+def test_variants_are_reported_as_the_comparison_wrote_them(claim_run):
+    compare = pd.read_csv(claim_run / "variants" / "compare.csv")
+    assert list(compare["study"]) == ["cl_main", "cl_rival"]
+    md = (claim_run / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    for r, this in zip(compare.itertuples(), (" (this run)", "")):
+        # x1 ~ U(0, 1) under both readings: P(x1 > 0.2) = 0.8.
+        assert r.p_holds == pytest.approx(0.8, abs=0.03)
+        assert (f"| {r.study}{this} | claim_a | {100 * r.p_holds:.0f}% | {100 * r.ci_low:.0f}–"
+                f"{100 * r.ci_high:.0f}% | x1 |") in md
+    assert "The headline results under 2 model variants, side by side" in md
+    assert "cl_main: reading r = 0.0" in md and "cl_rival: reading r = 0.3" in md
 
 
 def test_runs_without_declared_claims_say_so(run):

@@ -13,7 +13,8 @@ from analysis.appendix import build_appendix
 from analysis.appendix.lang import GLOSSARY
 from mcsens.cli import main
 from mcsens.runner import run_study
-from tests.test_appendix import _need, _squash
+from tests.helpers import need as _need
+from tests.test_appendix import _squash
 
 MODEL = '''
 import xarray as xr

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from analysis.figures import (build_figures, figure_specs, load_run, plot_decomposition,
+from analysis.figures import (figure_specs, load_run, plot_decomposition,
                               plot_distribution, plot_indices, plot_probability, plot_ranks,
                               plot_s2, plot_scatter, ranks_frame)
 from analysis.figures.data import select_cell
@@ -22,17 +22,20 @@ from analysis.figures.scatter import DENSE
 from analysis.figures.sensitivity import noise_floor, plot_convergence, plot_morris
 from analysis.figures.style import DOUBLE, SINGLE
 from analysis.figures.uncertainty import decomposition_frame, term_label
-from tests.synthetic import LABELS, make_run
+from tests.helpers import ALLIANCE, parameter_labels
+
+#: Parameter name -> label, from the alliance run's study file.
+LABELS = parameter_labels(ALLIANCE)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("run"))
+def run(alliance_run):
+    return alliance_run
 
 
 @pytest.fixture(scope="module")
-def built(run):
-    return build_figures(run)
+def built(alliance_figures):
+    return alliance_figures
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +151,20 @@ def test_decomposition_reads_term_owner_coordinate():
     np.testing.assert_allclose(f["mean"], [3.0, 3.0, 3.0])
 
 
+def test_a_term_that_moves_alike_in_every_draw_gets_no_negative_error_bar():
+    # mean(0.7 seven times) is 1.1e-16 above its 95% quantile: the bar used to be refused.
+    terms = xr.DataArray(np.stack([np.zeros(7), np.full(7, 0.7)], axis=1)[:, :, None],
+                         dims=("sample", "phase", "term"),
+                         coords={"phase": ["pre", "post"], "term": ["other"]})
+    frame = decomposition_frame(terms)
+    assert frame["mean"].item() > frame["high"].item()
+    fig = plot_decomposition(frame)
+    (bars,) = [c for c in fig.axes[0].containers if hasattr(c, "patches")]
+    assert bars.patches[0].get_width() == pytest.approx(0.7)
+    segment = fig.axes[0].collections[0].get_segments()[0]
+    assert segment[0, 0] == pytest.approx(0.7) and segment[1, 0] == pytest.approx(0.7)
+
+
 def test_s2_heatmap_values_equal_indices_csv(data, indices):
     rows = indices[(indices["index"] == "S2") & (indices["output"] == "delta_nb_europe")]
     params = list(LABELS)
@@ -184,19 +201,12 @@ def test_convergence_lines_equal_indices_nc(run, data):
     first = v.isel(N=-1).to_series().idxmax()
     np.testing.assert_allclose(lines[0].get_ydata(), v.sel(param=first).values)
     np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), c.max("param").values)
-    # load_run puts the model runs of each nested prefix on the axis.
+    # indices.nc counts the base rows of each replicate design in a nested prefix (16, then
+    # all 32 of N = 128 over 4 replicates); load_run puts the base sample size on the axis.
+    np.testing.assert_array_equal(conv["n"], [16, 32])
     read = data.convergence["delta_nb_europe__ST"]
-    np.testing.assert_array_equal(read["N"], conv["runs"].values)
+    np.testing.assert_array_equal(read["N"], [64, 128])
     np.testing.assert_allclose(read.values, v.values)
-
-
-def test_convergence_rows_per_replicate_become_base_sample_size(tmp_path):
-    run = make_run(tmp_path)
-    sobol = xr.load_dataset(run / "indices.nc", group="sobol").drop_vars("runs")
-    sobol.to_netcdf(run / "indices.nc", group="sobol", mode="w")
-    conv = load_run(run).convergence
-    np.testing.assert_array_equal(conv["N"], sobol["n"].values * 2)  # replicates = 2
-    assert conv.attrs["axis"] == "N"
 
 
 def test_scatter_plots_the_top_inputs_against_the_key_output(run, data):
@@ -222,12 +232,12 @@ def test_dense_scatter_colours_hexagons_by_share_that_holds():
     assert np.all(share[centres < 0.4] == 0) and np.all(share[centres > 0.6] == 1)
 
 
-def test_absent_methods_give_no_figure_and_no_error(tmp_path):
-    run = make_run(tmp_path, morris=False, delta=False, convergence=False, with_terms=False)
-    names = {s.name for s in figure_specs(load_run(run))}
-    assert not {n for n in names if n.split("-")[0] in ("morris", "ranks", "convergence",
-                                                         "decomposition")}
-    assert "indices-delta_nb_europe" in names
+def test_absent_methods_give_no_figure_and_no_error(sobol_only_run, latin_run):
+    # Sobol' alone (no Morris, delta, headline or terms): no Morris, ranks or decomposition.
+    names = [s.name for s in figure_specs(load_run(sobol_only_run))]
+    assert names == ["distribution-y", "indices-y", "indices-grouped-y", "scatter-y", "convergence-y"]
+    # Delta alone on a Latin hypercube: no Sobol' indices, so no convergence either.
+    assert [s.name for s in figure_specs(load_run(latin_run))] == ["distribution-y"]
 
 
 def test_figures_never_import_the_model_or_salib():

@@ -3,9 +3,7 @@ text, long index tables condensed, corrected prose, content hashes and whole-job
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
 
@@ -14,19 +12,16 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from analysis.appendix import build_appendix
 from analysis.appendix.blocks import Table, _CHAR_PT, _TEXT_PT, figure_latex, Fig, fitted_widths
 from analysis.appendix.record import content_sha256, job_time, run_record
 from analysis.appendix.sections import KEEP_TOP, condensed, input_name, split_sentence
 from analysis.figures import load_run
-from tests.synthetic import make_run
+from tests.helpers import need
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    r = make_run(tmp_path_factory.mktemp("run"))
-    build_appendix(r)
-    return r
+def run(alliance_appendix):
+    return alliance_appendix
 
 
 def overfull(log: str) -> list[str]:
@@ -36,11 +31,8 @@ def overfull(log: str) -> list[str]:
 
 
 @pytest.mark.latex
-def test_synthetic_appendix_log_has_no_overfull_box(run):
-    if shutil.which("xelatex") is None:  # CI installs TeX: there a missing engine fails
-        if os.environ.get("CI"):
-            pytest.fail("xelatex must be installed in CI")
-        pytest.skip("xelatex not installed")
+def test_alliance_appendix_log_has_no_overfull_box(run):
+    need("xelatex")
     folder = run / "appendix"
     for _ in range(2):
         subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error",

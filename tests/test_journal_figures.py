@@ -4,31 +4,21 @@ output, legends off the data, true minus signs and a readable second-order heatm
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import numpy as np
 import pandas as pd
-import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.font_manager import FontProperties, findfont
 
-from analysis.figures import build_figures, figure_specs, load_run, plot_distribution, plot_s2
+from analysis.figures import figure_specs, load_run, plot_distribution, plot_s2
 from analysis.figures.sensitivity import plot_indices, s2_scale, s2_text
 from analysis.figures.style import num
-from tests.synthetic import LABELS, make_run
+from tests.helpers import ALLIANCE, need, parameter_labels
 
 import xarray as xr
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("run"))
-
-
-@pytest.fixture(scope="module")
-def built(run):
-    return build_figures(run)
+LABELS = parameter_labels(ALLIANCE)
 
 
 def _drawn(fig):
@@ -47,12 +37,9 @@ def _overlap(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
-def test_no_figure_pdf_embeds_a_type3_font(built):
-    if shutil.which("pdffonts") is None:
-        if os.environ.get("CI"):
-            pytest.fail("pdffonts (poppler-utils) must be installed in CI")
-        pytest.skip("pdffonts not installed")
-    pdfs = [p for p in built if p.suffix == ".pdf"]
+def test_no_figure_pdf_embeds_a_type3_font(alliance_figures):
+    need("pdffonts")
+    pdfs = [p for p in alliance_figures if p.suffix == ".pdf"]
     assert len(pdfs) == 14
     for p in pdfs:
         table = subprocess.run(["pdffonts", str(p)], capture_output=True, text=True,
@@ -69,8 +56,8 @@ def test_figure_text_is_set_in_the_serif_face():
     assert os.path.basename(path) == "STIXGeneral.ttf"
 
 
-def test_every_index_figure_is_titled_with_its_output_label(run):
-    data = load_run(run)
+def test_every_index_figure_is_titled_with_its_output_label(alliance_run):
+    data = load_run(alliance_run)
     kinds = ("indices", "indices-grouped", "s2", "morris", "ranks", "convergence")
     seen = set()
     for spec in figure_specs(data):
@@ -86,8 +73,8 @@ def test_every_index_figure_is_titled_with_its_output_label(run):
     assert data.label("delta_nb_europe") == "Change in Europe's net benefit"
 
 
-def test_indices_legend_sits_below_the_bars(run):
-    rows = pd.read_csv(run / "indices.csv").query(
+def test_indices_legend_sits_below_the_bars(alliance_run):
+    rows = pd.read_csv(alliance_run / "indices.csv").query(
         "output == 'delta_nb_europe' and method == 'sobol' and index in ['S1', 'ST']")
     fig = plot_indices(rows, labels=LABELS, floor=0.02, title="t")
     r = _drawn(fig)
@@ -98,7 +85,7 @@ def test_indices_legend_sits_below_the_bars(run):
     assert box.y1 <= axes.y0 and _inside(box, fig.bbox)
 
 
-def test_distribution_legend_is_off_the_data_and_the_band_swatch_shows(run):
+def test_distribution_legend_is_off_the_data_and_the_band_swatch_shows():
     v = xr.DataArray(np.linspace(-3.0, -1.0, 201), dims="sample")
     fig = plot_distribution(v, label="Loss")
     r = _drawn(fig)

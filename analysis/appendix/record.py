@@ -33,9 +33,8 @@ def convergence(data: RunData, figs: dict) -> list:
     conv = data.convergence
     if conv is None:
         return blocks + [Note("No convergence data in this run (indices.nc has no "
-                              "/convergence group); section omitted.")]
+                              "convergence of Sobol' indices); section omitted.")]
     tol = data.study.get("analysis", {}).get("tolerance")
-    axis = "runs" if conv.attrs.get("axis") == "runs" else "N"
     rows, recs = [], []
     for out in analysed_outputs(data):
         var = f"{out}__ST"
@@ -51,11 +50,11 @@ def convergence(data: RunData, figs: dict) -> list:
             width = float(c.sel(N=n).max()) if c is not None else float("nan")
             top = [data.labels.get(p, p) for p in at.index[:3]]
             rows.append([data.label(out), str(int(n)), fmt(width), ", ".join(top)])
-            recs.append({"output": out, axis: int(n), "max_half_width": width,
+            recs.append({"output": out, "N": int(n), "max_half_width": width,
                          "top1": at.index[0], "top2": at.index[1] if len(at) > 1 else "",
                          "top3": at.index[2] if len(at) > 2 else ""})
     if not rows:
-        return blocks + [Note("The /convergence group holds none of the analysed outputs; "
+        return blocks + [Note("The convergence in indices.nc covers none of the analysed outputs; "
                               "section omitted.")]
     rec = pd.DataFrame(recs)
     last = rec.groupby("output").tail(1)
@@ -75,7 +74,7 @@ def convergence(data: RunData, figs: dict) -> list:
                            "sizes for " + _join(stable) + "."))
     blocks.append(Table("convergence", "Widest total-order interval half-width and leading "
                         "inputs on nested sub-designs.",
-                        ["Output", "Model runs" if axis == "runs" else "N", "Widest half-width",
+                        ["Output", "N", "Widest half-width",
                          "Leading inputs (ST)"], rows, rec,
                         [0.3, None, None, 0.4]))
     return blocks + _figs(figs, "convergence")

@@ -241,7 +241,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     conv = data.convergence
     if conv is not None:
         tol = data.record.study.analysis.tolerance
-        xlabel = "Model runs" if conv.attrs.get("axis") == "runs" else "Base sample size N"
+        xlabel = "Base sample size N"
         for out in analysed_outputs(data):
             var = f"{out}__ST"
             if var in conv and "N" in conv[var].dims:

@@ -8,7 +8,6 @@ and table wants.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -85,25 +84,17 @@ class RunData:
         s = str(name).replace("_", " ")
         return s[:1].upper() + s[1:]
 
-    # -- study settings -------------------------------------------------------------
-    def _attr_list(self, key: str) -> list[str]:
-        raw = self.results.attrs.get(key)
-        if raw is None:
-            return list(self.study.get("analysis", {}).get(key, []))
-        return list(json.loads(raw)) if isinstance(raw, str) else list(np.atleast_1d(raw))
-
+    # -- study settings (the run's validated study: the probe checked these are outputs) ----
     @property
     def headline(self) -> list[str]:
         """Binary headline indicators (0/1 outputs)."""
-        return [h for h in self._attr_list("headline") if h in self.results.data_vars]
+        return list(self.record.study.analysis.headline)
 
     @property
     def key_output(self) -> str | None:
-        """The output for the S2 heatmap and scatterplots."""
-        key = self.results.attrs.get("key_output") or self.study.get("analysis", {}).get(
-            "key_output")
-        if key in self.results.data_vars:
-            return key
+        """The output for the S2 heatmap and scatterplots: the study's, else the first."""
+        if self.record.study.analysis.key_output:
+            return self.record.study.analysis.key_output
         outs = self.outputs
         return outs[0] if outs else None
 
@@ -201,10 +192,10 @@ def _factors(run: Run) -> list[Factor]:
 def _read_convergence(run: Run) -> xr.Dataset | None:
     """Convergence of the indices as ``<output>__ST`` / ``<output>__ST_conf`` on dim ``N``.
 
-    Read from the variables ``<output>__convergence__<var>`` on dim ``n`` (base rows per
-    replicate, with a ``runs`` coordinate) in ``indices.nc``'s ``/sobol`` group, as
-    ``analysis.indices`` writes them. ``N`` becomes the number of model runs when ``runs``
-    is known.
+    Read from the variables ``<output>__convergence__<var>`` on dim ``n`` (base rows of
+    each replicate design) in ``indices.nc``'s ``/sobol`` group, as ``analysis.sobol``
+    writes them; ``N`` is the base sample size of each nested prefix, ``n`` times the
+    run's replicates.
     """
     sobol = run.indices_group("sobol")
     if sobol is None:
@@ -216,14 +207,7 @@ def _read_convergence(run: Run) -> xr.Dataset | None:
     conv = sobol[list(keep)].rename(keep)
     conv = conv.drop_dims([d for d in conv.dims if d not in
                            set().union(*(conv[v].dims for v in conv.data_vars))])
-    if "n" in conv.dims:
-        if "runs" in conv.coords:
-            conv = conv.assign_coords(n=conv["runs"].values).drop_vars("runs")
-            conv.attrs["axis"] = "runs"
-        else:
-            conv.attrs["axis"] = "rows per replicate"
-        conv = conv.rename(n="N")
-    return conv
+    return conv.assign_coords(n=conv["n"].values * run.study.sampling.replicates).rename(n="N")
 
 
 def load_run(run) -> RunData:
@@ -255,12 +239,6 @@ def load_run(run) -> RunData:
     for name, val in run.document.get("constants", {}).items():
         constants[name] = val if isinstance(val, dict) else {"value": val}
     conv = _read_convergence(run)
-    if conv is not None and conv.attrs.get("axis") == "rows per replicate":
-        # `n` counts base rows of each replicate design; the base sample size is n * R.
-        reps = int(results.attrs.get("replicates", run.manifest.get("samples", {}).get(
-            "replicates", 1)))
-        conv = conv.assign_coords(N=conv["N"].values * reps)
-        conv.attrs["axis"] = "N"
     return RunData(path=run.path.resolve(), manifest=run.manifest, study=run.document, results=results,
                    indices=indices, convergence=conv, factors=_factors(run), constants=constants,
                    record=run)

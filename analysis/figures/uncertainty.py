@@ -228,8 +228,10 @@ def plot_decomposition(frame: pd.DataFrame, *, label: str = "Change (post − pr
             y = np.arange(len(f))
             colors = [PALETTE[0] if m >= 0 else PALETTE[3] for m in f["mean"]]
             a.barh(y, f["mean"], color=colors, height=0.7)
-            a.errorbar(f["mean"], y, xerr=np.vstack([f["mean"] - f["low"], f["high"] - f["mean"]]),
-                       fmt="none", ecolor="0.25", lw=0.7, capsize=1.5)
+            # A term that moves by the same amount in every draw has a mean a rounding
+            # error outside its 5-95% range, and matplotlib refuses a negative error bar.
+            err = np.clip(np.vstack([f["mean"] - f["low"], f["high"] - f["mean"]]), 0, None)
+            a.errorbar(f["mean"], y, xerr=err, fmt="none", ecolor="0.25", lw=0.7, capsize=1.5)
             a.set_yticks(y, [mathtext_escape(term_label(t)) for t in f["term"]])
             a.axvline(0, color="0.3", lw=0.6)
             net = f["mean"].sum()
