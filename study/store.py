@@ -450,8 +450,9 @@ class ResultsStore:
             if why is None:
                 self.recorded.add(b0)
             else:
-                again = "; it will be evaluated again" if b0 in ends else "; ignored"
-                notes.append(f"{self.path}: blocks {b0}–{int(rec.get('b1', b0 + 1)) - 1}: {why}{again}")
+                again = "; they will be evaluated again" if b0 in ends else "; ignored"
+                last = rec["b1"] - 1 if isinstance(rec.get("b1"), int) else "?"
+                notes.append(f"{self.path}: blocks {b0}–{last} {why}{again}")
         return set(self.recorded), notes
 
     def _open(self) -> None:
@@ -468,16 +469,16 @@ class ResultsStore:
         """Why a recorded region cannot be used, or None if its values hash to the record."""
         b1 = ends.get(b0)
         if b1 is None or rec.get("b1") != b1 or rec.get("rows") != (b1 - b0) * self.block_size:
-            return f"is recorded for blocks {b0}–{rec.get('b1')}, not a chunk of this run's design"
+            return "are not a chunk of this run's design (a forged or foreign record)"
         s0, s1 = b0 * self.block_size, b1 * self.block_size
         if self.nc.dimensions["sample"].size < s1:
-            return "lies beyond the end of the file (truncated)"
+            return "lie beyond the end of the file (truncated)"
         try:
             digest = _digest((name, self.nc.variables[name][s0:s1]) for name in sorted(self.kinds))
         except Exception as e:
             return f"cannot be read ({_reason(e)})"
         if digest != rec.get("sha256"):
-            return "does not match its recorded sha256 (corrupt or overwritten)"
+            return "do not match their recorded sha256 (corrupt or overwritten)"
         return None
 
     def write(self, b0: int, b1: int, ds: xr.Dataset) -> None:
@@ -499,9 +500,7 @@ class ResultsStore:
             if self.nc is None:
                 self._create(ds)
             stored = {name: self._stored(ds[name], kind) for name, kind in self.kinds.items()}
-            for name, values in stored.items():
-                self.nc.variables[name][s0:s1] = values
-            self.nc.sync()  # on disk before the record says so
+            self._put(s0, s1, stored)
             record = {"design": self.design, "b0": b0, "b1": b1, "rows": s1 - s0, "first_sample": s0,
                       "store": self.id, "sha256": _digest(sorted(stored.items()))}
             _append_line(self.run_dir / CHUNK_INDEX, json.dumps(record, sort_keys=True))
@@ -514,6 +513,11 @@ class ResultsStore:
                                f"some space, then study run --resume {self.run_dir}") from None
             raise
         self.recorded.add(b0)
+
+    def _put(self, s0: int, s1: int, stored: dict) -> None:
+        for name, values in stored.items():
+            self.nc.variables[name][s0:s1] = values
+        self.nc.sync()  # on disk before the record says so
 
     def _create(self, ds: xr.Dataset) -> None:
         """Create the empty partial file from a first region's variables (its schema)."""
