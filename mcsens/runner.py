@@ -398,6 +398,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
         "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                     "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
                     "runs_completed": 0, "runs_failed": 0},
+        "storage": store.storage_attrs(study.storage.precision),
         "overrides": record["overrides"], "allow_failures": record["allow_failures"],
         "variant_of": record["variant_of"], "analysis_scope": scope,
         **({"model_dir": record["model_dir"]} if record.get("model_dir") else {}),

@@ -360,6 +360,19 @@ def storage_kind(name: str, var: xr.Variable, flags=(), precision: str = "float6
     return "float32" if precision == "float32" else "as is"
 
 
+def storage_attrs(precision: str) -> dict:
+    """What a run records of its storage (the results files' attributes, the manifest's ``storage``).
+
+    Examples
+    --------
+    >>> storage_attrs("float32")
+    {'precision': 'float32', 'max_relative_error': 5.960464477539063e-08}
+    >>> storage_attrs("float64")
+    {'precision': 'float64', 'max_relative_error': 0.0}
+    """
+    return {"precision": precision, "max_relative_error": FLOAT32_ERROR if precision == "float32" else 0.0}
+
+
 def _hdf5_chunk(var: xr.Variable, region_blocks: int, block_size: int) -> tuple[int, ...]:
     """HDF5 chunk shape of a variable along ``sample``: the largest divisor of a region (in
     blocks) under :data:`MAX_HDF5_CHUNK`, the whole of every other dimension."""
@@ -523,7 +536,7 @@ class ResultsStore:
         """Create the empty partial file from a first region's variables (its schema)."""
         template = ds.isel(sample=slice(0, 0)).transpose("sample", ...)
         self.id = secrets.token_hex(8)
-        template.attrs = {**self.attrs, "store_id": self.id}
+        template.attrs = {**self.attrs, **storage_attrs(self.precision), "store_id": self.id}
         cf_attributes(template)
         encoding = {}
         for name, var in template.variables.items():
@@ -556,7 +569,7 @@ class ResultsStore:
         if kind == "integer" and missing.any():
             ok &= ~missing  # a failed sample of an integer output has no fill value to take
         if not ok.all():
-            bad = values[~ok].flat[0]
+            bad = float(values[~ok].flat[0])
             raise StudyError(self.path, f"output {da.name!r}", f"must hold values its storage type "
                              f"{'(0/1)' if kind == 'flag' else str(dtype)} holds exactly; got {bad!r}")
         out = np.where(missing, FLAG_FILL, values).astype(dtype) if kind == "flag" else values.astype(dtype)
@@ -587,7 +600,12 @@ class ResultsStore:
 
 
 def _write_template(template: xr.Dataset, tmp: Path, encoding: dict) -> None:
-    with _small_chunk_cache():
+    import warnings
+
+    with _small_chunk_cache(), warnings.catch_warnings():
+        # An integer output has no fill value (a failed sample has nowhere to go: see
+        # ResultsStore._stored); xarray warns of it, for a template that holds no value.
+        warnings.filterwarnings("ignore", "saving variable .* as an integer dtype without any _FillValue")
         template.to_netcdf(tmp, engine="netcdf4", encoding=encoding, unlimited_dims=["sample"])
 
 

@@ -288,7 +288,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(tmp_path):
                              "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(out.rglob("chunks/sobol-*.nc"))) < 2:
+    while time.monotonic() < deadline and not any(len(_recorded(i)) >= 2 for i in out.rglob("chunks.jsonl")):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
