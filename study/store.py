@@ -543,6 +543,8 @@ class ResultsStore:
             if "sample" not in var.dims:
                 continue
             kind = storage_kind(name, var, self.flags, self.precision)
+            if kind == "integer" and "status" in template:  # failures recorded: NaN needs a float
+                kind = "as is"
             var.attrs["storage"] = kind
             enc = {**COMPRESSION, "chunksizes": _hdf5_chunk(var, self.region_blocks, self.block_size)}
             if kind == "flag":
@@ -566,8 +568,8 @@ class ResultsStore:
         missing = np.isnan(values)
         low, high = (0, 1) if kind == "flag" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
         ok = missing | ((values >= low) & (values <= high) & (values == np.round(values)))
-        if kind == "integer" and missing.any():
-            ok &= ~missing  # a failed sample of an integer output has no fill value to take
+        if kind == "integer":
+            ok &= ~missing  # stored as an integer only where no sample may fail (no status)
         if not ok.all():
             bad = float(values[~ok].flat[0])
             raise StudyError(self.path, f"output {da.name!r}", f"must hold values its storage type "
@@ -592,8 +594,11 @@ class ResultsStore:
         return [b0 for b0, _ in ranges if b0 not in self.recorded]
 
     def seal(self) -> Path:
-        """Give the file its final attributes and its final name; the only way it gets that name."""
-        self.nc.delncattr("store_id")
+        """Give the file its final name; the only way it gets that name.
+
+        It keeps its ``store_id``: killed between the flush and the rename, the partial file
+        is whole and its records still name it, so a resume only renames it.
+        """
         self.close()
         os.replace(self.path, self.final)
         return self.final
