@@ -476,3 +476,22 @@ def test_a_filesystem_without_locks_is_used_with_a_warning(tmp_path, monkeypatch
         pass
     assert capsys.readouterr().err == (f"warning: {tmp_path}: this filesystem does not support locks (No locks "
                                        "available); do not resume this run twice at once\n")
+
+
+def test_a_run_killed_between_its_last_flush_and_the_rename_is_only_renamed_at_resume(tmp_path, monkeypatch):
+    path = _study(tmp_path)
+
+    def killed_before_the_rename(self):
+        self.close()
+        raise _Killed()
+
+    monkeypatch.setattr(store.ResultsStore, "seal", killed_before_the_rename)
+    with pytest.raises(_Killed):
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    monkeypatch.undo()
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    assert _partial(run_dir).exists() and not (run_dir / "results.nc").exists()
+    assert _kept(run_dir) == [b for b, _ in GRID]
+    _resume(run_dir)
+    assert [r["b0"] for r in _records(run_dir)] == [b for b, _ in GRID]  # nothing evaluated again
+    _assert_same_as_fresh(run_dir, path, tmp_path)
