@@ -81,50 +81,75 @@ def designs_of(study: Study) -> dict:
     return {kind: make_design(study, kind) for kind in _designs(study)}
 
 
+def _store_design_points(path: Path, design) -> None:
+    """The Morris or surrogate points beside the values (the analysis reads them, never rebuilds them).
+
+    Written after the file took its final name, and again on a resume that finds them
+    missing (a run killed between the rename and this write).
+    """
+    if design.kind in ("morris", "surrogate") and not store.has_design_points(path):
+        store.write_design_points(path, design)
+
+
 def _evaluate(study: Study, run_dir: Path, manifest: store.Manifest, *, study_dir: Path, client,
               allow_failures: bool, designs: dict) -> None:
     completed = 0
     for i, (kind, design) in enumerate(designs.items()):
-        have = _blocks_stored(run_dir / store.results_name(kind, i == 0))
+        name = store.results_name(kind, i == 0)
+        have = _blocks_stored(run_dir / name)
         if have == design.n_blocks:  # finished before a resume
+            _store_design_points(run_dir / name, design)
             completed += design.n_samples
             continue
-        # A stored design being extended (--until-converged) keeps its blocks [0, have).
-        grid = chunk_ranges(design.n_blocks, study.sampling.chunk_rows, start=have)
-        checked = {}  # files hashed or written here: checked again by stat, not by rereading them
-        done = _trusted(run_dir, kind, grid, design.block_size, checked)
-        todo = [(b0, b1) for b0, b1 in grid if b0 not in done]
-        # Output names were checked by the probe (a resumed run by its own first start).
-        def on_done(b0, ds, kind=kind, ends=dict(grid), checked=checked):
-            store.write_chunk(run_dir, kind, b0, ends[b0], ds, checked)
-            talk.detail("%s %s: blocks %d-%d stored", study.name, kind, b0, ends[b0] - 1)
-            release_freed_memory()
-
-        talk.stage("%s: evaluating the %s design, %d model runs (%d left)", study.name, kind, design.n_samples,
-                   sum(b1 - b0 for b0, b1 in todo) * design.block_size)
-        with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
-            bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
-            run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
-                       allow_failures=allow_failures, client=client, progress=bar)
-        done = _trusted(run_dir, kind, grid, design.block_size, checked)  # combine only what was recorded
-        missing = [b0 for b0, _ in grid if b0 not in done]
-        if missing:  # never seal a design with a hole in it
-            raise RunError(run_dir, "", f"must hold every chunk of the {kind} design before they are combined; "
-                           f"got {len(missing)} missing or deleted (first at block {missing[0]}). The run stays "
-                           f"resumable: study run --resume {run_dir}")
-        attrs = design_attrs(study, design)
-        store.combine_chunks(run_dir, store.results_name(kind, i == 0), attrs, [done[b0] for b0, _ in grid],
-                             rows=design.n_samples)
-        if design.kind in ("morris", "surrogate"):  # the analysis reads the points, never rebuilds them
-            store.write_design_points(run_dir / store.results_name(kind, i == 0), design)
+        with store.ResultsStore(run_dir, kind, name, block_size=design.block_size,
+                                region_blocks=study.sampling.chunk_rows, attrs=design_attrs(study, design),
+                                flags=study.analysis.headline, precision=study.storage.precision) as results:
+            _evaluate_design(study, design, results, have, study_dir=study_dir, client=client,
+                             allow_failures=allow_failures)
+        _store_design_points(run_dir / name, design)
         release_freed_memory()
         completed += design.n_samples
     manifest.update(samples={"runs_completed": completed})
 
 
-def _trusted(run_dir: Path, kind: str, grid, block_size: int, checked: dict) -> dict[int, Path]:
-    """The design's chunk files that match the chunk index; says on stderr which were not."""
-    good, notes = store.trusted_chunks(run_dir, kind, grid, block_size, checked)
+def _evaluate_design(study: Study, design, results: store.ResultsStore, have: int, *, study_dir: Path, client,
+                     allow_failures: bool) -> None:
+    """Write every chunk of one design into its results file once, then seal it under its name.
+
+    A stored design being extended (``--until-converged``) keeps its blocks ``[0, have)``:
+    they are copied from its sealed file, the others evaluated.
+    """
+    kind, run_dir, chunk = design.kind, results.run_dir, study.sampling.chunk_rows
+    old, grid = chunk_ranges(have, chunk), chunk_ranges(design.n_blocks, chunk, start=have)
+    done = _trusted(results, old + grid)
+    if old:  # the sealed file is replaced at seal, by this one with the new blocks after its own
+        results.adopt(results.final, [r for r in old if r[0] not in done])
+    todo = [(b0, b1) for b0, b1 in grid if b0 not in done]
+    ends = dict(grid)
+
+    # Output names were checked by the probe (a resumed run by its own first start).
+    def on_done(b0, ds):
+        results.write(b0, ends[b0], ds)
+        talk.detail("%s %s: blocks %d-%d stored", study.name, kind, b0, ends[b0] - 1)
+        release_freed_memory()
+
+    talk.stage("%s: evaluating the %s design, %d model runs (%d left)", study.name, kind, design.n_samples,
+               sum(b1 - b0 for b0, b1 in todo) * design.block_size)
+    with _progress(design.n_blocks, f"{study.name} {kind}") as bar:
+        bar.update(design.n_blocks - sum(b1 - b0 for b0, b1 in todo))
+        run_chunks(study, design, todo, on_done, model_ref=study.model, study_dir=study_dir,
+                   allow_failures=allow_failures, client=client, progress=bar)
+    missing = results.missing(old + grid)
+    if missing:  # never seal a design with a hole in it
+        raise RunError(run_dir, "", f"must hold every chunk of the {kind} design before it is sealed; got "
+                       f"{len(missing)} missing (first at block {missing[0]}). The run stays resumable: study run "
+                       f"--resume {run_dir}")
+    results.seal()
+
+
+def _trusted(results: store.ResultsStore, ranges) -> set[int]:
+    """The regions of the design's partial file that match the chunk index; says on stderr which did not."""
+    good, notes = results.resume(ranges)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return good
@@ -395,6 +420,7 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
         "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                     "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
                     "runs_completed": 0, "runs_failed": 0},
+        "storage": store.storage_attrs(study.storage.precision),
         "overrides": record["overrides"], "allow_failures": record["allow_failures"],
         "variant_of": record["variant_of"], "analysis_scope": scope,
         **({"model_dir": record["model_dir"]} if record.get("model_dir") else {}),

@@ -558,6 +558,8 @@ def check_result(result, x: xr.Dataset, ref: str, params, *, allow_nonfinite: bo
     result = aligned
     _check_exact_integers(result, x, model, params)
     result = result.drop_vars([c for c in result.coords if "sample" in result[c].dims and c != "sample"])
+    # What the model returned, recorded: the store keeps 0/1 and narrow integers compact.
+    returned = {k: str(v.dtype) for k, v in result.data_vars.items() if v.dtype != np.float64}
     # copy=False: a float64 output is used as it is (issue 17: the copy cost 13% of a chunk).
     result = result.transpose("sample", ...).compute().astype(np.float64, copy=False)
     inherited = {(k, str(v)) for var in x.data_vars.values() for k, v in var.attrs.items()}
@@ -568,6 +570,8 @@ def check_result(result, x: xr.Dataset, ref: str, params, *, allow_nonfinite: bo
         # observation: see analysis.appendix.claims) is kept as model_role.
         declared = {"model_role": own["role"]} if own.get("role", "output") != "output" else {}
         var.attrs = {**own, "role": "output", **declared}
+    for name, dtype in returned.items():
+        result[name].attrs["model_dtype"] = dtype
     if not allow_nonfinite:
         for name, var in result.data_vars.items():
             bad = ~np.isfinite(var.values.reshape(n, -1)).all(axis=1)

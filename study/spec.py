@@ -133,6 +133,18 @@ class Report:
     shift_runs: tuple[str, ...] = ()
 
 
+#: ``[storage].precision`` choices: float outputs stored as float64 (lossless, the default) or float32.
+PRECISIONS = ("float64", "float32")
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """``[storage]``: how float outputs are stored. ``"float32"`` halves them at a relative
+    error of at most 2**-24 (round to nearest); inputs stay float64 (the estimators read them)."""
+
+    precision: str = "float64"
+
+
 @dataclass(frozen=True, slots=True)
 class Correlation:
     params: tuple[str, str]
@@ -158,6 +170,7 @@ class Study:
     report: Report = Report()
     model_options: ModelOptions = ModelOptions()
     readings: Readings | None = None
+    storage: Storage = Storage()
 
     def __repr__(self) -> str:  # the generated one spells out every field (1,600 characters)
         d = self.sampling
@@ -386,7 +399,8 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     doc, flat, sha256 = flatten(path, doc, raw)  # [study].extends: merge the chain (study/extends.py)
     text = flat or text
     ld = _Loader(path)
-    ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations", "report"))
+    ld.known(doc, "", ("study", "sampling", "analysis", "constants", "parameters", "correlations", "report",
+                      "storage"))
 
     st = ld.table(doc, "study")
     ld.known(st, "study", ("name", "model", "description", "vectorized", "stochastic", "replications"))
@@ -422,7 +436,7 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         constants=constants, parameters=parameters, correlations=correlations, text=text,
         report=_report(ld, ld.table(doc, "report", required=False), name, parameters, correlations),
         model_options=model_options,
-        readings=readings,
+        readings=readings, storage=_storage(ld, ld.table(doc, "storage", required=False)),
     )
     if correlations:
         _check_positive_definite(ld, study)
@@ -729,6 +743,14 @@ def _report(ld: _Loader, t: dict, name: str, parameters, correlations) -> Report
     shifts = ld.strings(t, "shift_runs", "report", ())
     _check_shift_runs(ld, shifts, name, parameters, correlations)
     return Report(langs, shifts)
+
+
+def _storage(ld: _Loader, t: dict) -> Storage:
+    ld.known(t, "storage", ("precision",))
+    precision = ld.string(t, "precision", "storage", default="float64")
+    if precision not in PRECISIONS:
+        ld.fail("storage.precision", f"must be one of {list(PRECISIONS)}; got {_short(precision)}")
+    return Storage(precision)
 
 
 def _check_shift_runs(ld: _Loader, shifts, name: str, parameters, correlations) -> None:

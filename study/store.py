@@ -1,12 +1,13 @@
 """Run directories: write-once, self-describing, never overwritten.
 
 ``runs/<study>/<UTC time>-<short hash>/`` holds ``manifest.json`` (status, argv, seed,
-hashes, versions, timings), a verbatim ``study.toml`` and ``results.nc``. While a run is
-evaluating, each finished chunk sits in ``chunks/`` as its own netCDF file written under a
-temporary name and renamed into place: a rename is atomic, so a crash (even SIGKILL)
-leaves only whole chunks. Each chunk's block range, row count, size and sha256 are then
-appended to ``chunks.jsonl``; only chunks that match that record are ever combined, so a
-truncated, edited, copied or foreign chunk file is evaluated again instead of trusted.
+hashes, versions, timings), a verbatim ``study.toml`` and ``results.nc``. Each sample is
+written once: while a run is evaluating, each finished chunk is written in place into
+``results.nc.partial`` (:class:`ResultsStore`), the file flushed, and the chunk's block
+range, row count and the sha256 of its values then appended to ``chunks.jsonl``. A resume
+keeps only regions whose values still match that record (HDF5 is not crash-safe: a file a
+SIGKILL left unreadable is evaluated again from the start), and the file takes its final
+name only when every chunk is in it.
 
 A process evaluating a run holds an exclusive ``flock`` on the run's ``.lock`` file (the
 kernel releases it when the process dies, however it dies), and ``.reserve`` keeps a little
@@ -31,9 +32,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
-from .errors import RunError
+from .errors import RunError, StudyError
 
 VERSIONED = ("mcsens", "numpy", "scipy", "xarray", "pandas", "netCDF4", "SALib", "dask", "distributed",
              "matplotlib", "seaborn", "scikit-learn")
@@ -251,20 +253,6 @@ class Manifest:
 #: shuffle: a Saltelli design repeats each input value across its blocks, whole 8-byte
 #: values that deflate finds as they are and shuffling splits (391 bytes a sample with it).
 COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": False}
-#: Samples per HDF5 chunk of a combined file: reading one output decompresses only it.
-STORE_CHUNK = 1 << 16
-
-
-def storage_encoding(ds: xr.Dataset) -> dict[str, dict]:
-    """The netCDF encoding of every variable of `ds` along ``sample`` (see :data:`COMPRESSION`)."""
-    out = {}
-    for name, var in ds.variables.items():
-        if "sample" in var.dims and var.dtype.kind in "biuf":
-            sizes = [min(STORE_CHUNK, n) if d == "sample" else n for d, n in zip(var.dims, var.shape)]
-            out[name] = {**COMPRESSION, "chunksizes": tuple(sizes)}
-    return out
-
-
 @contextlib.contextmanager
 def _small_chunk_cache(size: int = 1 << 20):
     """netCDF-C's chunk cache at `size` bytes per variable for files opened in the block.
@@ -284,48 +272,24 @@ def _small_chunk_cache(size: int = 1 << 20):
         netCDF4.set_chunk_cache(*before)
 
 
-def chunk_path(run_dir: Path, design: str, b0: int) -> Path:
-    return Path(run_dir) / "chunks" / f"{design}-{b0:010d}.nc"
+#: Suffix of a results file while it is evaluated: it takes its final name only when sealed.
+PARTIAL = ".partial"
+#: Largest HDF5 chunk of one variable, in bytes: a chunk is a whole number of blocks that
+#: divides a region, so each region write fills its own chunks and never rewrites a neighbour's.
+MAX_HDF5_CHUNK = 4 << 20
+#: Storage of a 0/1 output: a byte, -127 (netCDF's default byte fill) for a failed sample.
+FLAG_FILL = -127
+#: Largest relative error of ``[storage] precision = "float32"`` (round to nearest: half
+#: a unit in the last place of a 24-bit significand), for normal numbers.
+FLOAT32_ERROR = 2.0 ** -24
+#: How one variable is read back: a packed integer unpacks to float64 (CF: the type of
+#: ``scale_factor``), so the analysis sees the same float64 values as before compaction.
+_UNPACK = {"scale_factor": np.float64(1.0)}
 
 
-def write_chunk(run_dir: Path, design: str, b0: int, b1: int, ds: xr.Dataset,
-                checked: dict | None = None) -> Path:
-    """Write blocks ``[b0, b1)`` of a design atomically and append their record to the index.
-
-    ``checked``, if given, receives the new file's :func:`signature` (see :func:`trusted_chunks`).
-
-    Raises
-    ------
-    DiskFull
-        If the disk filled up; nothing half-written is left under the chunk's name.
-    """
-    path = chunk_path(run_dir, design, b0)
-    path.parent.mkdir(exist_ok=True)
-    tmp = temporary_name(path)
-    try:
-        # Chunk files are temporary: stored plain, so the sample is deflated once, when combined.
-        ds.to_netcdf(tmp)
-        record = {"design": design, "b0": b0, "b1": b1, "rows": int(ds.sizes["sample"]),
-                  "first_sample": int(ds["sample"].values[0]), "bytes": tmp.stat().st_size,
-                  "sha256": file_sha256(tmp)}
-        os.replace(tmp, path)
-        if checked is not None:
-            checked[path] = signature(path)
-        # Renamed first, recorded second: a crash in between leaves an unrecorded file,
-        # which is evaluated again; never a record of a file that is not there.
-        _append_line(Path(run_dir) / CHUNK_INDEX, json.dumps(record, sort_keys=True))
-    except Exception as e:
-        full = _disk_full(e, path.parent, ds.nbytes + (1 << 20))  # a netCDF file's overhead is < 1 MiB
-        tmp.unlink(missing_ok=True)
-        if full:
-            raise DiskFull(run_dir, "", f"must be on a disk with room for chunk {path.name}; got no space left "
-                           f"on device. The run stays resumable: free some space, then study run --resume "
-                           f"{run_dir}") from None
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+def partial_path(run_dir, out_name: str) -> Path:
+    """Where ``out_name`` (``results.nc``, ``results-<design>.nc``) is written before it is sealed."""
+    return Path(run_dir) / (out_name + PARTIAL)
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -334,6 +298,7 @@ def _append_line(path: Path, line: str) -> None:
         torn = end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
         # A process killed mid-line leaves a torn last line: end it, or it swallows this one.
         f.write((b"\n" if torn else b"") + line.encode() + b"\n")
+        f.flush()
 
 
 def _disk_full(err: Exception, folder: Path, need: int) -> bool:
@@ -346,10 +311,11 @@ def _disk_full(err: Exception, folder: Path, need: int) -> bool:
         return False
 
 
-def chunk_records(run_dir, design: str) -> dict[int, dict]:
-    """The latest index record of each chunk of `design`, by first block.
+def region_records(run_dir, design: str, store_id: str) -> dict[int, dict]:
+    """The latest ``chunks.jsonl`` record of each region of one partial file, by first block.
 
-    A line that does not parse (a process killed while appending it) records nothing.
+    Records of another file (an earlier partial file that could not be opened, or a run of an
+    older version) and lines that do not parse (a process killed while appending) are skipped.
     """
     path = Path(run_dir) / CHUNK_INDEX
     records = {}
@@ -358,129 +324,312 @@ def chunk_records(run_dir, design: str) -> dict[int, dict]:
     for line in path.read_text().splitlines():
         try:
             rec = json.loads(line)
-            if rec["design"] == design:
+            if rec["design"] == design and rec.get("store") == store_id:
                 records[int(rec["b0"])] = rec
         except (ValueError, KeyError, TypeError):
             continue
     return records
 
 
-def signature(path: Path) -> tuple[int, int, int, int]:
-    """Inode, size, mtime and ctime: any write, copy or rename over the file changes one."""
-    st = path.stat()
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+def storage_kind(name: str, var: xr.Variable, flags=(), precision: str = "float64") -> str:
+    """How a variable along ``sample`` is stored: ``"flag"``, ``"integer"``, ``"float32"`` or ``"as is"``.
+
+    A 0/1 output (the model returned booleans, or one of `flags`, the ``headline`` outputs
+    the contract holds to 0/1) is a byte; an output the model returned as a narrower
+    integer keeps that type (``model_dtype``, recorded by :func:`study.contract.check_result`);
+    other float outputs are float32 if `precision` says so. Inputs and coordinates stay float64.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> out = xr.Variable("sample", np.zeros(3), {"role": "output"})
+    >>> storage_kind("y", out), storage_kind("y", out, precision="float32"), storage_kind("y", out, ["y"])
+    ('as is', 'float32', 'flag')
+    >>> storage_kind("k", xr.Variable("sample", np.zeros(3), {"role": "output", "model_dtype": "int16"}))
+    'integer'
+    >>> storage_kind("x1", xr.Variable("sample", np.zeros(3), {"role": "input"}), precision="float32")
+    'as is'
+    """
+    if var.attrs.get("role") != "output" or var.dtype != np.float64:
+        return "as is"
+    model = var.attrs.get("model_dtype")
+    if model == "bool" or name in flags:
+        return "flag"
+    if model and np.dtype(model).kind in "iu" and np.dtype(model).itemsize < 8:
+        return "integer"
+    return "float32" if precision == "float32" else "as is"
 
 
-def trusted_chunks(run_dir, design: str, ranges, block_size: int,
-                   checked: dict | None = None) -> tuple[dict[int, Path], list[str]]:
-    """Chunk files of `design` that match their record exactly; every other one is deleted.
+def storage_attrs(precision: str) -> dict:
+    """What a run records of its storage (the results files' attributes, the manifest's ``storage``).
+
+    Examples
+    --------
+    >>> storage_attrs("float32")
+    {'precision': 'float32', 'max_relative_error': 5.960464477539063e-08}
+    >>> storage_attrs("float64")
+    {'precision': 'float64', 'max_relative_error': 0.0}
+    """
+    return {"precision": precision, "max_relative_error": FLOAT32_ERROR if precision == "float32" else 0.0}
+
+
+def _hdf5_chunk(var: xr.Variable, region_blocks: int, block_size: int) -> tuple[int, ...]:
+    """HDF5 chunk shape of a variable along ``sample``: the largest divisor of a region (in
+    blocks) under :data:`MAX_HDF5_CHUNK`, the whole of every other dimension."""
+    row = var.dtype.itemsize * int(np.prod(var.shape[1:], dtype=np.int64))
+    m = next((m for m in range(region_blocks, 0, -1)
+              if region_blocks % m == 0 and m * block_size * row <= MAX_HDF5_CHUNK), 1)
+    return (m * block_size, *var.shape[1:])
+
+
+class ResultsStore:
+    """One design's results file, written once per sample: region by region, in place.
+
+    The file is created at the first region as ``<name>.partial``, every variable along an
+    unlimited ``sample`` dimension, deflated (:data:`COMPRESSION`). Each chunk of blocks
+    ``[b0, b1)`` is written into rows ``[b0 * block_size, b1 * block_size)``, the file is
+    flushed, and only then is the region recorded in ``chunks.jsonl`` with the sha256 of
+    the values written: a crash between the two leaves an unrecorded region, evaluated
+    again. HDF5 is not crash-safe, so a resume (:meth:`resume`) trusts only regions whose
+    values still hash to their record, and a partial file it cannot open is deleted and
+    evaluated again from the start: a restart, never wrong numbers. :meth:`seal` renames
+    the file to its final name, so a file under that name is always whole.
 
     Parameters
     ----------
     run_dir : path
     design : str
-    ranges : sequence of (int, int)
-        The block ranges ``[b0, b1)`` still to be combined: a file for any other range is a
-        duplicate or a leftover and is deleted.
-    block_size : int
-        Samples per block, to check each record's row count.
-    checked : dict, optional
-        Path -> :func:`signature` of files this process wrote or hashed already: such a file
-        whose signature is unchanged is not hashed again (at 2^18 the chunks hold 17 GB).
-        Files that pass are added.
-
-    Returns
-    -------
-    dict of int to pathlib.Path
-        First block -> verified chunk file.
-    list of str
-        One line per deleted file: which and why.
+        ``sobol``, ``morris``, ...: the design the regions belong to.
+    out_name : str
+        ``results.nc`` or ``results-<design>.nc``.
+    block_size, region_blocks : int
+        Samples per block, and blocks per region (the study's ``chunk_rows``).
+    attrs : dict
+        The sealed file's global attributes.
+    flags : sequence of str
+        Outputs held to 0/1 (the ``headline`` outputs), stored as bytes.
+    precision : str
+        ``"float64"`` or ``"float32"``: how other float outputs are stored.
     """
-    ends = dict(ranges)
-    records = chunk_records(run_dir, design)
-    good, notes = {}, []
-    folder = Path(run_dir) / "chunks"
-    for path in sorted(folder.glob(f"{design}-*.nc")) if folder.exists() else ():
-        b0 = _first_block(path, design)
-        why = _distrust(path, b0, ends, records.get(b0), block_size, checked)
-        if why is None:
-            good[b0] = path
-            continue
-        path.unlink()
-        again = "; deleted, it will be evaluated again" if b0 in ends else "; deleted"
-        notes.append(f"{path}: {why}{again}")
-    return good, notes
 
+    def __init__(self, run_dir, design: str, out_name: str, *, block_size: int, region_blocks: int,
+                 attrs: dict, flags=(), precision: str = "float64"):
+        self.run_dir, self.design = Path(run_dir), design
+        self.final = self.run_dir / out_name
+        self.path = partial_path(run_dir, out_name)
+        self.block_size, self.region_blocks = block_size, region_blocks
+        self.attrs, self.flags, self.precision = dict(attrs), set(flags), precision
+        self.nc, self.id, self.kinds, self.recorded = None, None, {}, set()
 
-def _first_block(path: Path, design: str) -> int | None:
-    digits = path.stem[len(design) + 1:]
-    return int(digits) if digits.isdigit() and path.name == chunk_path(".", design, int(digits)).name else None
+    def __enter__(self) -> "ResultsStore":
+        return self
 
+    def __exit__(self, *exc) -> None:
+        self.close()
 
-def _distrust(path: Path, b0, ends: dict, record, block_size: int, checked: dict | None) -> str | None:
-    """Why a chunk file cannot be used, or None if it matches its record."""
-    if b0 is None or b0 not in ends:
-        return "is not a chunk this run still needs (a duplicate, a leftover or a foreign file)"
-    if record is None:
-        return "is not in the run's chunk index (written by another process, or killed before it was recorded)"
-    if (record.get("b1"), record.get("rows")) != (ends[b0], (ends[b0] - b0) * block_size):
-        return (f"is recorded for blocks {b0}–{record.get('b1')} ({record.get('rows')} rows), not the "
-                f"{b0}–{ends[b0]} this run needs")
-    size = path.stat().st_size
-    if size != record.get("bytes"):
-        return f"has {size} bytes, {record.get('bytes')} recorded (truncated or overwritten)"
-    sig = signature(path)
-    if checked is not None and checked.get(path) == sig:
+    def close(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):  # a file a full disk broke: resume checks it
+                self.nc.close()
+            self.nc = None
+
+    def resume(self, ranges) -> tuple[set[int], list[str]]:
+        """Open the partial file an earlier process left and keep the regions that match their record.
+
+        Parameters
+        ----------
+        ranges : sequence of (int, int)
+            Every region ``[b0, b1)`` of the design: a record of any other is not used.
+
+        Returns
+        -------
+        set of int
+            First blocks of the regions kept.
+        list of str
+            One line per region (or file) that will be evaluated again, and why.
+        """
+        if not self.path.exists():
+            return set(), []
+        try:
+            self._open()
+        except Exception as e:  # a truncated or half-written HDF5 file: netCDF says "HDF error"
+            self.close()
+            self.path.unlink()
+            return set(), [f"{self.path}: cannot be opened ({_reason(e)}); deleted, every chunk of the "
+                           f"{self.design} design will be evaluated again"]
+        ends, notes = dict(ranges), []
+        for b0, rec in sorted(region_records(self.run_dir, self.design, self.id).items()):
+            why = self._distrust(b0, rec, ends)
+            if why is None:
+                self.recorded.add(b0)
+            else:
+                again = "; they will be evaluated again" if b0 in ends else "; ignored"
+                last = rec["b1"] - 1 if isinstance(rec.get("b1"), int) else "?"
+                notes.append(f"{self.path}: blocks {b0}–{last} {why}{again}")
+        return set(self.recorded), notes
+
+    def _open(self) -> None:
+        import netCDF4
+
+        with _small_chunk_cache():
+            self.nc = netCDF4.Dataset(self.path, "r+")
+        self.nc.set_auto_maskandscale(False)  # values as stored: what the records hash
+        self.id = str(self.nc.getncattr("store_id"))
+        self.kinds = {k: str(v.getncattr("storage")) for k, v in self.nc.variables.items()
+                      if "storage" in v.ncattrs()}
+
+    def _distrust(self, b0: int, rec: dict, ends: dict) -> str | None:
+        """Why a recorded region cannot be used, or None if its values hash to the record."""
+        b1 = ends.get(b0)
+        if b1 is None or rec.get("b1") != b1 or rec.get("rows") != (b1 - b0) * self.block_size:
+            return "are not a chunk of this run's design (a forged or foreign record)"
+        s0, s1 = b0 * self.block_size, b1 * self.block_size
+        if self.nc.dimensions["sample"].size < s1:
+            return "lie beyond the end of the file (truncated)"
+        try:
+            digest = _digest((name, self.nc.variables[name][s0:s1]) for name in sorted(self.kinds))
+        except Exception as e:
+            return f"cannot be read ({_reason(e)})"
+        if digest != rec.get("sha256"):
+            return "do not match their recorded sha256 (corrupt or overwritten)"
         return None
-    if file_sha256(path) != record.get("sha256"):
-        return "does not match its recorded sha256 (corrupt or replaced)"
-    if checked is not None:
-        checked[path] = sig
-    return None
+
+    def write(self, b0: int, b1: int, ds: xr.Dataset) -> None:
+        """Write blocks ``[b0, b1)`` into their rows, flush, then record the region.
+
+        Raises
+        ------
+        DiskFull
+            If the disk filled up; the region is not recorded and the run stays resumable.
+        StudyError
+            If an integer output holds a value its storage type cannot (the model broke the
+            type it returned on an earlier chunk).
+        """
+        if ds.sizes["sample"] != (b1 - b0) * self.block_size:
+            raise RunError(self.run_dir, "", f"blocks {b0}–{b1 - 1} must hold {(b1 - b0) * self.block_size} "
+                           f"samples; got {ds.sizes['sample']}")
+        s0, s1 = b0 * self.block_size, b1 * self.block_size
+        try:
+            if self.nc is None:
+                self._create(ds)
+            stored = {name: self._stored(ds[name], kind) for name, kind in self.kinds.items()}
+            self._put(s0, s1, stored)
+            record = {"design": self.design, "b0": b0, "b1": b1, "rows": s1 - s0, "first_sample": s0,
+                      "store": self.id, "sha256": _digest(sorted(stored.items()))}
+            _append_line(self.run_dir / CHUNK_INDEX, json.dumps(record, sort_keys=True))
+        except StudyError:
+            raise
+        except Exception as e:
+            if _disk_full(e, self.run_dir, ds.nbytes + (1 << 20)):
+                raise DiskFull(self.run_dir, "", f"must be on a disk with room for blocks {b0}–{b1 - 1} of "
+                               f"{self.path.name}; got no space left on device. The run stays resumable: free "
+                               f"some space, then study run --resume {self.run_dir}") from None
+            raise
+        self.recorded.add(b0)
+
+    def _put(self, s0: int, s1: int, stored: dict) -> None:
+        for name, values in stored.items():
+            self.nc.variables[name][s0:s1] = values
+        self.nc.sync()  # on disk before the record says so
+
+    def _create(self, ds: xr.Dataset) -> None:
+        """Create the empty partial file from a first region's variables (its schema)."""
+        template = ds.isel(sample=slice(0, 0)).transpose("sample", ...)
+        self.id = secrets.token_hex(8)
+        template.attrs = {**self.attrs, **storage_attrs(self.precision), "store_id": self.id}
+        cf_attributes(template)
+        encoding = {}
+        for name, var in template.variables.items():
+            if "sample" not in var.dims:
+                continue
+            kind = storage_kind(name, var, self.flags, self.precision)
+            if kind == "integer" and "status" in template:  # failures recorded: NaN needs a float
+                kind = "as is"
+            var.attrs["storage"] = kind
+            enc = {**COMPRESSION, "chunksizes": _hdf5_chunk(var, self.region_blocks, self.block_size)}
+            if kind == "flag":
+                enc.update(dtype="int8", _FillValue=np.int8(FLAG_FILL), **_UNPACK)
+            elif kind == "integer":
+                enc.update(dtype=np.dtype(var.attrs["model_dtype"]), **_UNPACK)
+            elif kind == "float32":
+                enc.update(dtype="float32", _FillValue=np.float32("nan"))
+                var.attrs["max_relative_error"] = FLOAT32_ERROR
+            encoding[name] = enc
+        write_atomic(self.path, lambda tmp: _write_template(template, tmp, encoding))
+        self._open()
+
+    def _stored(self, da: xr.DataArray, kind: str) -> np.ndarray:
+        values = np.ascontiguousarray(da.transpose("sample", ...).values)
+        if kind == "float32":
+            return values.astype(np.float32)
+        if kind not in ("flag", "integer"):
+            return values
+        dtype = np.dtype("int8") if kind == "flag" else self.nc.variables[da.name].dtype
+        missing = np.isnan(values)
+        low, high = (0, 1) if kind == "flag" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        ok = missing | ((values >= low) & (values <= high) & (values == np.round(values)))
+        if kind == "integer":
+            ok &= ~missing  # stored as an integer only where no sample may fail (no status)
+        if not ok.all():
+            bad = float(values[~ok].flat[0])
+            raise StudyError(self.path, f"output {da.name!r}", f"must hold values its storage type "
+                             f"{'(0/1)' if kind == 'flag' else str(dtype)} holds exactly; got {bad!r}")
+        out = np.where(missing, FLAG_FILL, values).astype(dtype) if kind == "flag" else values.astype(dtype)
+        return out
+
+    def adopt(self, old: Path, ranges) -> None:
+        """Copy the regions ``ranges`` of a sealed file this design extends (``--until-converged``)."""
+        with xr.open_dataset(old, cache=False) as ds:
+            for b0, b1 in ranges:
+                part = ds.isel(sample=slice(b0 * self.block_size, b1 * self.block_size)).load()
+                for var in part.variables.values():
+                    var.encoding = {}
+                    var.attrs.pop("storage", None)
+                    var.attrs.pop("max_relative_error", None)
+                part.attrs = {}
+                self.write(b0, b1, part)
+
+    def missing(self, ranges) -> list[int]:
+        """First blocks of the regions in ``ranges`` this file does not hold."""
+        return [b0 for b0, _ in ranges if b0 not in self.recorded]
+
+    def seal(self) -> Path:
+        """Give the file its final name; the only way it gets that name.
+
+        It keeps its ``store_id``: killed between the flush and the rename, the partial file
+        is whole and its records still name it, so a resume only renames it.
+        """
+        self.close()
+        os.replace(self.path, self.final)
+        return self.final
+
+
+def _write_template(template: xr.Dataset, tmp: Path, encoding: dict) -> None:
+    import warnings
+
+    with _small_chunk_cache(), warnings.catch_warnings():
+        # An integer output has no fill value (a failed sample has nowhere to go: see
+        # ResultsStore._stored); xarray warns of it, for a template that holds no value.
+        warnings.filterwarnings("ignore", "saving variable .* as an integer dtype without any _FillValue")
+        template.to_netcdf(tmp, engine="netcdf4", encoding=encoding, unlimited_dims=["sample"])
+
+
+def _digest(items) -> str:
+    """sha256 of ``(name, values)`` pairs as stored: names and C-order bytes, in the given order."""
+    h = hashlib.sha256()
+    for name, values in items:
+        h.update(name.encode() + b"\0")
+        h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]
 
 
 def results_name(design: str, main: bool) -> str:
     return "results.nc" if main else f"results-{design}.nc"
-
-
-def combine_chunks(run_dir: Path, out_name: str, attrs: dict, chunks: list[Path], rows: int) -> Path:
-    """Concatenate verified chunk files, in order, into one netCDF file, streamed through dask.
-
-    If the file exists already (a design being extended), its samples come first.
-
-    Parameters
-    ----------
-    run_dir : path
-    out_name : str
-        ``results.nc`` or ``results-<design>.nc``.
-    attrs : dict
-        Global attributes of the combined file.
-    chunks : list of pathlib.Path
-        The chunk files (from :func:`trusted_chunks`), in block order.
-    rows : int
-        Samples the combined file must hold; anything else is refused before it is renamed
-        into place.
-    """
-    out = Path(run_dir) / out_name
-    files = ([out] if out.exists() else []) + list(chunks)
-    tmp = temporary_name(out)
-    try:
-        with xr.open_mfdataset(files, combine="nested", concat_dim="sample", data_vars="minimal",
-                               coords="minimal", compat="override", join="override", chunks={}) as ds:
-            if ds.sizes["sample"] != rows:
-                raise RunError(run_dir, "", f"chunks must hold {rows} samples in all; got {ds.sizes['sample']}")
-            ds.attrs.update(attrs)
-            cf_attributes(ds)
-            with _small_chunk_cache():
-                ds.to_netcdf(tmp, encoding=storage_encoding(ds))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    for f in chunks:
-        f.unlink()
-    if not any(out.parent.joinpath("chunks").iterdir()):
-        out.parent.joinpath("chunks").rmdir()
-    return out
 
 
 def cf_attributes(ds: xr.Dataset) -> None:
@@ -525,6 +674,14 @@ SEALED_RESULTS = ("results.nc", "results-morris.nc", "results-surrogate.nc")
 #: Group of a results file holding the unit-cube points of its design (Morris, surrogate),
 #: which the analysis reads instead of rebuilding the design from the seed.
 DESIGN_GROUP = "design"
+
+
+def has_design_points(path: Path) -> bool:
+    """Whether ``path`` holds the ``/design`` group :func:`write_design_points` writes."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return DESIGN_GROUP.strip("/") in nc.groups
 
 
 def write_design_points(path: Path, design) -> None:

@@ -37,31 +37,43 @@ def _values(run_dir):
         return ds.load().drop_attrs()
 
 
+def _recorded(index: Path) -> list[int]:
+    """First blocks of the regions recorded in a run's chunks.jsonl (a torn last line skipped)."""
+    out = []
+    for line in index.read_text().splitlines() if index.exists() else ():
+        try:
+            out.append(json.loads(line)["b0"])
+        except (ValueError, KeyError):
+            continue
+    return out
+
+
 def _run_and_kill(path, out, watch, n=3):
-    """Start `study run` in a subprocess and SIGKILL it once `n` chunk files exist under `watch`."""
+    """Start `study run` in a subprocess and SIGKILL it once `n` chunks are recorded under `watch`.
+
+    Returns the run directory, or None if the run finished or stalled first."""
     proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out),
                              "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    chunks = []
-    while time.monotonic() < deadline and len(chunks) < n:
-        chunks = list(watch.rglob("chunks/sobol-*.nc"))
+    found = None
+    while time.monotonic() < deadline and found is None:
+        found = next((i.parent for i in watch.rglob("chunks.jsonl") if len(_recorded(i)) >= n), None)
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    return chunks
+    return found
 
 
 def test_sigkill_mid_evaluation_then_resume_gives_identical_results(tmp_path):
     path = _study(tmp_path)
     out = tmp_path / "runs"
-    chunks = _run_and_kill(path, out, out)
-    assert len(chunks) >= 3, "the run finished or stalled before it could be killed"
-    run_dir = chunks[0].parents[1]
+    run_dir = _run_and_kill(path, out, out)
+    assert run_dir is not None, "the run finished or stalled before it could be killed"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "running"  # killed: nothing claims completeness
-    assert not (run_dir / "results.nc").exists()
-    done_before = len(list((run_dir / "chunks").glob("sobol-*.nc")))
+    assert not (run_dir / "results.nc").exists() and (run_dir / "results.nc.partial").exists()
+    done_before = len(_recorded(run_dir / "chunks.jsonl"))
 
     resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
     assert resumed.returncode == 0, resumed.stderr
@@ -84,8 +96,8 @@ def test_sigkill_while_a_variant_runs_then_resume_finishes_that_variant(tmp_path
     path = _study(tmp_path, name="main", samples=64, chunk_rows=64,
                   extra='headline = ["y_high"]\nvariants = ["v.toml"]')
     out = tmp_path / "runs"
-    chunks = _run_and_kill(path, out, out / "v")
-    assert len(chunks) >= 3, "the run finished or stalled before the variant could be killed"
+    killed = _run_and_kill(path, out, out / "v")
+    assert killed is not None, "the run finished or stalled before the variant could be killed"
     main_dir, = (out / "main").iterdir()
     v_dir, = (out / "v").iterdir()
     assert json.loads((main_dir / "manifest.json").read_text())["status"] == "running"
@@ -146,8 +158,8 @@ def test_model_raising_on_one_chunk_fails_the_run_and_keeps_completed_chunks(tmp
     run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "solver diverged" in manifest["error"]
-    kept = sorted(p.name for p in (run_dir / "chunks").glob("sobol-*.nc"))
-    assert kept == [f"sobol-{b:010d}.nc" for b in range(0, 24, 4)]
+    assert _recorded(run_dir / "chunks.jsonl") == list(range(0, 24, 4))
+    assert not (run_dir / "results.nc").exists() and (run_dir / "results.nc.partial").exists()
 
 
 def test_recorded_failures_are_counted_and_sobol_is_refused(tmp_path):
@@ -173,6 +185,10 @@ def test_dask_workers_give_identical_results(tmp_path):
     path = ROOT / "params" / "ishigami.toml"
     local = run_study(path, samples=128, out=tmp_path / "a", figures=False, appendix=False)
     dist = run_study(path, samples=128, out=tmp_path / "b", workers=2, figures=False, appendix=False)
+    # The index records the sha256 of each chunk's stored values: the same bytes, chunk by chunk.
+    stored = [sorted((r["design"], r["b0"], r["sha256"]) for r in map(json.loads, (d / "chunks.jsonl").open()))
+              for d in (local, dist)]
+    assert stored[0] == stored[1] and {r[0] for r in stored[0]} == {"sobol", "morris"}
     xr.testing.assert_identical(_values(local), _values(dist))
     xr.testing.assert_identical(open_run(local, "morris").load().drop_attrs(),
                                 open_run(dist, "morris").load().drop_attrs())
@@ -276,7 +292,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(tmp_path):
                              "--no-figures", "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(out.rglob("chunks/sobol-*.nc"))) < 2:
+    while time.monotonic() < deadline and not any(len(_recorded(i)) >= 2 for i in out.rglob("chunks.jsonl")):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

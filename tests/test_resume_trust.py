@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -133,14 +134,34 @@ def _records(run_dir):
     return lines
 
 
-def _chunk(run_dir, b0):
-    return store.chunk_path(run_dir, "sobol", b0)
+def _partial(run_dir):
+    return Path(run_dir) / "results.nc.partial"
+
+
+def _kept(run_dir):
+    """First blocks of the regions of the partial file that a resume would keep (none distrusted)."""
+    with store.ResultsStore(run_dir, "sobol", "results.nc", block_size=16, region_blocks=2, attrs={}) as st:
+        good, notes = st.resume(GRID)
+    assert notes == []
+    return sorted(good)
+
+
+def _region_sha256(run_dir, b0, b1):
+    """sha256 of the values the partial file holds in blocks [b0, b1), as the store hashes them."""
+    import netCDF4
+
+    h = hashlib.sha256()
+    with netCDF4.Dataset(_partial(run_dir)) as nc:
+        nc.set_auto_maskandscale(False)
+        for name in sorted(k for k, v in nc.variables.items() if "storage" in v.ncattrs()):
+            h.update(name.encode() + b"\0" + nc.variables[name][16 * b0:16 * b1].tobytes())
+    return h.hexdigest()
 
 
 def test_two_resumes_at_once_end_in_one_complete_run_identical_to_an_uninterrupted_one(tmp_path):
     proc, run_dir = _stopped(tmp_path, "kill")
     assert proc.returncode == -9 and _manifest(run_dir)["status"] == "running"
-    assert sorted(store.trusted_chunks(run_dir, "sobol", GRID, 16)[0]) == KEPT
+    assert _kept(run_dir) == KEPT
     # Slow chunks keep the first resume busy while the second one starts.
     both = [_cli("run", "--resume", run_dir, "--no-figures", "--no-appendix", wait=False, sleep=0.3)
             for _ in range(2)]
@@ -153,7 +174,7 @@ def test_two_resumes_at_once_end_in_one_complete_run_identical_to_an_uninterrupt
                    "stop it, then resume\n")
     manifest = _manifest(run_dir)
     assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
-    assert not (run_dir / "chunks").exists() and not list(run_dir.glob(".*.tmp"))
+    assert not _partial(run_dir).exists() and not (run_dir / "chunks").exists() and not list(run_dir.glob(".*.tmp"))
     _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
 
 
@@ -168,77 +189,83 @@ def test_a_resume_refuses_while_another_process_holds_the_run(tmp_path, monkeypa
     assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
 
 
-def test_damaged_forged_and_duplicated_chunks_are_evaluated_again_not_combined(tmp_path, monkeypatch):
+def test_overwritten_forged_and_duplicated_regions_are_evaluated_again_not_trusted(tmp_path, monkeypatch):
+    import netCDF4
+
     run_dir = _failed_in_process(tmp_path, monkeypatch)
-    assert _manifest(run_dir)["status"] == "failed"
+    assert _manifest(run_dir)["status"] == "failed" and not (run_dir / "results.nc").exists()
     records = _records(run_dir)
     assert [(r["design"], r["b0"], r["b1"], r["rows"], r["first_sample"]) for r in records] == \
         [("sobol", b, b + 2, 32, 16 * b) for b in KEPT]
-    for r in records:
-        data = _chunk(run_dir, r["b0"]).read_bytes()
-        assert (r["bytes"], r["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert [r["sha256"] for r in records] == [_region_sha256(run_dir, b, b + 2) for b in KEPT]
+    assert len({r["store"] for r in records}) == 1
 
-    c = {b: _chunk(run_dir, b) for b in range(16)}
-    size = c[2].stat().st_size
-    c[2].write_bytes(c[2].read_bytes()[: size // 2])                        # truncated
-    data = bytearray(c[4].read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    c[4].write_bytes(bytes(data))                                           # corrupt, same size
-    shutil.copy(c[0], c[6])                                                 # another chunk's rows
-    shutil.copy(c[0], c[12])                                                # forged: never recorded
-    shutil.copy(c[8], c[9])                                                 # overlaps 8–9, off the grid
-    with open(run_dir / "chunks.jsonl", "a") as f:                          # ... even with a record
-        f.write(json.dumps({"design": "sobol", "b0": 9, "b1": 11, "rows": 32, "first_sample": 144,
-                            "bytes": c[9].stat().st_size, "sha256": store.file_sha256(c[9])}) + "\n")
+    with netCDF4.Dataset(_partial(run_dir), "r+") as nc:                     # blocks 2-3 overwritten
+        nc.variables["y"][40] = nc.variables["y"][40] + 1.0
+    forged = dict(records[0])
+    with open(run_dir / "chunks.jsonl", "a") as f:
+        f.write(json.dumps({**forged, "b0": 4, "b1": 6, "first_sample": 64}) + "\n")  # a later record of 4-5
+        f.write(json.dumps({**forged, "b0": 9, "b1": 11, "first_sample": 144}) + "\n")  # off the grid
+        f.write(json.dumps({**forged, "b0": 10, "b1": 12, "store": "0" * 16}) + "\n")  # another file's
         f.write('{"design": "sobol", "b0": 1')                              # a torn last line
-    stray = run_dir / "chunks" / ".sobol-0000000010.nc.999.abcd1234.tmp"
-    stray.write_bytes(b"half a chunk")
+    stray = run_dir / ".results.nc.partial.999.abcd1234.tmp"
+    stray.write_bytes(b"half a file")
 
     resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
     assert resumed.returncode == 0, resumed.stderr
-    again = "; deleted, it will be evaluated again"
+    part = _partial(run_dir)
     assert resumed.stderr.splitlines() == [
-        f"warning: {c[2]}: has {size // 2} bytes, {size} recorded (truncated or overwritten){again}",
-        f"warning: {c[4]}: does not match its recorded sha256 (corrupt or replaced){again}",
-        f"warning: {c[6]}: does not match its recorded sha256 (corrupt or replaced){again}",
-        f"warning: {c[9]}: is not a chunk this run still needs (a duplicate, a leftover or a foreign file); "
-        "deleted",
-        f"warning: {c[12]}: is not in the run's chunk index (written by another process, or killed before it "
-        f"was recorded){again}",
+        f"warning: {part}: blocks 2–3 do not match their recorded sha256 (corrupt or overwritten); they will be "
+        "evaluated again",
+        f"warning: {part}: blocks 4–5 do not match their recorded sha256 (corrupt or overwritten); they will be "
+        "evaluated again",
+        f"warning: {part}: blocks 9–10 are not a chunk of this run's design (a forged or foreign record); ignored",
     ]
-    assert not stray.exists()
-    evaluated = pd.Series([r["b0"] for r in _records(run_dir)]).value_counts().to_dict()
-    assert evaluated == {b: 1 for b, _ in GRID} | {2: 2, 4: 2, 6: 2, 9: 1}  # the forged record stays, unused
+    assert not stray.exists() and not part.exists()
+    again = [r["b0"] for r in _records(run_dir)[len(records) + 3:]]
+    assert again == [2, 4, 10, 12, 14]  # the two distrusted regions and the three never written
     _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
 
 
-def test_a_chunk_changed_during_evaluation_is_not_combined(tmp_path, monkeypatch, capsys):
-    # Chunk 0 is rewritten in place while chunk 10 is stored: same size, its mtime put back.
-    # The check before combining finds it by its ctime and hash, and the design is not sealed.
+def test_a_partial_file_that_cannot_be_opened_is_evaluated_again_from_the_start(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    part = _partial(run_dir)
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])            # what a killed writer can leave
+    before = len(_records(run_dir))
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    line, = resumed.stderr.splitlines()
+    assert line.startswith(f"warning: {part}: cannot be opened (") and line.endswith(
+        "); deleted, every chunk of the sobol design will be evaluated again")
+    assert [r["b0"] for r in _records(run_dir)[before:]] == [b for b, _ in GRID]
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL between a region's write and its record (no handler runs)."""
+
+
+def test_a_crash_between_a_region_write_and_its_record_evaluates_that_region_again(tmp_path, monkeypatch):
     path = _study(tmp_path)
-    write = store.write_chunk
+    append = store._append_line
 
-    def write_and_tamper(run_dir, design, b0, b1, ds, checked=None):
-        if b0 == 10:
-            first = store.chunk_path(run_dir, design, 0)
-            st, data = first.stat(), bytearray(first.read_bytes())
-            data[len(data) // 2] ^= 0xFF
-            first.write_bytes(bytes(data))
-            os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return write(run_dir, design, b0, b1, ds, checked)
+    def killed_at_10(index, line):
+        if json.loads(line)["b0"] == 10:
+            raise _Killed()
+        append(index, line)
 
-    monkeypatch.setattr(store, "write_chunk", write_and_tamper)
-    with pytest.raises(StudyError) as refused:
+    monkeypatch.setattr(store, "_append_line", killed_at_10)
+    with pytest.raises(_Killed):
         run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    monkeypatch.setattr(store, "_append_line", append)
     run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
-    assert str(refused.value) == (f"{run_dir}: must hold every chunk of the sobol design before they are combined; "
-                                  f"got 1 missing or deleted (first at block 0). The run stays resumable: study run "
-                                  f"--resume {run_dir}")
-    assert capsys.readouterr().err == (f"warning: {_chunk(run_dir, 0)}: does not match its recorded sha256 "
-                                       "(corrupt or replaced); deleted, it will be evaluated again\n")
-    assert not (run_dir / "results.nc").exists() and _manifest(run_dir)["status"] == "failed"
-    monkeypatch.setattr(store, "write_chunk", write)
+    import netCDF4
+
+    with netCDF4.Dataset(_partial(run_dir)) as nc:  # blocks 10-11 are in the file, unrecorded
+        assert nc.dimensions["sample"].size == 12 * 16 and np.isfinite(nc.variables["y"][160:192]).all()
+    assert [r["b0"] for r in _records(run_dir)] == [0, 2, 4, 6, 8]
     _resume(run_dir)
+    assert [r["b0"] for r in _records(run_dir)] == [0, 2, 4, 6, 8, 10, 12, 14]
     _assert_same_as_fresh(run_dir, path, tmp_path)
 
 
@@ -320,7 +347,7 @@ def test_sys_exit_in_the_model_fails_the_run_with_one_line_and_keeps_its_chunks(
     assert (proc.returncode, proc.stderr) == (2, line + "\n")
     manifest = _manifest(run_dir)
     assert (manifest["status"], manifest["error"]) == ("failed", line.removeprefix("error: "))
-    assert sorted(store.trusted_chunks(run_dir, "sobol", GRID, 16)[0]) == KEPT
+    assert _kept(run_dir) == KEPT
 
 
 def test_sys_exit_on_the_first_samples_is_one_line_and_leaves_no_run(tmp_path):
@@ -342,20 +369,20 @@ def test_any_base_exception_from_the_model_marks_the_run_failed(tmp_path):
 
 
 FULL_DISK = '''import errno, sys
-import xarray as xr
+from study import store
 from mcsens.cli import main
 
-write, written = xr.Dataset.to_netcdf, []
+put, written = store.ResultsStore._put, []
 
-def to_netcdf(self, path=None, *a, **kw):
-    if "chunks" in str(path):  # the probe's storability check writes a file elsewhere
-        if len(written) == 3:
-            open(path, "wb").write(b"partial")  # what a full disk leaves behind
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written.append(path)
-    return write(self, path, *a, **kw)
+def full_at_the_fourth(self, s0, s1, stored):
+    if len(written) == 3:
+        name = sorted(stored)[0]
+        self.nc.variables[name][s0:s1] = stored[name]  # some of the region's values, not all
+        raise OSError(errno.ENOSPC, "No space left on device")
+    written.append(s0)
+    return put(self, s0, s1, stored)
 
-xr.Dataset.to_netcdf = to_netcdf
+store.ResultsStore._put = full_at_the_fourth
 sys.exit(main(sys.argv[1:]))
 '''
 
@@ -369,19 +396,19 @@ def test_a_full_disk_fails_the_run_with_one_line_and_it_stays_resumable(tmp_path
     # The probe's block is not written; chunks 0, 2, 4 are, the fourth finds the disk full.
     assert (proc.returncode, proc.stderr) == (2, _full_disk_line(run_dir, 6) + "\n")
     assert _manifest(run_dir)["status"] == "failed"
-    assert sorted(p.name for p in (run_dir / "chunks").iterdir()) == [_chunk(run_dir, b).name for b in (0, 2, 4)]
+    assert [r["b0"] for r in _records(run_dir)] == [0, 2, 4]
     _resume(run_dir)
     _assert_same_as_fresh(run_dir, path, tmp_path)
 
 
 def _full_disk_line(run_dir, b0):
-    return (f"error: {run_dir}: must be on a disk with room for chunk sobol-{b0:010d}.nc; got no space left on "
-            f"device. The run stays resumable: free some space, then study run --resume {run_dir}")
+    return (f"error: {run_dir}: must be on a disk with room for blocks {b0}–{b0 + 1} of results.nc.partial; got no "
+            f"space left on device. The run stays resumable: free some space, then study run --resume {run_dir}")
 
 
 REAL_DISK = """set -u
 mount -t tmpfs -o size=320k tmpfs "$DISK" || exit 99
-"$PY" -m study run "$STUDY" --out "$DISK/runs" --no-figures --no-appendix -q >"$LOG.1" 2>&1
+"$PY" -m study run "$STUDY" --samples 1024 --out "$DISK/runs" --no-figures --no-appendix -q >"$LOG.1" 2>&1
 echo $? >"$LOG.rc1"
 cp -a "$DISK/runs" "$LOG.failed"
 mount -o remount,size=8m "$DISK"
@@ -407,14 +434,18 @@ def test_a_really_full_disk_fails_the_run_and_it_resumes_identically_once_there_
         pytest.skip(f"cannot mount a private tmpfs here: {proc.stderr.strip()[:200]}")
     failed_dir, = (Path(f"{log}.failed") / "t").iterdir()
     run_dir = disk / "runs" / "t" / failed_dir.name  # as the run saw itself
-    kept = sorted(p.name for p in (failed_dir / "chunks").iterdir())
+    kept = [r["b0"] for r in _records(failed_dir)]
     assert (Path(f"{log}.rc1").read_text(), Path(f"{log}.1").read_text()) == \
         ("2\n", _full_disk_line(run_dir, 2 * len(kept)) + "\n")
-    assert 0 < len(kept) < 8 and _manifest(failed_dir)["status"] == "failed"
+    # Deflated and written once, N = 64 fits in the disk: N = 1024 (128 chunks of 2 blocks) does not.
+    assert kept == list(range(0, 2 * len(kept), 2)) and 0 < len(kept) < 128
+    assert _manifest(failed_dir)["status"] == "failed"
     assert Path(f"{log}.rc2").read_text() == "0\n", Path(f"{log}.2").read_text()
     resumed = Path(f"{log}.resumed") / "t" / failed_dir.name
     assert _manifest(resumed)["status"] == "complete" and not (resumed / ".reserve").exists()
-    _assert_same_as_fresh(resumed, path, tmp_path)
+    fresh = run_study(path, samples=1024, out=tmp_path / "fresh", figures=False, appendix=False)
+    with open_run(resumed) as a, open_run(fresh) as b:
+        xr.testing.assert_identical(a.load().drop_attrs(), b.load().drop_attrs())
 
 
 def test_the_manifest_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeypatch):
@@ -445,3 +476,22 @@ def test_a_filesystem_without_locks_is_used_with_a_warning(tmp_path, monkeypatch
         pass
     assert capsys.readouterr().err == (f"warning: {tmp_path}: this filesystem does not support locks (No locks "
                                        "available); do not resume this run twice at once\n")
+
+
+def test_a_run_killed_between_its_last_flush_and_the_rename_is_only_renamed_at_resume(tmp_path, monkeypatch):
+    path = _study(tmp_path)
+
+    def killed_before_the_rename(self):
+        self.close()
+        raise _Killed()
+
+    monkeypatch.setattr(store.ResultsStore, "seal", killed_before_the_rename)
+    with pytest.raises(_Killed):
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    monkeypatch.undo()
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    assert _partial(run_dir).exists() and not (run_dir / "results.nc").exists()
+    assert _kept(run_dir) == [b for b, _ in GRID]
+    _resume(run_dir)
+    assert [r["b0"] for r in _records(run_dir)] == [b for b, _ in GRID]  # nothing evaluated again
+    _assert_same_as_fresh(run_dir, path, tmp_path)

@@ -271,14 +271,14 @@ def test_killed_surrogate_run_resumes_to_the_same_indices(tmp_path):
     out = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "study", "run", str(path), "--out", str(out), "--no-figures",
                              "--no-appendix"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline, chunks = time.monotonic() + 120, []
-    while time.monotonic() < deadline and len(chunks) < 3:
-        chunks = list(out.rglob("chunks/surrogate-*.nc"))
+    deadline, index = time.monotonic() + 120, None
+    while time.monotonic() < deadline and index is None:  # three chunks recorded in the run's index
+        index = next((i for i in out.rglob("chunks.jsonl") if i.read_text().count("\n") >= 3), None)
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert len(chunks) >= 3, "the run finished or stalled before it could be killed"
-    run_dir = chunks[0].parents[1]
+    assert index is not None, "the run finished or stalled before it could be killed"
+    run_dir = index.parent
     assert not (run_dir / "results.nc").exists()
     resumed = subprocess.run([sys.executable, "-m", "study", "run", "--resume", str(run_dir), "--no-figures",
                               "--no-appendix"], cwd=ROOT, capture_output=True, text=True, timeout=300)

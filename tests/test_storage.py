@@ -1,0 +1,154 @@
+"""How a run is stored (issue 17): once per sample, compact 0/1 and integer outputs, float32 opt-in."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from mcsens import run_study
+from study import open_run, store
+from study.errors import StudyError
+from study.spec import load_study
+from tests.helpers import write_study
+
+MODEL = '''import numpy as np
+import xarray as xr
+
+
+def f(x):
+    y = x.x1 + 2.0 * x.x1 * x.x2
+    return xr.Dataset({
+        "y": y,
+        "high": y > 1.0,                                   # booleans
+        "count": (np.floor(10 * x.x2)).astype(np.int16),   # a small integer type
+        "hot": (y > 0.5).astype(np.float64),               # 0/1 as float64: a headline
+        "path": (("sample", "t"), np.stack([y.values * k for k in (1.0, 1e-3, 1e5)], axis=1)),
+    }, coords={"t": [0, 1, 2]})
+'''
+
+
+def _study(folder, precision=None, samples=64):
+    (folder / "storemodel.py").write_text(MODEL)
+    path = write_study(folder, "storemodel:f", samples=samples, chunk_rows=2, extra='headline = ["hot"]')
+    if precision is not None:
+        path.write_text(path.read_text() + f'\n[storage]\nprecision = "{precision}"\n')
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model(monkeypatch):
+    monkeypatch.delitem(sys.modules, "storemodel", raising=False)
+
+
+def _run(path, out):
+    return run_study(path, out=out, figures=False, appendix=False)
+
+
+@pytest.fixture(scope="module")
+def float64_run(tmp_path_factory):
+    """One run of the test study at the default precision, read by several tests."""
+    folder = tmp_path_factory.mktemp("float64")
+    sys.modules.pop("storemodel", None)
+    return _run(_study(folder), folder / "runs")
+
+
+def _stored_types(path):
+    with netCDF4.Dataset(path) as nc:
+        return {k: str(v.dtype) for k, v in nc.variables.items()}
+
+
+def test_one_write_per_sample_leaves_only_the_sealed_file_and_one_record_per_chunk(float64_run):
+    run_dir = float64_run
+    assert not (run_dir / "results.nc.partial").exists() and not (run_dir / "chunks").exists()
+    records = [json.loads(line) for line in (run_dir / "chunks.jsonl").read_text().splitlines()]
+    # N = 64 over 4 replicates: 16 blocks of 16 samples, in chunks of 2 blocks; then Morris is not asked for.
+    assert [(r["design"], r["b0"], r["b1"], r["rows"]) for r in records] == [("sobol", b, b + 2, 32)
+                                                                             for b in range(0, 16, 2)]
+    with netCDF4.Dataset(run_dir / "results.nc") as nc:
+        assert nc.store_id == records[0]["store"] and nc.dimensions["sample"].size == 256
+        assert nc.variables["y"].filters()["zlib"] and not nc.variables["y"].filters()["shuffle"]
+        assert nc.variables["y"].chunking() == [32]  # one HDF5 chunk per region: no neighbour rewritten
+
+
+def test_zero_one_and_small_integer_outputs_are_stored_compactly_and_read_back_exactly(float64_run):
+    run_dir = float64_run
+    types = _stored_types(run_dir / "results.nc")
+    assert {k: types[k] for k in ("high", "hot", "count", "y", "path", "x1", "sample")} == {
+        "high": "int8", "hot": "int8", "count": "int16", "y": "float64", "path": "float64", "x1": "float64",
+        "sample": "int64"}
+    with open_run(run_dir) as ds:
+        y, x2 = ds.y.values, ds.x2.values
+        for name in ("high", "hot", "count"):
+            assert ds[name].dtype == np.float64  # unpacked (CF scale_factor 1.0, a double) as evaluated
+        np.testing.assert_array_equal(ds.high.values, (y > 1.0).astype(np.float64))
+        np.testing.assert_array_equal(ds.hot.values, (y > 0.5).astype(np.float64))
+        np.testing.assert_array_equal(ds["count"].values, np.floor(10 * x2))
+        assert (ds.high.attrs["model_dtype"], ds["count"].attrs["model_dtype"]) == ("bool", "int16")
+        assert "model_dtype" not in ds.hot.attrs and ds.hot.attrs["storage"] == "flag"
+        assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["precision"] == "float64"
+
+
+def test_ncdump_reads_a_run_with_its_packing_and_cf_attributes(float64_run):
+    if shutil.which("ncdump") is None:
+        pytest.fail("ncdump (netCDF-C) is needed: the files must stay readable by it")
+    run_dir = float64_run
+    header = subprocess.run(["ncdump", "-h", str(run_dir / "results.nc")], capture_output=True, text=True,
+                            check=True).stdout
+    for line in ("sample = UNLIMITED ; // (256 currently)", "byte hot(sample) ;", "hot:_FillValue = -127b ;",
+                 "hot:scale_factor = 1. ;", "short count(sample) ;", "double path(sample, t) ;",
+                 ':Conventions = "CF-1.10" ;', ':precision = "float64" ;'):
+        assert line in header, line
+    data = subprocess.run(["ncdump", "-v", "hot", str(run_dir / "results.nc")], capture_output=True, text=True,
+                          check=True).stdout
+    values = data.split("hot =")[1].split(";")[0].replace("\n", "").split(",")
+    with open_run(run_dir) as ds:
+        assert [int(v) for v in values] == ds.hot.values.astype(int).tolist()
+
+
+def test_float32_opt_in_stores_float_outputs_within_two_to_the_minus_24_and_inputs_exactly(tmp_path, float64_run):
+    wide = float64_run
+    # With failures recorded, an integer output stays float64 (a failed sample is NaN); 0/1 ones take -127.
+    narrow = run_study(_study(tmp_path, "float32"), out=tmp_path / "f32", allow_failures=True, figures=False,
+                       appendix=False)
+    types = _stored_types(narrow / "results.nc")
+    assert (types["y"], types["path"], types["x1"], types["hot"], types["count"], types["status"]) == \
+        ("float32", "float32", "float64", "int8", "float64", "int8")
+    with open_run(wide) as a, open_run(narrow) as b:
+        for name in ("x1", "x2", "hot", "high", "count", "sample"):
+            np.testing.assert_array_equal(a[name].values, b[name].values)
+        worst = max(float(np.max(np.abs(b[n].values.astype(np.float64) - a[n].values) / np.abs(a[n].values)))
+                    for n in ("y", "path"))
+        assert 0 < worst <= 2.0 ** -24
+        assert (b.attrs["precision"], b.attrs["max_relative_error"]) == ("float32", 2.0 ** -24)
+        assert b.y.attrs["max_relative_error"] == 2.0 ** -24
+    manifest = json.loads((narrow / "manifest.json").read_text())
+    assert manifest["storage"] == {"precision": "float32", "max_relative_error": 2.0 ** -24}
+
+
+@pytest.mark.parametrize("table, line", [
+    ('precision = "float16"', "storage.precision: must be one of ['float64', 'float32']; got 'float16'"),
+    ("precision = 32", "storage.precision: must be a string; got 32"),
+    ('precison = "float32"', "storage.precison: unknown key (did you mean 'precision'?)"),
+])
+def test_the_storage_table_is_validated_with_one_line(tmp_path, table, line):
+    path = write_study(tmp_path, "storemodel:f")
+    path.write_text(path.read_text() + f"\n[storage]\n{table}\n")
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == f"{path}: {line}"
+
+
+def test_an_integer_output_beyond_its_first_type_is_refused_in_one_line(tmp_path):
+    st = store.ResultsStore(tmp_path, "sobol", "results.nc", block_size=4, region_blocks=1, attrs={})
+    ds = xr.Dataset({"k": ("sample", np.arange(4.0), {"role": "output", "model_dtype": "int8"})},
+                    coords={"sample": np.arange(4)})
+    with st:
+        st.write(0, 1, ds)
+        with pytest.raises(StudyError) as err:
+            st.write(1, 2, ds.assign(k=ds.k + 200).assign_coords(sample=np.arange(4, 8)))
+    assert str(err.value) == f"{st.path}: output 'k': must hold values its storage type int8 holds exactly; got 200.0"
