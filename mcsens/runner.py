@@ -50,15 +50,17 @@ def analysis_scope(study: Study) -> dict:
 
     :func:`analysis.compare.compare` reads a variant's headline outputs (from its results)
     and their top drivers by total-order Sobol index, or by delta where the run has no
-    Sobol design. Morris screening, the other outputs' indices and delta beside Sobol are
-    read by nothing (the appendix reads the main run's), so a variant run skips them.
+    Sobol design. Morris screening, the other outputs' indices, delta beside Sobol and
+    scenario discovery are read by nothing (the appendix reads the main run's), so a
+    variant run (and a ``shift_runs`` re-run, which the appendix reads only the results of)
+    skips them: ``"scenarios": False`` (PRIM and its tree took 1.5 of a re-run's 2.8 s).
     """
     a = study.analysis
     if "sobol" in a.methods and study.sampling.method == "sobol":
         methods = ["sobol"]
     else:
         methods = [m for m in ("delta",) if m in a.methods]
-    return {"methods": methods, "outputs": list(a.headline),
+    return {"methods": methods, "outputs": list(a.headline), "scenarios": False,
             "reason": "a variant run: study compare reads only its headline outputs' drivers"}
 
 

@@ -30,8 +30,9 @@ def test_a_variant_run_computes_only_what_its_comparison_reads(tmp_path):
     main_dir = run_study(main, out=tmp_path / "runs", figures=False, appendix=False)
     v_dir, = (tmp_path / "runs" / "v").iterdir()
     scope = json.loads((v_dir / "manifest.json").read_text())["analysis_scope"]
-    assert (scope["methods"], scope["outputs"]) == (["sobol"], ["y_high"])
+    assert (scope["methods"], scope["outputs"], scope["scenarios"]) == (["sobol"], ["y_high"], False)
     assert not (v_dir / "results-morris.nc").exists()  # no Morris design evaluated
+    assert not (v_dir / "scenarios.csv").exists() and (main_dir / "scenarios.csv").exists()
     table = pd.read_csv(v_dir / "indices.csv")
     assert sorted(table["method"].unique()) == ["headline", "sobol"]
     assert set(table["output"]) == {"y_high"}
