@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,31 @@ def test_side_runs_in_worker_processes_give_the_files_of_side_runs_in_order(tmp_
     assert compare1["study"].tolist() == ["main", "v1", "v2"]
     assert moves1 == moves2 == [("x2", c) for c in (-0.10, -0.05, 0.05, 0.10)]
     assert (alone / "indices.csv").read_bytes() == (pooled / "indices.csv").read_bytes()
+
+
+TEX = r"""\documentclass{article}
+\begin{document}
+\section{One}\label{one}
+See section~\ref{one}.%s
+\end{document}
+"""
+
+
+@pytest.mark.latex
+def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reported(tmp_path):
+    from analysis.appendix import compile_pdf
+    from tests.test_appendix import _need
+
+    _need("xelatex", "pdftotext")
+    app = tmp_path / "appendix"
+    app.mkdir()
+    (app / "appendix.tex").write_text(TEX % "")
+    (app / "appendix.zh.tex").write_text(TEX % "")
+    assert compile_pdf(tmp_path) == (app / "appendix.pdf", "compiled with xelatex (also appendix.zh.pdf)")
+    text = subprocess.run(["pdftotext", str(app / "appendix.zh.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "See section 1." in text  # the second pass read the first's labels
+    (app / "appendix.zh.tex").write_text(TEX % r"\nosuchmacro")
+    assert compile_pdf(tmp_path) == (app / "appendix.pdf",
+                                     "xelatex failed on appendix.zh.tex: ! Undefined control sequence.")
+    (app / "appendix.tex").write_text(TEX % r"\broken")  # the English one fails too: it is named first
+    assert compile_pdf(tmp_path) == (None, "xelatex failed on appendix.tex: ! Undefined control sequence.")
