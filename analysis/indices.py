@@ -94,7 +94,8 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
     table = _table(settings.rows)
     write_atomic(csv_path, lambda tmp: write_csv(table, tmp, float_format="%.10g"))  # no formulas (textsafe)
     write_atomic(nc_path, lambda tmp: _write_trees(tmp, root, trees))
-    if a.headline:
+    # A variant run's scope says whether anything reads its scenarios (mcsens.runner.analysis_scope).
+    if a.headline and (run.manifest.get("analysis_scope") or {}).get("scenarios", True):
         from .scenario import scenario_discovery
 
         scenario_discovery(run)

@@ -3,9 +3,12 @@
 import importlib.util
 import json
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from analysis import delta
@@ -30,8 +33,9 @@ def test_a_variant_run_computes_only_what_its_comparison_reads(tmp_path):
     main_dir = run_study(main, out=tmp_path / "runs", figures=False, appendix=False)
     v_dir, = (tmp_path / "runs" / "v").iterdir()
     scope = json.loads((v_dir / "manifest.json").read_text())["analysis_scope"]
-    assert (scope["methods"], scope["outputs"]) == (["sobol"], ["y_high"])
+    assert (scope["methods"], scope["outputs"], scope["scenarios"]) == (["sobol"], ["y_high"], False)
     assert not (v_dir / "results-morris.nc").exists()  # no Morris design evaluated
+    assert not (v_dir / "scenarios.csv").exists() and (main_dir / "scenarios.csv").exists()
     table = pd.read_csv(v_dir / "indices.csv")
     assert sorted(table["method"].unique()) == ["headline", "sobol"]
     assert set(table["output"]) == {"y_high"}
@@ -131,3 +135,63 @@ def test_runs_are_stored_deflated_and_read_back_bit_for_bit(tmp_path):
         assert np.array_equal(ds["x2"].values, x["x2"].values)
         assert np.array_equal(ds["y"].values, slow_model.evaluate(x)["y"].values)
         assert ds["y"].dtype == np.float64
+
+
+def _side_files(run_dir):
+    """Bytes of every variant's and shift re-run's indices.csv, and compare.csv without its run column."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    dirs = [*manifest["variants"], *(i["run"] for i in manifest["shift_runs"])]
+    files = {Path(d).parent.name + str(k): (Path(d) / "indices.csv").read_bytes() for k, d in enumerate(dirs)}
+    compare = pd.read_csv(run_dir / "variants" / "compare.csv").drop(columns="run")
+    return files, compare, [(i["param"], i["fraction"]) for i in manifest["shift_runs"]]
+
+
+@pytest.mark.slow  # two runs of three studies and four re-runs, one of them with worker processes
+def test_side_runs_in_worker_processes_give_the_files_of_side_runs_in_order(tmp_path):
+    from mcsens import runner
+
+    shutil.copy(MODELS / "slow_model.py", tmp_path)
+    kw = dict(samples=64, chunk_rows=64, methods=ALL, extra='headline = ["y_high"]')
+    write_study(tmp_path, "slow_model:evaluate", name="v1", seed=5, **kw)
+    write_study(tmp_path, "slow_model:evaluate", name="v2", seed=6, **kw)
+    main = write_study(tmp_path, "slow_model:evaluate", name="main", samples=64, chunk_rows=64,
+                       extra='headline = ["y_high"]\nvariants = ["v1.toml", "v2.toml"]\n\n'
+                             '[report]\nshift_runs = ["x2"]')
+    small = [runner._Side("variant", "", call={}, runs=64)] * 6
+    assert runner._side_jobs(small, None, False) == 1 and runner._side_jobs(small, 2, False) == 2  # too small alone
+    alone = run_study(main, out=tmp_path / "in-order", figures=False, appendix=False, jobs=1)
+    pooled = run_study(main, out=tmp_path / "pooled", figures=False, appendix=False, jobs=2)
+    (files1, compare1, moves1), (files2, compare2, moves2) = _side_files(alone), _side_files(pooled)
+    assert len(files1) == 2 + 4 and files1 == files2
+    pd.testing.assert_frame_equal(compare1, compare2)
+    assert compare1["study"].tolist() == ["main", "v1", "v2"]
+    assert moves1 == moves2 == [("x2", c) for c in (-0.10, -0.05, 0.05, 0.10)]
+    assert (alone / "indices.csv").read_bytes() == (pooled / "indices.csv").read_bytes()
+
+
+TEX = r"""\documentclass{article}
+\begin{document}
+\section{One}\label{one}
+See section~\ref{one}.%s
+\end{document}
+"""
+
+
+@pytest.mark.latex
+def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reported(tmp_path):
+    from analysis.appendix import compile_pdf
+    from tests.test_appendix import _need
+
+    _need("xelatex", "pdftotext")
+    app = tmp_path / "appendix"
+    app.mkdir()
+    (app / "appendix.tex").write_text(TEX % "")
+    (app / "appendix.zh.tex").write_text(TEX % "")
+    assert compile_pdf(tmp_path) == (app / "appendix.pdf", "compiled with xelatex (also appendix.zh.pdf)")
+    text = subprocess.run(["pdftotext", str(app / "appendix.zh.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "See section 1." in text  # the second pass read the first's labels
+    (app / "appendix.zh.tex").write_text(TEX % r"\nosuchmacro")
+    assert compile_pdf(tmp_path) == (app / "appendix.pdf",
+                                     "xelatex failed on appendix.zh.tex: ! Undefined control sequence.")
+    (app / "appendix.tex").write_text(TEX % r"\broken")  # the English one fails too: it is named first
+    assert compile_pdf(tmp_path) == (None, "xelatex failed on appendix.tex: ! Undefined control sequence.")

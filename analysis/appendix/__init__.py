@@ -197,29 +197,43 @@ def compile_pdf(run) -> tuple[Path | None, str]:
     """Compile ``appendix/appendix.tex`` to PDF with XeLaTeX, if it is installed.
 
     Runs without shell escape (a description can never execute anything) and twice, for
-    the cross-references.
+    the cross-references; the first pass writes no PDF (``-no-pdf``: only its ``.aux``
+    is read). The translated appendices (``[report] languages``) compile at the same
+    time as the English one, each XeLaTeX on its own core.
 
     Returns
     -------
     (pathlib.Path or None, str)
-        The PDF (None if not compiled) and a one-line account of what happened.
+        The PDF (None if not compiled) and a one-line account of what happened: the
+        first failure in the order English, then the translations by name.
     """
     import shutil
-    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
 
     folder = (run.path if isinstance(run, Run) else Path(run)) / "appendix"
     engine = shutil.which("xelatex")
     if engine is None:
         return None, "not compiled: xelatex is not installed (appendix.tex and appendix.md are written)"
-    # The translated appendices ([report] languages) are compiled after the English one.
     mains = ["appendix.tex", *sorted(p.name for p in folder.glob("appendix.*.tex"))]
-    for main in mains:
-        for _ in range(2):
-            proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
-                                   main], cwd=folder, capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                errors = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
-                what = errors[0] if errors else "exit status " + str(proc.returncode)
-                return (folder / "appendix.pdf" if main != mains[0] else None), f"xelatex failed on {main}: {what}"
+    # Each language has its own job name (.aux, .log, .pdf), so the compiles share no file.
+    with ThreadPoolExecutor(max_workers=len(mains)) as pool:
+        failures = list(pool.map(lambda main: _xelatex(engine, folder, main), mains))
+    for main, what in zip(mains, failures):
+        if what is not None:
+            return (folder / "appendix.pdf" if main != mains[0] else None), f"xelatex failed on {main}: {what}"
     also = "" if len(mains) == 1 else " (also " + ", ".join(m[:-4] + ".pdf" for m in mains[1:]) + ")"
     return folder / "appendix.pdf", "compiled with xelatex" + also
+
+
+def _xelatex(engine: str, folder: Path, main: str) -> str | None:
+    """Both passes over one main file; the first error line (or exit status) if one failed."""
+    import subprocess
+
+    for first in (True, False):
+        proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                               *(["-no-pdf"] if first else []), main], cwd=folder, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            errors = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
+            return errors[0] if errors else "exit status " + str(proc.returncode)
+    return None
