@@ -21,6 +21,15 @@ import xarray as xr
 #: Bytes of one variable read at a time.
 BLOCK_BYTES = 32 * 2**20
 
+#: Independent draws the figures and the appendix's tables over draws read at most. A
+#: Saltelli design's rows run base row by base row (each with its replicates' A and B
+#: rows), so a prefix keeps every replicate and both matrices, and is the start of each
+#: replicate's scrambled Sobol' sequence: as balanced a subsample as one can draw, and
+#: fixed by the recorded seed. 65,536 draws (the flagship's at N = 2**15) draw the same
+#: histograms and hexagon maps as more would, and bound what the figures and the
+#: appendix hold at any N.
+MAX_DRAWS = 65536
+
 
 def _blocks(n: int, row_bytes: int, stop: int | None = None):
     step = max(1, BLOCK_BYTES // max(1, row_bytes))
@@ -41,6 +50,25 @@ def iid_rows(ds: xr.Dataset) -> np.ndarray:
         for block in _blocks(n, ds["status"].dtype.itemsize):
             keep[block] &= ds["status"].isel(sample=block).values == 0
     return keep
+
+
+def iid_positions(ds: xr.Dataset, limit: int | None = None) -> np.ndarray:
+    """Positions along ``sample`` of the independent draws (:func:`iid_rows`), the first
+    ``limit`` of them if given.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"status": ("sample", [0, 1, 0, 0])})
+    >>> iid_positions(ds).tolist(), iid_positions(ds, limit=2).tolist()
+    ([0, 2, 3], [0, 2])
+    """
+    keep = np.flatnonzero(iid_rows(ds))
+    return keep if limit is None else keep[:limit]
+
+
+def _block_values(da: xr.DataArray, block: slice) -> np.ndarray:
+    """One contiguous block of ``da`` along its leading ``sample`` dimension, read from disk."""
+    return da.isel(sample=block).values
 
 
 def read_rows(da: xr.DataArray, positions: np.ndarray) -> np.ndarray:
@@ -71,7 +99,7 @@ def read_rows(da: xr.DataArray, positions: np.ndarray) -> np.ndarray:
     for block in _blocks(da.sizes["sample"], row_bytes, stop=int(positions[-1]) + 1):
         lo, hi = np.searchsorted(positions, [block.start, block.stop])
         if hi > lo:
-            out[lo:hi] = da.isel(sample=block).values[positions[lo:hi] - block.start]
+            out[lo:hi] = _block_values(da, block)[positions[lo:hi] - block.start]
     return out
 
 

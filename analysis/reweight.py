@@ -43,7 +43,7 @@ from scipy import stats
 
 from study.errors import RunError, StudyError
 
-from .draws import iid_rows, read_rows
+from .draws import iid_positions, read_rows
 
 __all__ = ["Shift", "Reweighter", "parse_shift", "ess_threshold", "centre_shift", "narrowed",
            "break_even", "leading_inputs", "main_reweight", "MIN_ESS",
@@ -241,6 +241,9 @@ class Reweighter:
     outputs : sequence of str, optional
         Outputs to read (default: the headline outputs, then every other output along
         ``sample`` alone, in file order).
+    limit : int, optional
+        Read only the first ``limit`` independent draws (a balanced prefix, see
+        :data:`analysis.draws.MAX_DRAWS`; the appendix passes that bound); default all.
 
     Raises
     ------
@@ -248,7 +251,7 @@ class Reweighter:
         If the run has no independent draws (a Morris design) or no such output.
     """
 
-    def __init__(self, run_dir, outputs=None):
+    def __init__(self, run_dir, outputs=None, limit: int | None = None):
         from .run import read_run
 
         self.run = read_run(run_dir)
@@ -261,7 +264,7 @@ class Reweighter:
         # Inputs no shift can reweight: a correlated pair's, and those whose law depends on the reading.
         self.unshiftable = self.correlated | set(self.study.readings.varying if self.study.readings else ())
         with self.run.open_results() as ds:
-            keep = np.flatnonzero(iid_rows(ds))
+            keep = iid_positions(ds, limit)
             self.headline = [h for h in self.study.analysis.headline if h in ds]
             scalar = [v for v, da in ds.data_vars.items()
                       if da.attrs.get("role") == "output" and da.dims == ("sample",)]

@@ -59,9 +59,10 @@ def reading_probabilities(run: Path, conf_level: float = 0.95) -> pd.DataFrame:
     Returns one row per (output, reading) with the draws of that reading, P and its normal
     interval (the i.i.d. interval, conservative for a scrambled Sobol' design).
     """
+    from .. import draws
     from ..reweight import Reweighter
 
-    rw = Reweighter(run)
+    rw = Reweighter(run, limit=draws.MAX_DRAWS)  # the draws the other tables use
     r = rw.study.readings
     codes = rw.x[r.factor].astype(int)
     z = stats.norm.ppf(0.5 + conf_level / 2)

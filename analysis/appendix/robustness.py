@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import draws
 from ..draws import iid_rows, read_rows
 from ..figures.data import RunData
 from ..proportion import share_holds
@@ -203,7 +204,8 @@ def robustness(data: RunData, lang: str = "en") -> list:
     if not targets:
         return blocks + [Note(tr(lang, "rob_none", why="no headline output along 'sample'"))]
     try:
-        rw = Reweighter(data.record, outputs=targets)  # reads only these outputs
+        # Only these outputs, over the draws the other tables use (at most MAX_DRAWS).
+        rw = Reweighter(data.record, outputs=targets, limit=draws.MAX_DRAWS)
     except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
         return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",

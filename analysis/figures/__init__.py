@@ -134,7 +134,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     for out in distribution_outputs(data):
         specs.append(FigureSpec(
             _stem("distribution", out), "uncertainty",
-            f"Distribution of {data.label(out)} over the independent draws"
+            f"Distribution of {data.label(out)} over the independent draws{data.shown}"
             + (", before and after (share of draws above zero in the legend)."
                if "phase" in ind[out].dims else " (median, mean and 5–95% range)."),
             lambda out=out: plot_distribution(ind[out], label=data.label(out))))
@@ -209,7 +209,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
             hl = headline[0] if headline and ind[headline[0]].ndim == 1 else None
             specs.append(FigureSpec(
                 _stem("scatter", key), "scatter",
-                f"{data.label(key)}{where} against its most influential inputs"
+                f"{data.label(key)}{where} against its most influential inputs{data.shown}"
                 + (f", coloured by whether “{data.label(hl)}” holds." if hl else "."),
                 lambda: plot_scatter({p: ind[p].values for p in top}, y, labels=labels,
                                      ylabel=data.label(key) + where,

@@ -16,7 +16,8 @@ import pandas as pd
 import xarray as xr
 from study.spec import Parameter
 
-from ..draws import iid_rows, select_rows
+from .. import draws
+from ..draws import iid_positions, select_rows
 from ..run import Run, read_run
 
 __all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title",
@@ -46,6 +47,16 @@ class RunData:
     factors: list[Factor]
     constants: dict = field(default_factory=dict)
     record: Run | None = None  # the run's record, for a stage that needs more of it
+    n_draws: int | None = None  # the run's independent draws; results holds the first MAX_DRAWS
+
+    @property
+    def shown(self) -> str:
+        """``""``, or, when :attr:`results` holds only the first :data:`analysis.draws.MAX_DRAWS`
+        of the run's independent draws, a clause saying so (for a caption)."""
+        n = self.results.sizes.get("sample", 0)
+        if self.n_draws is None or self.n_draws <= n:
+            return ""
+        return f" (the first {n:,} of the {self.n_draws:,} independent draws)"
 
     # -- naming ---------------------------------------------------------------------
     @property
@@ -156,9 +167,10 @@ def output_cells(df: pd.DataFrame, dims: list[str]) -> list[dict]:
     return [{d: v for d, v in zip(used, r) if pd.notna(v)} for r in keys.itertuples(False)]
 
 
-def independent_rows(ds: xr.Dataset) -> xr.Dataset:
-    """The independent draws of a run (see :mod:`analysis.draws`), each variable read on use."""
-    return select_rows(ds, np.flatnonzero(iid_rows(ds)))
+def independent_rows(ds: xr.Dataset, limit: int | None = None) -> xr.Dataset:
+    """The independent draws of a run (see :mod:`analysis.draws`), each variable read on use;
+    the first ``limit`` of them if given."""
+    return select_rows(ds, iid_positions(ds, limit))
 
 
 def select_cell(df: pd.DataFrame, cell: dict, dims: list[str]) -> pd.DataFrame:
@@ -228,10 +240,11 @@ def load_run(run) -> RunData:
         If the directory is not a run or has no ``results.nc``.
     """
     run = read_run(run)
-    # Figures and tables use only the independent draws: reading just those rows keeps
-    # memory at a few percent of a Saltelli design however large N grows.
+    # Figures and tables use only the independent draws, at most MAX_DRAWS of them (a
+    # balanced prefix, see analysis.draws): what they hold is then bounded at any N.
     with run.open_results() as lazy:
-        results = independent_rows(lazy).load()
+        keep = iid_positions(lazy)
+        results = select_rows(lazy, keep[:draws.MAX_DRAWS]).load()
     indices = run.indices()
     if indices is not None:
         indices["param"] = indices["param"].fillna("").astype(str)
@@ -241,7 +254,7 @@ def load_run(run) -> RunData:
     conv = _read_convergence(run)
     return RunData(path=run.path.resolve(), manifest=run.manifest, study=run.document, results=results,
                    indices=indices, convergence=conv, factors=_factors(run), constants=constants,
-                   record=run)
+                   record=run, n_draws=keep.size)
 
 
 # -- which outputs each figure and table covers -----------------------------------------
