@@ -281,6 +281,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     """
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        outermost = stack.enter_context(talk.shown())  # stage lines in a notebook too
         stack.enter_context(_sigterm_interrupts())
         if resume is not None:
             run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler, client=client)
@@ -308,6 +309,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 raise
             raise replacement from None
         run.manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
+        if outermost:  # a variant's or re-run's summary would bury the run's own
+            talk.summary(run.run_dir)
     from .summary import RunPath
 
     return RunPath(run.run_dir)
