@@ -55,7 +55,7 @@ def test_the_appendix_text_and_its_figure_share_the_stix_family_without_type3(tm
         "LICENSE_STIX", "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralBolIta.ttf", "STIXGeneralItalic.ttf"]
     (out / "appendix-body.tex").write_text(
         "\\section{Robustness appendix}\nText of the appendix, \\textbf{bold}, \\emph{italic} and "
-        "\\textbf{\\emph{both}}.\n\\begin{figure}[h]\\centering\n\\includegraphics{\\studyrundir figures/demo.pdf}"
+        "\\textbf{\\emph{both}}; labels as models write them, x₁ and x⁴ (no STIX glyph: set as scripts).\n\\begin{figure}[h]\\centering\n\\includegraphics{\\studyrundir figures/demo.pdf}"
         "\n\\caption{The figure.}\\end{figure}\n", encoding="utf-8")
     (out / "appendix.tex").write_text(_standalone("demo", cjk=False), encoding="utf-8")
     proc = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",

@@ -122,11 +122,19 @@ def _copy_fonts(out: Path) -> None:
         shutil.copyfile(f, folder / f.name)
 
 
+# Digits STIX (like Latin Modern) has no glyph for, as labels write them (x₁, m²): XeLaTeX
+# has no per-glyph fallback, so each is made a command that raises or lowers a digit.
+_SCRIPTS = {**{chr(0x2080 + d): rf"\textsubscript{{{d}}}" for d in range(10)},
+            **{chr(0x2070 + d): rf"\textsuperscript{{{d}}}" for d in (0, 4, 5, 6, 7, 8, 9)}}
+
+
 def _serif_font() -> str:
-    """fontspec's line for the figures' serif, from the copies in ``fonts/`` (XeLaTeX only)."""
+    """fontspec's lines for the figures' serif, from the copies in ``fonts/`` (XeLaTeX only)."""
     f = {k: p.name for k, p in serif_files().items()}
-    return (rf"  \setmainfont{{{f['regular']}}}[Path={FONTS}/, BoldFont={f['bold']}, ItalicFont={f['italic']}, "
-            rf"BoldItalicFont={f['bolditalic']}]  % the figures' face (pdflatex keeps Latin Modern)")
+    lines = [rf"  \setmainfont{{{f['regular']}}}[Path={FONTS}/, BoldFont={f['bold']}, ItalicFont={f['italic']}, "
+             rf"BoldItalicFont={f['bolditalic']}]  % the figures' face (pdflatex keeps Latin Modern)"]
+    lines += [rf"  \catcode`{c}=\active \protected\def{c}{{{cmd}}}" for c, cmd in _SCRIPTS.items()]
+    return "\n".join(lines)
 
 
 def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "appendix.tex",
