@@ -148,13 +148,32 @@ def figure(width: float = SINGLE, height: float | None = None, nrows: int = 1,
     return fig, axes
 
 
+@contextmanager
+def _quiet_font_subsetting():
+    """Keep fontTools' subsetting notes out of the run's standard error while saving.
+
+    Subsetting AR PL SungtiL GB logs "too much 'glyf' table data" and "mort NOT subset"
+    warnings (its glyf table has 4 bytes of padding; mort is a table PDF viewers never read);
+    the embedded subset is complete, and the lines would reach a ``-q`` run's stderr.
+    """
+    import logging
+
+    log = logging.getLogger("fontTools")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def save(fig, directory: Path, name: str) -> list[Path]:
     """Write ``fig`` as ``<name>.pdf`` and a 300-dpi ``<name>.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
     # Tick labels, and the PDF's font embedding, are made while saving, from the rc
     # settings of that moment: save inside the style, or the PDF gets Type 3 fonts.
-    with style():
+    with style(), _quiet_font_subsetting():
         # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
         fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
