@@ -217,12 +217,7 @@ def _cmd_run(args) -> int:
             print(f"interrupted; finished chunks are kept. Resume with: study run --resume {run_dir}",
                   file=sys.stderr)
         return 130
-    from . import talk
-    from .summary import closing_lines
-
-    for line in closing_lines(run_dir):
-        talk.stage("%s", line)
-    print(run_dir)  # the last line of standard output: scripts and tests read it
+    print(run_dir)  # the last line of standard output (run_study logged the summary before it)
     return 0
 
 

@@ -300,8 +300,11 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
 
     model : callable or str, optional
         The model instead of the study file's ``[study].model``: a function (one defined in
-        a notebook will do; it is recorded by the hash of its source) or ``module:function``.
-        A run of a function cannot be resumed (its code lives in no file).
+        a notebook will do) or ``module:function``. A function's run records its qualified
+        name and the sha256 of its source, of its module's file and of the values it is bound
+        to (:func:`mcsens.inline.describe`); with ``resume``, pass the same function again
+        (``run_study(resume=run_dir, model=f)``): one that differs is refused, naming what
+        changed. Without ``resume``'s ``model``, a run keeps the model it recorded.
     client : distributed.Client, optional
         Evaluate on this dask client (e.g. a dask-gateway or TLS cluster opened in the
         notebook); it is left open. Instead of ``workers`` or ``scheduler``.
@@ -324,9 +327,11 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
     """
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        outermost = stack.enter_context(talk.shown())  # stage lines in a notebook too
         stack.enter_context(_sigterm_interrupts())
         if resume is not None:
-            run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler, client=client)
+            run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler, client=client,
+                          model=model)
         else:
             study = path if isinstance(path, Study) else load_study(
                 path if path is not None else default_study(), samples=samples, seed=seed, check_variants=variants)
@@ -354,6 +359,8 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 raise
             raise replacement from None
         run.manifest.update(timings={"with_outputs_s": round(time.perf_counter() - started, 3)})
+        if outermost:  # a variant's or re-run's summary would bury the run's own
+            talk.summary(run.run_dir)
     from .summary import RunPath
 
     return RunPath(run.run_dir)
@@ -373,12 +380,56 @@ def _with_model(study: Study, model, client) -> tuple[Study, str | None]:
     return dataclasses.replace(study, model=ref), digest
 
 
-def _refuse_inline_resume(manifest: store.Manifest) -> None:
+def _function_record(model, inline_sha: str | None) -> dict:
+    """The manifest's record of a model function (``model.function``), that a resume checks."""
     from . import inline
 
-    if str(manifest.data.get("model", {}).get("ref", "")).startswith(inline.PREFIX):
-        raise RunError(manifest.path.parent, "", "must be a run of a model in a file to be resumed; got a run of "
-                       "a function passed as run_study(model=...), whose code no file keeps: start a new run")
+    return {"function": inline.describe(model)} if inline_sha is not None else {}
+
+
+def _resume_model(manifest: store.Manifest, model) -> tuple[str, object] | None:
+    """Check ``run_study(resume=..., model=...)`` against the model the run recorded.
+
+    A run of a function needs that function again, unchanged; it is installed under the
+    run's own reference and returned as ``(key, function)`` for the workers. A run of a
+    model in a file keeps it (``model``, if given, must name it).
+    """
+    from . import inline
+
+    run_dir, recorded = manifest.path.parent, manifest.data.get("model", {})
+    ref = str(recorded.get("ref", ""))
+    if not ref.startswith(inline.PREFIX):
+        if model is not None and model != ref:
+            raise RunError(run_dir, "model", f"must be left out or be this run's own model {ref!r} to resume it; "
+                           f"got {model!r}")
+        return None
+    function = recorded.get("function")
+    if function is None:
+        raise RunError(run_dir, "", "must be a run whose model function was recorded to be resumed; got a run of a "
+                       "function from before functions were recorded: start a new run")
+    name = function["qualname"].rsplit(".", 1)[-1]
+    if model is None:
+        raise RunError(run_dir, "model", f"must be the function the run was started with ({function['qualname']}), "
+                       f"to resume a run of a function: run_study(resume={str(run_dir)!r}, model={name}) from "
+                       "Python (the command line cannot pass a function); got none")
+    if not callable(model):
+        raise RunError(run_dir, "model", f"must be the function the run was started with ({function['qualname']}); "
+                       f"got {model!r}")
+    what = inline.changed(function, model)
+    if what is not None:
+        raise RunError(run_dir, "model", f"must be the function the run was started with ({function['qualname']}), "
+                       f"unchanged; {what}: resuming would mix two models' outputs, start a new run instead")
+    key = ref[len(inline.PREFIX):]
+    inline.install(key, model)
+    return key, model
+
+
+def _recorded_model(study: Study, recorded: dict) -> Study:
+    """The study with the model its run evaluated (``model=`` may have replaced the file's)."""
+    import dataclasses
+
+    ref = recorded.get("ref")
+    return dataclasses.replace(study, model=ref) if ref and ref != study.model else study
 
 
 @dataclass
@@ -429,7 +480,8 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
         # "file" as given, for the record; "path" absolute, so a resume works from any folder.
         "study": {"name": study.name, "file": str(path), "path": str(path.resolve()), "sha256": study.sha256},
         "model": {"ref": study.model, "file": str(model_file) if model_file else None,
-                  "sha256": file_sha256(model_file) if model_file else inline_sha, "sources": sources},
+                  "sha256": file_sha256(model_file) if model_file else inline_sha, "sources": sources,
+                  **_function_record(model, inline_sha)},
         "samples": {"N": d.samples, "replicates": d.replicates, "second_order": d.second_order,
                     "method": d.method, "chunk_rows": d.chunk_rows, "runs_requested": requested,
                     "runs_completed": 0, "runs_failed": 0},
@@ -444,11 +496,16 @@ def _start(stack: contextlib.ExitStack, study: Study, *, out, workers, scheduler
     return _Session(study, run_dir, study_dir, manifest, client, designs)
 
 
-def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler, client=None) -> _Session:
+def _resume(stack: contextlib.ExitStack, run_dir: Path, path, *, workers, scheduler, client=None,
+            model=None) -> _Session:
     """Lock a run that is not complete, check it may be resumed, and mark it running."""
-    _refuse_inline_resume(store.Manifest.load(run_dir))  # a run directory, before a lock file is put into it
+    function = _resume_model(store.Manifest.load(run_dir), model)  # a run directory, before a lock file is put into it
     stack.enter_context(store.locked(run_dir))
     client = stack.enter_context(_cluster(workers, scheduler, client))  # before the manifest says "running"
+    if function is not None and client is not None:  # the workers need the function too
+        from . import inline
+
+        client.run(inline.install, *function)
     run_dir, study, study_dir, manifest = _prepare_resume(run_dir, path)
     stack.callback(store.release_reserve, run_dir)
     return _Session(study, run_dir, study_dir, manifest, client, designs_of(study))
@@ -899,6 +956,7 @@ def _prepare_resume(run_dir: Path, path):
     over = manifest.data.get("overrides", {})
     study = load_study(copy, samples=over.get("samples"), seed=over.get("seed"))
     study = study.scoped(manifest.data.get("analysis_scope"))
+    study = _recorded_model(study, manifest["model"])
     model = manifest["model"]
     if model.get("file"):
         mf = Path(model["file"])

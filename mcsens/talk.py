@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 LOGGER = logging.getLogger("mcsens")
 _HANDLER_NAME = "mcsens-stderr"
+_SHOWN_NAME = "mcsens-shown"  # the handler shown() attaches for the length of one run
+_depth = 0  # run_study calls in progress in this process (variants and shift re-runs nest)
+_depth_lock = threading.Lock()
 
 #: ``-q`` / default / ``-v`` as logging levels.
 LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
@@ -84,6 +89,67 @@ def configure(verbosity: int = 0, stream=None) -> None:
     LOGGER.addHandler(handler)
     LOGGER.setLevel(LEVELS[max(-1, min(1, verbosity))])
     LOGGER.propagate = False  # a root handler set by the host program would print each line twice
+
+
+def _formatter(stream) -> logging.Formatter:
+    """Plain lines where someone watches (a terminal, Jupyter); UTC timestamps in a log."""
+    if _is_tty(stream) or _in_notebook():
+        return logging.Formatter("%(message)s")
+    return _UTCFormatter("%(asctime)sZ %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+
+
+@contextmanager
+def shown():
+    """Show the run's stage lines for the length of a ``with`` block, if nobody else does.
+
+    A notebook or a script that never configured :mod:`logging` would see none of the
+    ``mcsens`` logger's lines (Python's last-resort handler prints warnings only). Then,
+    and only then (no handler on the ``mcsens`` logger nor on the root), a handler to
+    standard error is attached for the block and removed after it; a level set on the
+    logger is kept, an unset one is INFO meanwhile. Where the host program configured
+    logging (``logging.basicConfig``, the ``study`` command's :func:`configure`) its
+    handlers alone print, so no line appears twice.
+
+    Yields
+    ------
+    bool
+        Whether this is the outermost block in the process (a run, not one of its
+        variant runs), which alone ends with the closing summary.
+
+    Examples
+    --------
+    >>> with shown() as outermost:
+    ...     outermost
+    True
+    """
+    global _depth
+    with _depth_lock:
+        _depth += 1
+        outermost = _depth == 1
+    handler, level = None, LOGGER.level
+    if not LOGGER.hasHandlers():  # hasHandlers looks at the ancestors too, the root included
+        handler = _StderrHandler()
+        handler.set_name(_SHOWN_NAME)
+        handler.setFormatter(_formatter(sys.stderr))
+        LOGGER.addHandler(handler)
+        if level == logging.NOTSET:  # else the root's WARNING would hide the stage lines
+            LOGGER.setLevel(logging.INFO)
+    try:
+        yield outermost
+    finally:
+        if handler is not None:
+            LOGGER.removeHandler(handler)
+            LOGGER.setLevel(level)
+        with _depth_lock:
+            _depth -= 1
+
+
+def summary(run_dir) -> None:
+    """The closing summary of a finished run, a line per headline, driver and file."""
+    from .summary import closing_lines
+
+    for line in closing_lines(run_dir):
+        stage("%s", line)
 
 
 def stage(message: str, *args) -> None:

@@ -343,9 +343,9 @@ def test_run_study_with_a_notebook_function_matches_the_model_file(demo_run, tmp
     assert "<li>headline exceeds P = " in run_dir._repr_html_()
     (run_dir / "manifest.json").write_text(
         (run_dir / "manifest.json").read_text().replace('"complete"', '"interrupted"'))
-    with pytest.raises(RunError, match=r": must be a run of a model in a file to be resumed; got a run of a "
-                                       r"function passed as run_study\(model=\.\.\.\)"):
-        run_study(resume=run_dir)
+    with pytest.raises(RunError, match=r": model: must be the function the run was started with \(__main__\."
+                                       r"evaluate\), to resume a run of a function: run_study\(resume="):
+        run_study(resume=run_dir)  # tests/test_inline_resume.py resumes one
 
 
 def test_run_study_on_a_client_ships_a_notebook_function_to_the_workers(demo_run, tmp_path):

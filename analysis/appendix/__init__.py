@@ -22,7 +22,7 @@ from ..figures.data import RunData, load_run
 from ..run import Run
 from PIL import Image
 
-from ..figures.style import DPI, save
+from ..figures.style import DPI, save, serif_files
 from ..textsafe import plain, unique_names, write_csv
 from .blocks import (Fig, Heading, Note, Para, Table, has_cjk, ref_name, table_latex, to_latex,
                      to_markdown)
@@ -102,6 +102,41 @@ def _header(name: str, packages: list[str], cjk: bool, body: str = "appendix-bod
     return "\n".join(lines)
 
 
+FONTS = "fonts"  # the figures' serif face, copied beside appendix.tex (see _copy_fonts)
+
+
+def _copy_fonts(out: Path) -> None:
+    """Copy the figures' TrueType serif (and its licence, the SIL OFL) into ``appendix/fonts/``.
+
+    The standalone appendix is set in the files the figures use, so text and figures are
+    one family; copied, not referred to where matplotlib keeps them, so that the folder
+    compiles on any machine (a journal's, Overleaf).
+    """
+    import shutil
+
+    folder = out / FONTS
+    folder.mkdir(exist_ok=True)
+    files = list(serif_files().values())
+    files += [f.with_name("LICENSE_STIX") for f in files[:1] if f.with_name("LICENSE_STIX").exists()]
+    for f in files:
+        shutil.copyfile(f, folder / f.name)
+
+
+# Digits STIX (like Latin Modern) has no glyph for, as labels write them (x₁, m²): XeLaTeX
+# has no per-glyph fallback, so each is made a command that raises or lowers a digit.
+_SCRIPTS = {**{chr(0x2080 + d): rf"\textsubscript{{{d}}}" for d in range(10)},
+            **{chr(0x2070 + d): rf"\textsuperscript{{{d}}}" for d in (0, 4, 5, 6, 7, 8, 9)}}
+
+
+def _serif_font() -> str:
+    """fontspec's lines for the figures' serif, from the copies in ``fonts/`` (XeLaTeX only)."""
+    f = {k: p.name for k, p in serif_files().items()}
+    lines = [rf"  \setmainfont{{{f['regular']}}}[Path={FONTS}/, BoldFont={f['bold']}, ItalicFont={f['italic']}, "
+             rf"BoldItalicFont={f['bolditalic']}]  % the figures' face (pdflatex keeps Latin Modern)"]
+    lines += [rf"  \catcode`{c}=\active \protected\def{c}{{{cmd}}}" for c, cmd in _SCRIPTS.items()]
+    return "\n".join(lines)
+
+
 def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "appendix.tex",
                 preamble: tuple[str, ...] = ()) -> str:
     engine = "xelatex" if cjk else "xelatex or pdflatex"
@@ -119,6 +154,7 @@ def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "
         r"  \usepackage[utf8]{inputenc}",
         r"\else",
         r"  \usepackage{fontspec}",
+        _serif_font(),
         r"\fi",
         *cjk_lines,
         r"\usepackage[margin=2.2cm]{geometry}",
@@ -157,6 +193,7 @@ def build_appendix(run) -> Path:
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-"
     out = data.path / "appendix"
     (out / "tables").mkdir(parents=True, exist_ok=True)
+    _copy_fonts(out)
     body = to_latex(blocks, prefix=prefix)
     cjk = has_cjk(body)
     (out / "appendix-body.tex").write_text(

@@ -10,7 +10,8 @@ English renderings used throughout the English appendix; the Chinese appendix pr
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "tr", "GLOSSARY", "param_label", "output_label", "method_name", "distribution_text"]
+__all__ = ["LANGUAGES", "tr", "GLOSSARY", "param_label", "output_label", "method_name", "distribution_text",
+           "figure_words"]
 
 #: Languages an appendix can be written in (``[report] languages`` in the study file).
 LANGUAGES = ("en", "zh")
@@ -239,3 +240,21 @@ def method_name(method: str, lang: str) -> str:
     """An interval method's name (as :mod:`analysis.proportion` gives it) in ``lang``."""
     head, sep, rest = str(method).partition(" (")
     return (tr(lang, head) if head in _T else head) + (sep + rest if sep else "")
+
+
+#: The uncertainty figures' words (``analysis.figures.uncertainty.WORDS``) in each language
+#: but English, and the names of the flagship's worlds and phases.
+_FIGURE_WORDS = {"zh": {"band": "5–95% 的抽样", "median": "中位数 {v}", "mean": "均值 {v}",
+                        "share": "{p} 的抽样 > 0", "density": "密度", "p_axis": "结论成立的概率（{level} 区间）",
+                        "coords": {"war": "有战争", "no_war": "无战争", "pre": "战前", "post": "战后"}}}
+
+
+def figure_words(lang: str) -> dict | None:
+    """The words of the headline and distribution figures in ``lang`` (None: English).
+
+    Examples
+    --------
+    >>> figure_words("zh")["density"], figure_words("en")
+    ('密度', None)
+    """
+    return _FIGURE_WORDS.get(lang)

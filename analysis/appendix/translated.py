@@ -6,18 +6,25 @@ robustness, the claims and observations, and a glossary of the paper's terms. Ev
 sentence, header and caption comes from :mod:`analysis.appendix.lang`; the sections that
 are shared with the English appendix (robustness, claims) are the same functions called
 with another ``lang``. Labels use ``label_zh`` (parameters, in the study file) and the
-``label_zh`` attribute (outputs), falling back to the English label.
+``label_zh`` attribute (outputs), falling back to the English label. Its figures (the
+headline probabilities, the output distributions) are drawn again with those labels and
+the catalogue's words, as ``figures/<name>-<lang>.pdf``: Chinese text in them is set in a
+TrueType Song face (see :mod:`analysis.figures.style`).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from PIL import Image
+
 from ..figures import _stem
 from ..figures.data import RunData, distribution_outputs
+from ..figures.style import DPI, save
+from ..figures.uncertainty import plot_distribution, plot_probability
 from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 from .claims import claims
-from .lang import GLOSSARY, distribution_text, method_name, output_label, param_label, tr
+from .lang import GLOSSARY, distribution_text, figure_words, method_name, output_label, param_label, tr
 from .robustness import robustness
 from .sections import _dist_text, _join, claim, probabilities
 
@@ -41,6 +48,14 @@ def _joined(items: list[str], lang: str) -> str:
     return "、".join(items) if lang == "zh" else _join(items)
 
 
+def _figure(data: RunData, name: str, lang: str, draw) -> tuple[str, float]:
+    """Draw a figure in ``lang`` as ``figures/<name>-<lang>``; its name and width in inches."""
+    name = f"{name}-{lang}"
+    save(draw(), data.path / "figures", name)
+    with Image.open(data.path / "figures" / f"{name}.png") as im:
+        return name, im.size[0] / DPI
+
+
 def _headline(data: RunData, figs: dict, lang: str) -> list:
     blocks = [Heading(tr(lang, "headline_h"), 2, "uncertainty")]
     level = f"{data.conf_level:.0%}"
@@ -58,13 +73,19 @@ def _headline(data: RunData, figs: dict, lang: str) -> list:
         blocks.append(Table("headline", tr(lang, "headline_caption", level=level),
                             [tr(lang, k) for k in ("col_result", "col_p", "col_interval", "col_method")],
                             rows, prob, [0.5, None, None, 0.2]))
+    words = figure_words(lang)
     if "probability" in figs:
-        blocks.append(Fig("probability", tr(lang, "fig_probability", level=level), figs["probability"][2]))
+        labels = {o: output_label(data, o, lang, data.label(o)) for o in prob["output"]}
+        name, width = _figure(data, "probability", lang, lambda: plot_probability(
+            data.rows(index="P"), labels=labels, conf_level=data.conf_level, words=words))
+        blocks.append(Fig(name, tr(lang, "fig_probability", level=level), width))
+    ind = data.independent()
     for o in distribution_outputs(data):
-        name = _stem("distribution", o)
-        if name in figs:
-            blocks.append(Fig(name, tr(lang, "fig_distribution", what=output_label(data, o, lang, data.label(o))),
-                              figs[name][2]))
+        stem = _stem("distribution", o)
+        if stem in figs:
+            label = output_label(data, o, lang, data.label(o))
+            name, width = _figure(data, stem, lang, lambda: plot_distribution(ind[o], label=label, words=words))
+            blocks.append(Fig(name, tr(lang, "fig_distribution", what=label), width))
     return blocks
 
 

@@ -5,18 +5,29 @@ about 89 mm, two columns about 183 mm. Fonts are 7-8 pt at that size so that not
 scaled when the PDF is placed at 100%. The palette is seaborn's ``colorblind`` (after
 Wong 2011, *Nature Methods* 8:441), which stays distinct under the common colour-vision
 deficiencies; continuous maps are ``cividis`` (Nuñez et al. 2018, *PLoS ONE* 13:e0199239).
+
+Text is set in STIX, matplotlib's own TrueType serif, and the robustness appendix is set in
+the same files (:func:`serif_files`; the appendix copies them beside its TeX), so figure
+and page share one family. Both embed it as TrueType: matplotlib as Type 42, XeLaTeX as
+CID TrueType. Chinese text falls back to AR PL SungtiL GB, a Song face with TrueType
+outlines (Debian's ``fonts-arphic-gbsn00lp``, which ``texlive-lang-chinese`` installs):
+Noto CJK, the appendix's Chinese face, is CFF-flavoured OpenType, which matplotlib 3.11
+writes as a CFF font program under a TrueType font dictionary (``pdffonts``: "Mismatch
+between font type and embedded font file"), a PDF that submission checkers may reject.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
 
-__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "figure", "num", "save", "style"]
+__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "SERIF", "CJK_SERIF", "figure", "num", "save",
+           "serif_files", "style"]
 
 MM = 1 / 25.4
 SINGLE = 89 * MM
@@ -25,13 +36,15 @@ PALETTE = sns.color_palette("colorblind")
 CMAP = "cividis"
 DIVERGING = sns.diverging_palette(250, 30, l=60, s=80, as_cmap=True)  # blue-orange
 DPI = 300
+SERIF = "STIXGeneral"
+CJK_SERIF = "AR PL SungtiL GB"
 
 _RC = {
     # A serif face to sit beside the appendix's roman text. STIX is TrueType, ships with
     # matplotlib (so every install has it) and covers the Greek, dashes and the minus sign
     # that labels use; DejaVu Serif is the fallback for anything STIX lacks.
     "font.family": "serif",
-    "font.serif": ["STIXGeneral", "DejaVu Serif"],
+    "font.serif": [SERIF, "DejaVu Serif"],
     "mathtext.fontset": "stix",
     "axes.unicode_minus": True,  # tick labels print U+2212, not a hyphen
     "font.size": 7.5,
@@ -71,12 +84,51 @@ def num(value, digits: int = 3) -> str:
     return s.replace("-", "\u2212")
 
 
+@lru_cache(maxsize=1)
+def _rc() -> dict:
+    """The rc settings, with the Chinese face as a fallback where it is installed.
+
+    matplotlib falls back glyph by glyph only along a list of named families (a generic
+    ``serif`` takes its first face alone); naming a family it cannot find would warn on
+    every figure, so the Chinese face is listed only when present.
+    """
+    from matplotlib import font_manager
+
+    try:
+        font_manager.findfont(font_manager.FontProperties(family=CJK_SERIF), fallback_to_default=False)
+    except ValueError:
+        return _RC
+    return {**_RC, "font.family": [SERIF, "DejaVu Serif", CJK_SERIF]}
+
+
 @contextmanager
 def style():
     """Apply the figure style for the duration of a ``with`` block."""
-    with sns.axes_style("ticks"), sns.plotting_context("paper", rc=_RC), \
-            sns.color_palette(PALETTE), plt.rc_context(_RC):
+    rc = _rc()
+    with sns.axes_style("ticks"), sns.plotting_context("paper", rc=rc), \
+            sns.color_palette(PALETTE), plt.rc_context(rc):
         yield
+
+
+def serif_files() -> dict[str, Path]:
+    """The TrueType files of the figures' serif face, by shape, as matplotlib finds them.
+
+    Returns
+    -------
+    dict
+        ``regular``, ``bold``, ``italic`` and ``bolditalic`` -> path of the ``.ttf`` file.
+
+    Examples
+    --------
+    >>> sorted(p.name for p in serif_files().values())
+    ['STIXGeneral.ttf', 'STIXGeneralBol.ttf', 'STIXGeneralBolIta.ttf', 'STIXGeneralItalic.ttf']
+    """
+    from matplotlib import font_manager
+
+    shapes = {"regular": ("normal", "normal"), "bold": ("bold", "normal"), "italic": ("normal", "italic"),
+              "bolditalic": ("bold", "italic")}
+    return {k: Path(font_manager.findfont(font_manager.FontProperties(family=SERIF, weight=w, style=s),
+                                          fallback_to_default=False)) for k, (w, s) in shapes.items()}
 
 
 def figure(width: float = SINGLE, height: float | None = None, nrows: int = 1,
@@ -96,13 +148,32 @@ def figure(width: float = SINGLE, height: float | None = None, nrows: int = 1,
     return fig, axes
 
 
+@contextmanager
+def _quiet_font_subsetting():
+    """Keep fontTools' subsetting notes out of the run's standard error while saving.
+
+    Subsetting AR PL SungtiL GB logs "too much 'glyf' table data" and "mort NOT subset"
+    warnings (its glyf table has 4 bytes of padding; mort is a table PDF viewers never read);
+    the embedded subset is complete, and the lines would reach a ``-q`` run's stderr.
+    """
+    import logging
+
+    log = logging.getLogger("fontTools")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def save(fig, directory: Path, name: str) -> list[Path]:
     """Write ``fig`` as ``<name>.pdf`` and a 300-dpi ``<name>.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
     # Tick labels, and the PDF's font embedding, are made while saving, from the rc
     # settings of that moment: save inside the style, or the PDF gets Type 3 fonts.
-    with style():
+    with style(), _quiet_font_subsetting():
         # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
         fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})

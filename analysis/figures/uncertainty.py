@@ -44,6 +44,16 @@ def share_positive(values: np.ndarray) -> float:
     return float(np.mean(v > 0)) if v.size else float("nan")
 
 
+#: The words of the uncertainty figures, in English; a translated appendix passes its own
+#: (``analysis.appendix.lang.figure_words``), with ``coords`` naming coordinate values.
+WORDS = {"band": "5–95% of draws", "median": "Median {v}", "mean": "Mean {v}", "share": "{p} of draws > 0",
+         "density": "Density", "p_axis": "P(result holds), {level} interval", "coords": {}}
+
+
+def _coord(value, words: dict) -> str:
+    return words["coords"].get(str(value)) or coord_label(value)
+
+
 def _facets(da: xr.DataArray, skip: tuple[str, ...]) -> list[dict]:
     dims = [d for d in da.dims if d not in ("sample", *skip)]
     if not dims:
@@ -53,7 +63,7 @@ def _facets(da: xr.DataArray, skip: tuple[str, ...]) -> list[dict]:
             for c in stacked["_cell"].values]
 
 
-def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
+def plot_distribution(values: xr.DataArray, *, label: str, ax=None, words: dict | None = None):
     """Distribution of one output over independent draws, before and after if phased.
 
     Parameters
@@ -67,11 +77,14 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
         Axis label of the output.
     ax : matplotlib Axes or sequence of Axes, optional
         One per panel.
+    words : dict, optional
+        The figure's words in another language (see :data:`WORDS`).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    w = {**WORDS, **(words or {})}
     phased = "phase" in values.dims
     cells = _facets(values, ("phase",) if phased else ())
     n = len(cells)
@@ -91,9 +104,9 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                     v = da.sel(phase=ph).values
                     a.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.35,
                            color=PALETTE[k], edgecolor=PALETTE[k], linewidth=0.8,
-                           label=f"{mathtext_escape(coord_label(ph))}: {share_positive(v):.0%} > 0")
+                           label=f"{mathtext_escape(_coord(ph, w))}: {share_positive(v):.0%} > 0")
                 a.axvline(0, color="0.3", lw=0.6, ls="--")
-                _legend_over(a, mathtext_escape(", ".join(coord_label(c) for c in cell.values())),
+                _legend_over(a, mathtext_escape(", ".join(_coord(c, w) for c in cell.values())),
                              ncols=1, handlelength=1.0)
             else:
                 v = da.values
@@ -103,15 +116,15 @@ def plot_distribution(values: xr.DataArray, *, label: str, ax=None):
                        density=True, color=PALETTE[0], alpha=0.6)
                 # An edged band: a pale fill alone vanishes as a legend swatch.
                 a.axvspan(lo, hi, facecolor="0.85", edgecolor="0.55", lw=0.5, zorder=0,
-                          label="5–95% of draws")
-                a.axvline(med, color=PALETTE[1], lw=1.0, label=f"Median {num(med)}")
+                          label=mathtext_escape(w["band"]))
+                a.axvline(med, color=PALETTE[1], lw=1.0, label=w["median"].format(v=num(med)))
                 a.axvline(v.mean(), color=PALETTE[2], lw=1.0, ls=":",
-                          label=f"Mean {num(v.mean())}")
-                a.plot([], [], ls="", label=f"{share_positive(v):.0%} of draws > 0")
+                          label=w["mean"].format(v=num(v.mean())))
+                a.plot([], [], ls="", label=mathtext_escape(w["share"].format(p=f"{share_positive(v):.0%}")))
                 _legend_beside(a, handlelength=1.2)
-                a.set_title(mathtext_escape(", ".join(coord_label(c) for c in cell.values())))
+                a.set_title(mathtext_escape(", ".join(_coord(c, w) for c in cell.values())))
             a.set_xlabel(mathtext_escape(label))
-        axes[0].set_ylabel("Density")
+        axes[0].set_ylabel(w["density"])
     return fig
 
 
@@ -128,7 +141,7 @@ def _legend_over(ax, title: str, **kw) -> None:
 
 
 def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level: float = 0.95,
-                     ax=None):
+                     ax=None, words: dict | None = None):
     """Probability that each headline result holds, with its interval.
 
     Parameters
@@ -141,11 +154,14 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
     conf_level : float
         Level of the interval, for the axis label.
     ax : matplotlib Axes, optional
+    words : dict, optional
+        The axis label in another language (``p_axis`` of :data:`WORDS`).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    w = {**WORDS, **(words or {})}
     frame = frame.reset_index(drop=True)
     n = len(frame)
     with style():
@@ -166,7 +182,7 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
         a.set_ylim(-0.6, n - 0.3)
         a.axvline(0.5, color="0.6", lw=0.6, ls="--")
         a.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-        a.set_xlabel(f"P(result holds), {conf_level:.0%} interval")
+        a.set_xlabel(mathtext_escape(w["p_axis"].format(level=f"{conf_level:.0%}")))
     return fig
 
 
