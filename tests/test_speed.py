@@ -180,7 +180,7 @@ See section~\ref{one}.%s
 @pytest.mark.latex
 def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reported(tmp_path):
     from analysis.appendix import compile_pdf
-    from tests.test_appendix import _need
+    from tests.helpers import need as _need
 
     _need("xelatex", "pdftotext")
     app = tmp_path / "appendix"

@@ -154,17 +154,21 @@ def _quiet_font_subsetting():
 
     Subsetting AR PL SungtiL GB logs "too much 'glyf' table data" and "mort NOT subset"
     warnings (its glyf table has 4 bytes of padding; mort is a table PDF viewers never read);
-    the embedded subset is complete, and the lines would reach a ``-q`` run's stderr.
+    the embedded subset is complete, and the lines would reach a ``-q`` run's stderr. The
+    face has no bold: matplotlib's note that a bold title falls back to its regular weight
+    (the only weight there is) is kept off stderr too.
     """
     import logging
 
-    log = logging.getLogger("fontTools")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    logs = [logging.getLogger(name) for name in ("fontTools", "matplotlib.font_manager")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 def save(fig, directory: Path, name: str) -> list[Path]:
