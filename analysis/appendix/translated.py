@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..figures import _stem
 from ..figures.data import RunData, distribution_outputs
-from ..figures.style import DPI, save
+from ..figures.style import DPI, quiet_fonts, save
 from ..figures.uncertainty import plot_distribution, plot_probability
 from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 from .claims import claims
@@ -51,7 +51,9 @@ def _joined(items: list[str], lang: str) -> str:
 def _figure(data: RunData, name: str, lang: str, draw) -> tuple[str, float]:
     """Draw a figure in ``lang`` as ``figures/<name>-<lang>``; its name and width in inches."""
     name = f"{name}-{lang}"
-    save(draw(), data.path / "figures", name)
+    with quiet_fonts():  # matplotlib resolves the Chinese face's (absent) bold while drawing
+        fig = draw()
+    save(fig, data.path / "figures", name)
     with Image.open(data.path / "figures" / f"{name}.png") as im:
         return name, im.size[0] / DPI
 

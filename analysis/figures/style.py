@@ -18,6 +18,7 @@ between font type and embedded font file"), a PDF that submission checkers may r
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,17 @@ DIVERGING = sns.diverging_palette(250, 30, l=60, s=80, as_cmap=True)  # blue-ora
 DPI = 300
 SERIF = "STIXGeneral"
 CJK_SERIF = "AR PL SungtiL GB"
+
+
+def _one_weight_note(record) -> bool:
+    """Drop matplotlib's note that the Chinese face has no bold (it has one weight, used as is)."""
+    return not (record.getMessage().startswith("findfont: Failed to find font weight")
+                and CJK_SERIF in record.getMessage())
+
+
+# Bold titles resolve every face of the family list, the Chinese fallback included, while a
+# figure is laid out (before it is saved): the note would reach a -q run's stderr each run.
+logging.getLogger("matplotlib.font_manager").addFilter(_one_weight_note)
 
 _RC = {
     # A serif face to sit beside the appendix's roman text. STIX is TrueType, ships with
@@ -149,7 +161,7 @@ def figure(width: float = SINGLE, height: float | None = None, nrows: int = 1,
 
 
 @contextmanager
-def _quiet_font_subsetting():
+def quiet_fonts():
     """Keep fontTools' subsetting notes out of the run's standard error while saving.
 
     Subsetting AR PL SungtiL GB logs "too much 'glyf' table data" and "mort NOT subset"
@@ -177,7 +189,7 @@ def save(fig, directory: Path, name: str) -> list[Path]:
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
     # Tick labels, and the PDF's font embedding, are made while saving, from the rc
     # settings of that moment: save inside the style, or the PDF gets Type 3 fonts.
-    with style(), _quiet_font_subsetting():
+    with style(), quiet_fonts():
         # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
         fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
