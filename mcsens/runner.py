@@ -3,9 +3,10 @@
 :func:`run_study` is what ``study run`` calls and what notebooks call. The run directory's
 manifest says ``running`` until every requested stage has finished, ``failed`` (with the
 error) if one did not, and ``interrupted`` after Ctrl-C or SIGTERM; only ``complete`` runs
-are whole. Any run that is not complete can be resumed: chunks that match the run's chunk
-index are kept, any other chunk file is evaluated again. One process at a time evaluates a
-run: it holds the run's lock (:func:`study.store.locked`) from start to finish.
+are whole. Any run that is not complete can be resumed: chunks whose values in the partial
+results file match the run's chunk index are kept, any other chunk is evaluated again. One
+process at a time evaluates a run: it holds the run's lock (:func:`study.store.locked`)
+from start to finish.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def file_sha256(path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB pieces (chunk files can be large)."""
+    """Hex sha256 of a file's bytes, read in 1 MiB pieces (results files can be large)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for piece in iter(lambda: f.read(1 << 20), b""):
@@ -253,12 +253,14 @@ class Manifest:
 #: shuffle: a Saltelli design repeats each input value across its blocks, whole 8-byte
 #: values that deflate finds as they are and shuffling splits (391 bytes a sample with it).
 COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": False}
+
+
 @contextlib.contextmanager
 def _small_chunk_cache(size: int = 1 << 20):
     """netCDF-C's chunk cache at `size` bytes per variable for files opened in the block.
 
-    Its default, 64 MiB for each variable of a compressed file, grows with N: writing the
-    combined file held about 290 MB more at N = 2^14 (``benchmarks/bench_memory.py``),
+    Its default, 64 MiB for each variable of a compressed file, grows with N: writing a
+    combined results file held about 290 MB more at N = 2^14 (``benchmarks/bench_memory.py``),
     and reading could hold 64 MiB for each of the flagship's 62 variables at 2^18. Two
     HDF5 chunks per variable suffice for writes in sample order, a few for block reads.
     """
