@@ -162,3 +162,20 @@ def test_markdown_tables_keep_intervals_and_a_lone_star_as_written():
     assert md_cell("[0.1, 0.2] [see]") == r"[0.1, 0.2] \[see\]"
     assert md_cell("[0.5](http://e)") == r"\[0.5\](http://e)"
     assert md_cell("[0.5][1]") == r"\[0.5\][1]"  # [1] alone: no definition, no link
+
+
+def test_content_hash_read_in_blocks_of_rows_is_the_hash_read_whole(tmp_path):
+    # Implementation check: a variable too large to hold (9.6 GiB at N = 2^18) is hashed
+    # block by block, and the digest must not depend on the block size.
+    rng = np.random.default_rng(3)
+    ds = xr.Dataset({"y": (("sample", "t"), rng.normal(size=(1000, 3))),
+                     "flag": ("sample", rng.integers(0, 2, 1000).astype("i1")),
+                     "name": ("param", np.array(["a", "bb"], dtype=object)),
+                     "c": ((), 2.5)})
+    ds.to_netcdf(tmp_path / "a.nc")
+    whole = content_sha256(tmp_path / "a.nc", block_bytes=1 << 30)
+    assert content_sha256(tmp_path / "a.nc", block_bytes=7 * 24) == whole
+    assert content_sha256(tmp_path / "a.nc", block_bytes=1) == whole
+    ds["y"][999, 2] += 1e-12
+    ds.to_netcdf(tmp_path / "b.nc")
+    assert content_sha256(tmp_path / "b.nc", block_bytes=7 * 24) != whole
