@@ -27,6 +27,7 @@ import re
 import sys
 
 from study.errors import StudyError
+from study.store import file_sha256
 
 PREFIX = f"{__name__}:"
 
@@ -37,8 +38,8 @@ def _fingerprint(fn) -> str:
     except (OSError, TypeError):  # built in a REPL line or by functools.partial: hash the pickle
         import cloudpickle
 
-        return hashlib.sha256(cloudpickle.dumps(fn)).hexdigest()
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return _sha(cloudpickle.dumps(fn))
+    return _sha(text.encode("utf-8"))
 
 
 def install(key: str, fn) -> None:
@@ -135,7 +136,7 @@ def describe(fn) -> dict:
         bound = _sha(cloudpickle.dumps((fn.__defaults__, fn.__kwdefaults__, cells)))
     path = _module_file(fn)
     return {"qualname": name, "kind": kind, "source_sha256": digest, "module_file": path,
-            "module_sha256": _sha(open(path, "rb").read()) if path else None, "bound_sha256": bound}
+            "module_sha256": file_sha256(path) if path else None, "bound_sha256": bound}
 
 
 def changed(recorded: dict, fn) -> str | None:
