@@ -19,6 +19,7 @@ from analysis.methods import KINDS, Method, ranking
 from analysis.run import read_run
 from study import store
 from study.errors import RunError
+from tests.helpers import write_study
 
 MODEL = """
     import xarray as xr
@@ -27,42 +28,29 @@ MODEL = """
         return xr.Dataset({"y": 2 * x.x1 + x.x2 ** 2, "holds": xr.where(x.x1 > 0.3, 1.0, 0.0)})
     """
 
-STUDY = """
-    [study]
-    name = "reg"
-    model = "model:f"
+ANALYSIS = """headline = ["holds"]
+key_output = "y"
+morris_trajectories = 12"""
 
-    [sampling]
-    method = "sobol"
-    samples = 32
-    seed = 11
-    second_order = false
-    replicates = 4
+PARAMS = """
+[parameters.x1]
+distribution = "uniform"
+low = 0.0
+high = 1.0
 
-    [analysis]
-    methods = ["sobol", "morris", "delta"]
-    headline = ["holds"]
-    key_output = "y"
-    morris_trajectories = 12
-
-    [parameters.x1]
-    distribution = "uniform"
-    low = 0.0
-    high = 1.0
-
-    [parameters.x2]
-    distribution = "normal"
-    mean = 0.0
-    sd = 0.5
-    """
+[parameters.x2]
+distribution = "normal"
+mean = 0.0
+sd = 0.5
+"""
 
 
 def _write_study(folder: Path, seed: int = 11) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.py").write_text(textwrap.dedent(MODEL))
-    path = folder / "reg.toml"
-    path.write_text(textwrap.dedent(STUDY).replace("seed = 11", f"seed = {seed}"))
-    return path
+    # chunk_rows as the loader's default (1024), as this study had before it used write_study.
+    return write_study(folder, "model:f", name="reg", samples=32, seed=seed, params=PARAMS,
+                       methods='["sobol", "morris", "delta"]', extra=ANALYSIS, chunk_rows=1024)
 
 
 @pytest.fixture(scope="module")
