@@ -1,11 +1,21 @@
-"""The README's main job, ``study run`` (the flagship with its variants, figures and appendix),
-now against an earlier commit, side by side on one machine.
+"""The README's main job, ``study run``, now against an earlier commit, side by side on one machine.
 
-The earlier commit is checked out into a temporary ``git worktree``; each repeat runs both
-trees' ``python -m study run --out <temp dir>`` in fresh processes, alternately, so load
-from other jobs hits both alike. Prints each wall time, the ratio of the best times, the
-stages' times from the manifests, and whether the main run's ``indices.csv`` (and the
-Ishigami study's, run at its defaults) is byte-identical between the two trees.
+The flagship study changed after the commit the issue-17 work started from (its second
+edition: another model, N = 2048 instead of 4096, shift re-runs, a Chinese appendix), so the
+earlier commit's ``study run`` and today's do different work. To time the *code* on the same
+job, the earlier commit's own flagship files (its ``params/`` and the model module they name)
+are exported to a temporary folder and run by both trees:
+
+- ``before``: the earlier commit (a temporary ``git worktree``) on its flagship;
+- ``now (same study)``: this tree on the same files, the model module copied beside them
+  under another name (the package's own ``study.models`` would shadow it);
+- ``now (today's flagship)``: this tree's README main job as it stands, for the record.
+
+Each repeat runs them in fresh processes, alternately, so load from other jobs hits all
+alike. Prints each wall time and CPU time (user + system of the process and its workers),
+the ratio of the best times, the stages from the manifests, and whether the main run's
+``indices.csv`` (and the Ishigami study's) is byte-identical between the two codes on the
+same files.
 
 Run: ``python benchmarks/bench_speed.py [--base REV] [--repeat 2] [--no-ishigami]``
 (``--base`` defaults to the commit before the issue-17 work).
@@ -15,18 +25,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import platform
+import re
+import resource
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "341385f"  # the integration branch before issue 17 (speed and storage)
+BUILTIN_MODEL = re.compile(r'^model = "study\.models\.(\w+):(\w+)"', re.M)
 
 
 def machine() -> str:
@@ -36,15 +51,34 @@ def machine() -> str:
             f"load average {os.getloadavg()[0]:.2f}")
 
 
-def run(tree: Path, out: Path, *args: str) -> tuple[float, Path]:
+def export_study_files(rev: str, dest: Path) -> Path:
+    """``rev``'s ``params/`` in ``dest``, its built-in models copied beside them as ``<name>_base.py``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "params", "study/models"], check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    params = dest / "params"
+    for toml in params.glob("*.toml"):
+        text = toml.read_text(encoding="utf-8")
+        for module, _ in BUILTIN_MODEL.findall(text):
+            shutil.copyfile(dest / "study" / "models" / f"{module}.py", params / f"{module}_base.py")
+        toml.write_text(BUILTIN_MODEL.sub(r'model = "\1_base:\2"', text), encoding="utf-8")
+    return params
+
+
+def run(tree: Path, out: Path, *args: str) -> tuple[float, float, Path]:
+    """Wall and CPU seconds of ``study run`` from ``tree``, and the run directory it printed."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "study", "run", *args, "--out", str(out)], cwd=tree, env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: study run failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return wall, Path(proc.stdout.strip().splitlines()[-1])
+    return wall, cpu, Path(proc.stdout.strip().splitlines()[-1])
 
 
 def stages(run_dir: Path) -> str:
@@ -70,26 +104,33 @@ def main(argv=None) -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.base], check=True,
                        capture_output=True)
         try:
-            trees = {"before": base, "now": ROOT}
-            best, dirs = {k: float("inf") for k in trees}, {}
+            same_files = export_study_files(args.base, tmp / "exported")
+            flagship = str(same_files / "asia_pacification.toml")
+            jobs = {"before": (base, ()), "now (same study)": (ROOT, (flagship,)), "now (today's flagship)": (ROOT, ())}
+            best, dirs = {k: float("inf") for k in jobs}, {}
             for i in range(args.repeat):
-                for name, tree in trees.items():
-                    wall, run_dir = run(tree, tmp / f"{name}-{i}")
+                for k, (name, (tree, extra)) in enumerate(jobs.items()):
+                    wall, cpu, run_dir = run(tree, tmp / f"run{k}-{i}", *extra)
                     best[name] = min(best[name], wall)
                     dirs[name] = run_dir
-                    print(f"  {name:<7} run {i + 1}: {wall:7.1f} s  ({stages(run_dir)}; load {os.getloadavg()[0]:.2f})")
-            print(f"flagship study run, best of {args.repeat}: before {best['before']:.1f} s, now {best['now']:.1f} s, "
-                  f"{best['before'] / best['now']:.1f}x faster")
-            same = digest(dirs["before"] / "indices.csv") == digest(dirs["now"] / "indices.csv")
-            print(f"  flagship indices.csv byte-identical: {same}")
+                    print(f"  {name:<23} run {i + 1}: {wall:6.1f} s wall, {cpu:6.1f} s CPU  ({stages(run_dir)}; "
+                          f"load {os.getloadavg()[0]:.2f})")
+            now = best["now (same study)"]
+            print(f"{args.base}'s flagship study run, best of {args.repeat}: before {best['before']:.1f} s, "
+                  f"now {now:.1f} s, {best['before'] / now:.1f}x faster")
+            today = best["now (today's flagship)"]
+            print(f"today's flagship (the README's main job), best of {args.repeat}: {today:.1f} s")
+            same = digest(dirs["before"] / "indices.csv") == digest(dirs["now (same study)"] / "indices.csv")
+            print(f"  {args.base}'s flagship, indices.csv byte-identical before and now: {same}")
             if not args.no_ishigami:
-                ish = {name: run(tree, tmp / f"ishigami-{name}", str(tree / "params" / "ishigami.toml"),
-                                 "--no-figures", "--no-appendix")[1] for name, tree in trees.items()}
-                same = digest(ish["before"] / "indices.csv") == digest(ish["now"] / "indices.csv")
-                print(f"  ishigami indices.csv byte-identical: {same}")
+                ish = str(same_files / "ishigami.toml")
+                runs = {name: run(tree, tmp / f"ishigami-{name}", ish, "--no-figures", "--no-appendix")[2]
+                        for name, tree in (("before", base), ("now", ROOT))}
+                same = digest(runs["before"] / "indices.csv") == digest(runs["now"] / "indices.csv")
+                print(f"  {args.base}'s ishigami, indices.csv byte-identical before and now: {same}")
             for name, d in dirs.items():
                 size = sum(f.stat().st_size for f in d.glob("results*.nc"))
-                print(f"  {name:<7} main run results*.nc: {size / 1e6:.1f} MB")
+                print(f"  {name:<23} main run results*.nc: {size / 1e6:.1f} MB")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
             shutil.rmtree(base, ignore_errors=True)
