@@ -24,6 +24,7 @@ Run: ``python benchmarks/bench_speed.py [--base REV] [--repeat 2] [--no-ishigami
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import io
 import json
@@ -37,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +93,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def rows_differing(a: Path, b: Path) -> str:
+    """Which methods' ``indices.csv`` rows differ between two runs of the same study file."""
+    with open(a, newline="") as fa, open(b, newline="") as fb:
+        ra, rb = list(csv.DictReader(fa)), list(csv.DictReader(fb))
+    if len(ra) != len(rb) or (ra and ra[0].keys() != rb[0].keys()):
+        return f"different tables ({len(ra)} and {len(rb)} rows)"
+    differ = Counter(x["method"] for x, y in zip(ra, rb) if x != y)
+    total = Counter(x["method"] for x in ra)
+    return "; ".join(f"{m}: {differ[m]} of {n} rows differ" if differ[m] else f"{m}: identical"
+                     for m, n in total.items())
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default=BASE, help="earlier commit to compare with")
@@ -120,8 +134,9 @@ def main(argv=None) -> None:
                   f"now {now:.1f} s, {best['before'] / now:.1f}x faster")
             today = best["now (today's flagship)"]
             print(f"today's flagship (the README's main job), best of {args.repeat}: {today:.1f} s")
-            same = digest(dirs["before"] / "indices.csv") == digest(dirs["now (same study)"] / "indices.csv")
-            print(f"  {args.base}'s flagship, indices.csv byte-identical before and now: {same}")
+            a, b = dirs["before"] / "indices.csv", dirs["now (same study)"] / "indices.csv"
+            print(f"  {args.base}'s flagship, indices.csv byte-identical before and now: {digest(a) == digest(b)}"
+                  f" ({rows_differing(a, b)})")
             if not args.no_ishigami:
                 ish = str(same_files / "ishigami.toml")
                 runs = {name: run(tree, tmp / f"ishigami-{name}", ish, "--no-figures", "--no-appendix")[2]
