@@ -22,9 +22,10 @@ import numpy as np
 import xarray as xr
 
 from study.errors import RunError
-from study.spec import Study, load_study
+from study.spec import Study, load_study, samples_key
 from study.store import DESIGN_GROUP, SEALED_RESULTS, Manifest, file_sha256, open_run, results_name
 
+from .methods import check_study
 from .textsafe import read_csv
 
 __all__ = ["Run", "read_run", "content_sha256", "PROVENANCE"]
@@ -201,6 +202,7 @@ def read_run(run, *, verified: dict | None = None) -> Run:
     _verify_sealed(path, manifest, verified or {})
     over = manifest.get("overrides") or {}
     study = load_study(path / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+    check_study(study, where_n=samples_key(over.get("samples")))  # before the scope narrows its methods
     study = study.scoped(manifest.get("analysis_scope"))  # a variant run computes what its comparison reads
     document = tomllib.loads((path / "study.toml").read_text(encoding="utf-8"))
     return Run(path=path, manifest=manifest, study=study, document=document)
