@@ -20,7 +20,6 @@ from pathlib import Path
 from ..figures import figure_specs
 from ..figures.data import RunData, load_run
 from ..run import Run
-from PIL import Image
 
 from ..figures.style import DPI, save, serif_files
 from ..textsafe import plain, unique_names, write_csv
@@ -46,13 +45,12 @@ def _ensure_figures(data: RunData) -> dict[str, tuple[str, str, float]]:
 
     Figures not yet on disk are drawn; the width is read back from the 300-dpi PNG.
     """
-    figdir = data.path / "figures"
+    run = data.record
     figs = {}
     for spec in figure_specs(data):
-        if not all((figdir / f"{spec.name}{ext}").exists() for ext in (".pdf", ".png")):
-            save(spec.draw(), figdir, spec.name)
-        with Image.open(figdir / f"{spec.name}.png") as im:
-            width = im.size[0] / DPI
+        if not all(run.has(f"figures/{spec.name}{ext}") for ext in (".pdf", ".png")):
+            save(spec.draw(), run.file("figures"), spec.name)
+        width = run.image_size(f"figures/{spec.name}.png")[0] / DPI
         figs[spec.name] = (spec.section, spec.caption, width)
     return figs
 
