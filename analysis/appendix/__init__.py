@@ -57,7 +57,7 @@ def _ensure_figures(data: RunData) -> dict[str, tuple[str, str, float]]:
 
 def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     """All appendix blocks, in the order of the checklist in ``docs/``."""
-    name = data.study.get("study", {}).get("name") or data.results.attrs.get("study", "study")
+    name = data.study["study"]["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading(f"Robustness appendix: {name}", 1, "appendix"),
               Para(f"Generated from run {data.path.name}. Every number below is read from "
                    "that run directory, and the appendix is rebuilt from it alone.")]
@@ -187,7 +187,7 @@ def build_appendix(run) -> Path:
     figs = _ensure_figures(data)
     blocks = appendix_blocks(data, figs)
     # The name goes into TeX comments only: one line (plain) keeps it inside the comment.
-    name = plain(data.study.get("study", {}).get("name")) or "study"
+    name = plain(data.study["study"]["name"])  # a plain name of 1 to 64 characters (the loader's rule)
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-"
     out = data.path / "appendix"
     (out / "tables").mkdir(parents=True, exist_ok=True)

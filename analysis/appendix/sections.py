@@ -122,7 +122,7 @@ def headline_sentences(data: RunData) -> list[str]:
 
 def purpose(data: RunData) -> list:
     st = data.study.get("study", {})
-    name = st.get("name") or data.results.attrs.get("study", "")
+    name = st["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading("Purpose and setting", 2, "purpose")]
     if st.get("description"):
         blocks.append(Para(f"Study “{name}”: {st['description']}"))
