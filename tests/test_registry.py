@@ -387,3 +387,20 @@ def test_a_registered_methods_own_rules_refuse_a_study_as_the_loader_would(tmp_p
     with pytest.raises(StudyError) as err:
         load_study(path)
     assert str(err.value) == f"{path}: {message}"
+
+
+def test_the_loader_checks_the_shape_of_the_methods_and_the_registry_their_names(tmp_path):
+    from analysis.methods import load_study
+    from study.errors import StudyError
+    from study.spec import load_study as load_file
+
+    path = write_study(tmp_path, "model:f", params=PARAMS, methods='["sobol", "fast"]')
+    assert load_file(path).analysis.methods == ("sobol", "fast")  # a list of strings: the study layer's part
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == (f"{path}: analysis.methods: must contain only ['sobol', 'morris', 'delta', "
+                              "'surrogate']; got 'fast'")
+    path.write_text(path.read_text().replace('["sobol", "fast"]', '["sobol", 3]'))
+    with pytest.raises(StudyError) as err:
+        load_file(path)
+    assert str(err.value) == f"{path}: analysis.methods: must be a list of strings; got ['sobol', 3]"
