@@ -250,8 +250,10 @@ def _compare_column(sub: pd.DataFrame, top, bottom, rows: list[str], main: str,
         has = lab.notna().to_numpy()
         bottom.scatter(x[has], [rows.index(v) for v in lab[has]], s=22, color=palette[i - 1],
                        label=f"Rank {i}", zorder=3, lw=0)
-    # Drivers ranked by delta (no Sobol indices, e.g. a correlated study) are marked.
-    ticks = [names[r] + (" [δ]" if i == "delta" else "") + ("" if n == base_n else f" (N = {int(n)})")
+    # Drivers ranked by a fallback method (delta: no Sobol indices, e.g. a correlated study)
+    # are marked with its label: the registry's methods on the draws after the first.
+    marks = {m.rank_index: f" [{m.label}]" for m in ranking(METHODS, on_draws=True)[1:]}
+    ticks = [names[r] + marks.get(i, "") + ("" if n == base_n else f" (N = {int(n)})")
              for r, i, n in zip(sub["run"], sub["drivers_index"], sub["n"])]
     bottom.set_xticks(x, [mathtext_escape(t) for t in ticks], rotation=40, ha="right",
                       rotation_mode="anchor")

@@ -65,6 +65,7 @@ import numpy as np
 import xarray as xr
 
 from study.errors import InternalError, StudyError, StudyWarning
+from study.spec import independent_rows
 
 from .draws import read_rows
 from .methods import Method
@@ -452,4 +453,19 @@ def analyze(run, settings, rng) -> xr.Dataset | None:
     return xr.merge(out, compat="override", join="outer") if out else None
 
 
-METHOD = Method(name="delta", rank_index="delta", label="δ", text_label="delta", on_draws=True, analyze=analyze)
+#: Independent rows below which a study naming delta is refused at load (delta_indices' minimum).
+DELTA_MIN_ROWS = 20
+
+
+def _check(study, where_n):
+    """Refused before the run: :func:`delta_indices` would refuse too few rows only after the evaluation."""
+    rows = independent_rows(study)
+    if rows < DELTA_MIN_ROWS:
+        return where_n, (f"must give the delta method at least {DELTA_MIN_ROWS} independent rows (its estimator's "
+                         f"minimum; a {study.sampling.method} design of N = {study.sampling.samples} gives {rows}); "
+                         f"got {study.sampling.samples}")
+    return None
+
+
+METHOD = Method(name="delta", rank_index="delta", label="δ", text_label="delta", on_draws=True, analyze=analyze,
+                check=_check)

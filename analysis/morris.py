@@ -278,4 +278,4 @@ def _morris_outputs(run, res, grid, params, levels, settings, rng) -> xr.Dataset
 
 
 METHOD = Method(name="morris", rank_index="mu_star", label="Morris μ*", text_label="Morris mu*", on_draws=False,
-                analyze=analyze)
+                analyze=analyze, design="morris")

@@ -22,9 +22,10 @@ import numpy as np
 import xarray as xr
 
 from study.errors import RunError
-from study.spec import Study, load_study
+from study.spec import Study, load_study, samples_key
 from study.store import DESIGN_GROUP, SEALED_RESULTS, Manifest, file_sha256, open_run, results_name
 
+from .methods import check_study
 from .textsafe import read_csv
 
 __all__ = ["Run", "read_run", "content_sha256", "PROVENANCE"]
@@ -160,6 +161,14 @@ class Run:
             self._cache[key] = read_run(path)
         return self._cache[key]
 
+    def image_size(self, name: str) -> tuple[int, int]:
+        """Pixel width and height of an image of the run (e.g. ``figures/x.png``), from its header.
+
+        Kept while the file keeps its size and mtime (a figure drawn again is read again).
+        """
+        path = self.path / name
+        return self._kept(("image", path), path, lambda: _image_size(path))
+
     def _kept(self, key, path: Path, read):
         """``read()``, kept under ``key`` while ``path`` keeps its size and mtime."""
         st = path.stat()
@@ -201,9 +210,17 @@ def read_run(run, *, verified: dict | None = None) -> Run:
     _verify_sealed(path, manifest, verified or {})
     over = manifest.get("overrides") or {}
     study = load_study(path / "study.toml", samples=over.get("samples"), seed=over.get("seed"))
+    check_study(study, where_n=samples_key(over.get("samples")))  # before the scope narrows its methods
     study = study.scoped(manifest.get("analysis_scope"))  # a variant run computes what its comparison reads
     document = tomllib.loads((path / "study.toml").read_text(encoding="utf-8"))
     return Run(path=path, manifest=manifest, study=study, document=document)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image  # only the appendix asks (for a figure's width)
+
+    with Image.open(path) as im:
+        return im.size
 
 
 def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:

@@ -634,5 +634,13 @@ def analyze(run, settings, rng) -> xr.Dataset | None:
     return ds
 
 
+def _check(study, where_n):
+    """The replicate interval is a spread over the replicate designs: it needs two of them."""
+    if study.analysis.ci == "replicates" and study.sampling.replicates < 2:
+        return "analysis.ci", ("'replicates' needs sampling.replicates >= 2; got sampling.replicates = "
+                               f"{study.sampling.replicates}")
+    return None
+
+
 METHOD = Method(name="sobol", rank_index="ST", label="Sobol' ST", text_label="Sobol ST", on_draws=True,
-                analyze=analyze)
+                analyze=analyze, sampling=("sobol",), check=_check)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .appendix.blocks import Fig, Heading, Note, Para, Table, fmt, interval
+from .sobol import METHOD as SOBOL
 from .surrogate import Q2_MIN
+from .surrogate_run import METHOD as SURROGATE  # its rows, by its registry entry's name
 
 NAMES = {"pce": "a sparse polynomial chaos expansion", "gp": "a Gaussian process"}
 
@@ -22,7 +24,7 @@ def surrogate_figures(data, spec, stem, facet) -> list:
     from .figures.style import SINGLE
 
     out = []
-    rows = data.rows("surrogate", ("S1", "ST"))
+    rows = data.rows(SURROGATE.name, ("S1", SURROGATE.rank_index))
     for o in dict.fromkeys(rows["output"]):
         frame = rows[(rows["output"] == o) & rows["param"].isin(data.labels)]
         if not frame["value"].notna().any():
@@ -51,7 +53,7 @@ def surrogate_section(data, figs: dict | None = None) -> list:
         key output's indices beside the Saltelli ones when the run has both; empty without
         surrogate rows.
     """
-    sur = data.rows("surrogate")
+    sur = data.rows(SURROGATE.name)
     if not len(sur):
         return []
     a = data.study.get("analysis", {})
@@ -82,7 +84,7 @@ def _comparison(data, sur: pd.DataFrame, key: str) -> Table | None:
     own = sur[(sur["output"] == key) & (sur["index"].isin(["S1", "ST"]))]
     if not len(own) or any(own[c].notna().any() for c in data.dim_columns if c in own):
         return None
-    mc = data.rows("sobol", ("S1", "ST"), key)
+    mc = data.rows(SOBOL.name, ("S1", SOBOL.rank_index), key)
     header = ["Input", "S1 (surrogate)", "ST (surrogate)"] + (["ST (Monte Carlo)"] if len(mc) else [])
     rows, frame = [], []
     for p in own["param"].drop_duplicates():

@@ -156,5 +156,13 @@ def _q2_rows(ds: xr.Dataset, output: str, dims, index) -> list[dict]:
     return rows
 
 
+def _check(study, where_n):
+    """Its design and the Sobol' indices it re-estimates assume independent inputs."""
+    if study.correlations:
+        return "analysis.methods", ("must not include 'surrogate' when [[correlations]] are declared (its design "
+                                    f"and Sobol' indices assume independent inputs); got {list(study.analysis.methods)}")
+    return None
+
+
 METHOD = Method(name="surrogate", rank_index="ST", label="Surrogate ST", text_label="surrogate ST", on_draws=False,
-                analyze=analyze, triangulates=False)
+                analyze=analyze, triangulates=False, design="surrogate", keys=("surrogate", "budget"), check=_check)

@@ -21,6 +21,7 @@ from scipy.stats import kendalltau, spearmanr
 from study.errors import InternalError
 
 from . import METHODS
+from . import delta as _delta, morris as _morris, sobol as _sobol
 
 _WHERE = "analysis.triangulation"
 LABELS = {m.name: m.text_label for m in METHODS.values()}
@@ -91,7 +92,8 @@ def rank_agreement(sobol_st: xr.DataArray | None, morris_mu_star: xr.DataArray |
     >>> t[["param", "rank_sobol", "rank_morris"]].to_numpy().tolist()
     [['a', 1, 1], ['b', 2, 3], ['c', 3, 2]]
     """
-    return method_agreement({"sobol": sobol_st, "morris": morris_mu_star, "delta": delta}, top_k=top_k,
+    methods = (_sobol.METHOD, _morris.METHOD, _delta.METHOD)  # the registry's entries for the three arguments
+    return method_agreement({m.name: v for m, v in zip(methods, (sobol_st, morris_mu_star, delta))}, top_k=top_k,
                             max_rank_gap=max_rank_gap)
 
 

@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from study.spec import load_study
+    from analysis.methods import load_study
 
     from .examples import default_study
 
@@ -222,7 +222,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from study.spec import load_study
+    from analysis.methods import load_study
 
     from .examples import default_study
 

@@ -29,23 +29,16 @@ from study.contract import check_storable, source_file
 from study.extends import chain_sha256
 from study.sampling import make_design
 from study.sources import changed_sources, local_sources
-from study.spec import Study, load_study
+from study.spec import Study
 from study import store
 from study.store import file_sha256
+
+from analysis.methods import check_study, designs, load_study
 
 from . import talk
 from .examples import default_study
 
 DEFAULT_ROOT = Path("runs")
-
-
-def _designs(study: Study) -> list[str]:
-    kinds = [study.sampling.method]
-    if "morris" in study.analysis.methods and study.sampling.method != "morris":
-        kinds.append("morris")
-    if "surrogate" in study.analysis.methods and study.sampling.method != "surrogate":
-        kinds.append("surrogate")
-    return kinds
 
 
 def analysis_scope(study: Study) -> dict:
@@ -82,8 +75,11 @@ def _check_output_names(study: Study, outputs) -> None:
 
 
 def designs_of(study: Study) -> dict:
-    """Each design a run of ``study`` evaluates, made once (``kind -> study.sampling.Design``)."""
-    return {kind: make_design(study, kind) for kind in _designs(study)}
+    """Each design a run of ``study`` evaluates, made once (``kind -> study.sampling.Design``).
+
+    The registry says which extra designs (Morris, surrogate) the study's methods read.
+    """
+    return {kind: make_design(study, kind) for kind in designs(study)}
 
 
 def _store_design_points(path: Path, design) -> None:
@@ -334,7 +330,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             run = _resume(stack, Path(resume), path, workers=workers, scheduler=scheduler, client=client,
                           model=model)
         else:
-            study = path if isinstance(path, Study) else load_study(
+            study = check_study(path) if isinstance(path, Study) else load_study(
                 path if path is not None else default_study(), samples=samples, seed=seed, check_variants=variants)
             run = _start(stack, study, out=out, workers=workers, scheduler=scheduler,
                          record={"overrides": {"samples": samples, "seed": seed}, "allow_failures": allow_failures,
@@ -682,7 +678,7 @@ def _plan_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, wor
         else:
             # Designs differ in what a sample size may be: keep Sobol's power of two and replicates.
             size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
-            runs = sum(make_design(vs.replace(samples=size), kind).n_samples for kind in _designs(vs))
+            runs = sum(d.n_samples for d in designs_of(vs.replace(samples=size)).values())
             sides.append(_Side("variant", label, runs=runs,
                                call=dict(path=path, samples=size, out=root, variant_of=run_dir, **common)))
     return sides
@@ -707,7 +703,7 @@ def _plan_shifts(run: "_Session", *, workers, scheduler) -> list[_Side]:
     draws = 2 * study.sampling.replicates * n if study.sampling.method == "sobol" else n
     # As many samples per chunk as the main run's (each chunk costs a write: 16 chunks of a
     # Latin re-run cost twice its evaluation), at most the whole re-run.
-    chunk = min(draws, study.sampling.chunk_rows * make_design(study).block_size)
+    chunk = min(draws, study.sampling.chunk_rows * run.designs[study.sampling.method].block_size)
     common = dict(workers=workers, scheduler=scheduler, figures=False, appendix=False, variants=False)
     sides = []
     for param in study.report.shift_runs:

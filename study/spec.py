@@ -22,14 +22,13 @@ import numpy as np
 from .adapters import ModelOptions, check_seed_name, parse_model
 from .design import layout
 from .distributions import DISTRIBUTIONS, SCIPY_PREFIX, get, scipy_names, support_problem
-from .errors import StudyError
+from .errors import InternalError, StudyError
 from .extends import dumps, flatten
 from .readings import INLINE, Readings, names_files, reading_documents
 
 #: The flagship study, run by ``study run`` without a study file (relative to the working directory).
 DEFAULT_STUDY = Path("params") / "asia_pacification.toml"
 SAMPLING_METHODS = ("sobol", "morris", "latin", "surrogate")
-ANALYSIS_METHODS = ("sobol", "morris", "delta", "surrogate")
 SURROGATES = ("pce", "gp")
 #: Fewest runs a surrogate is fitted to: its leave-one-out Q² and degree search need a few dozen.
 MIN_SURROGATE_RUNS = 20
@@ -48,8 +47,6 @@ RESERVED_NAMES = ("sample", "row", "matrix", "replicate", "trajectory", "step", 
 MAX_SEED = 2**63 - 1
 #: Bootstrap intervals take a standard deviation over the resamples: two at least.
 MIN_RESAMPLES = 2
-#: Rows below which the Borgonovo delta estimator refuses to run (analysis.delta).
-DELTA_MIN_ROWS = 20
 #: Default budget of a run ([sampling].max_runs, [sampling].max_storage_gb raise it).
 MAX_RUNS = 10**8
 MAX_STORAGE_GB = 100.0
@@ -122,6 +119,13 @@ class Analysis:
     variant_samples: int = 0
     surrogate: str = "pce"
     budget: int = 512
+    #: The keys the file's ``[analysis]`` table sets (the analysis layer refuses a key that
+    #: only a method the study does not name reads: ``analysis.methods.check_study``).
+    given: frozenset = frozenset()
+
+
+#: The keys of ``[analysis]`` (``given`` is the loader's record of them, not a key).
+ANALYSIS_KEYS = tuple(k for k in Analysis.__slots__ if k != "given")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +325,10 @@ def _short(val, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+#: The one way a found value is shown in a message (the analysis layer's study checks use it too).
+short = _short
+
+
 def _nearest_power_of_two(n: int) -> int:
     lo = 1 << max(n.bit_length() - 1, 0)
     return lo if n - lo <= 2 * lo - n else 2 * lo
@@ -426,10 +434,6 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
         text = dumps(doc)  # the saved study.toml carries each reading's declarations
     analysis = _analysis(ld, ld.table(doc, "analysis", required=False), sampling)
     correlations = _correlations(ld, doc.get("correlations", []), parameters, sampling)
-    if correlations and "surrogate" in analysis.methods:
-        ld.fail("analysis.methods", "must not include 'surrogate' when [[correlations]] are declared (its design "
-                "and Sobol' indices assume independent inputs); got "
-                f"{list(analysis.methods)}")
     study = Study(
         name=name, model=model, description=ld.string(st, "description", "study"), path=path,
         sha256=sha256, sampling=sampling, analysis=analysis,
@@ -440,10 +444,9 @@ def _load(path: Path, samples, seed, check_variants: bool, seen: set) -> Study:
     )
     if correlations:
         _check_positive_definite(ld, study)
-    where_n = "--samples" if samples is not None else "sampling.samples"
-    _check_analysis_rows(ld, study, where_n)
-    _check_budget(ld, study, where_n)
-    _check_design_memory(ld, study, where_n)
+    # The main design only: the methods' extra designs (Morris, surrogate) are the analysis
+    # layer's to name, and analysis.methods.check_study checks them all with the same words.
+    check_designs(study, (sampling.method,), samples_key(samples))
     if check_variants:
         seen.add(path.resolve())
         _check_variants(ld, study, seen)
@@ -667,17 +670,13 @@ def _constants(ld: _Loader, t: dict, params: set[str]) -> tuple[Constant, ...]:
 
 def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     p = "analysis"
-    ld.known(t, p, Analysis.__slots__)
+    ld.known(t, p, ANALYSIS_KEYS)
+    # What a design of each kind is for when the file names no method. Which names exist and
+    # what each needs (its sampling, its extra design, its keys) is the method registry's to
+    # say (analysis.methods.check_study): here only the shape, a list of strings.
     default_methods = {"sobol": ("sobol",), "morris": ("morris",), "latin": ("delta",),
                        "surrogate": ("surrogate",)}[sampling.method]
-    methods = ld.strings(t, "methods", p, default_methods, ANALYSIS_METHODS)
-    if not methods and not t.get("headline"):
-        # With headlines, no method means "their probabilities only" (a shift re-run of
-        # [report] shift_runs is one); without, the run would compute and report nothing.
-        ld.fail(f"{p}.methods", f"must name at least one method of {list(ANALYSIS_METHODS)}, or list "
-                "headline outputs whose probabilities are then the run's only results; got []")
-    if "sobol" in methods and sampling.method != "sobol":
-        ld.fail(f"{p}.methods", f"'sobol' needs sampling.method = 'sobol'; got sampling.method = {sampling.method!r}")
+    methods = ld.strings(t, "methods", p, default_methods)
     conf = ld.number(t, "conf_level", p, required=False, default=0.95)
     if not 0 < conf < 1:
         ld.fail(f"{p}.conf_level", f"must be between 0 and 1 (exclusive); got {conf!r}")
@@ -685,8 +684,6 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
     ci = ld.string(t, "ci", p, default=ci_default)
     if ci not in CI_METHODS:
         ld.fail(f"{p}.ci", f"must be one of {list(CI_METHODS)}; got {_short(ci)}")
-    if ci == "replicates" and "sobol" in methods and sampling.replicates < 2:
-        ld.fail(f"{p}.ci", f"'replicates' needs sampling.replicates >= 2; got sampling.replicates = {sampling.replicates}")
     tol = ld.number(t, "tolerance", p, required=False, default=0.05)
     if not tol > 0:
         ld.fail(f"{p}.tolerance", f"must be positive; got {tol!r}")
@@ -696,7 +693,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         _check_variant_form(ld, v)
     if levels % 2:
         ld.fail(f"{p}.morris_levels", f"must be even (Morris's symmetric step needs it); got {levels}")
-    surrogate, budget = _surrogate_keys(ld, t, p, methods, sampling)
+    surrogate, budget = _surrogate_keys(ld, t, p, sampling)
     return Analysis(
         methods=methods, conf_level=conf, ci=ci,
         resamples=ld.integer(t, "resamples", p, 1000, minimum=MIN_RESAMPLES,
@@ -707,6 +704,7 @@ def _analysis(ld: _Loader, t: dict, sampling: Sampling) -> Analysis:
         morris_trajectories=ld.integer(t, "morris_trajectories", p, 64, minimum=2, what="an integer >= 2"),
         morris_levels=levels, variants=variants,
         variant_samples=ld.integer(t, "variant_samples", p, 0), surrogate=surrogate, budget=budget,
+        given=frozenset(t),
     )
 
 
@@ -718,14 +716,11 @@ def _distinct(ld: _Loader, names: tuple[str, ...], key: str) -> tuple[str, ...]:
     return names
 
 
-def _surrogate_keys(ld: _Loader, t: dict, p: str, methods, sampling: Sampling) -> tuple[str, int]:
+def _surrogate_keys(ld: _Loader, t: dict, p: str, sampling: Sampling) -> tuple[str, int]:
     """``analysis.surrogate`` and ``analysis.budget`` (runs of the extra surrogate design)."""
     surrogate = ld.string(t, "surrogate", p, default="pce")
     if surrogate not in SURROGATES:
         ld.fail(f"{p}.surrogate", f"must be one of {list(SURROGATES)}; got {_short(surrogate)}")
-    for key in ("surrogate", "budget"):
-        if key in t and "surrogate" not in methods:
-            ld.fail(f"{p}.{key}", f"is used only with 'surrogate' in analysis.methods; got methods = {list(methods)}")
     if "budget" in t and sampling.method == "surrogate":
         ld.fail(f"{p}.budget", "must not be set when sampling.method = 'surrogate' (sampling.samples is the "
                 f"surrogate's budget); got {_short(t['budget'])}")
@@ -856,8 +851,11 @@ def _check_variants(ld: _Loader, study: Study, seen: set) -> None:
                     f"can be compared with it; got {v!r}, a study of {variant.model!r}")
 
 
-def _analysis_rows(study: Study) -> int:
-    """Independent rows the delta method reads: the Latin points, Saltelli's A and B, all Morris points."""
+def independent_rows(study: Study) -> int:
+    """Independent rows of the main design: the Latin or surrogate points, Saltelli's A and B, all Morris points.
+
+    What the delta method reads (``analysis.delta``'s ``METHOD.check`` refuses too few).
+    """
     d = study.sampling
     if d.method in ("latin", "surrogate"):
         return d.samples
@@ -866,36 +864,38 @@ def _analysis_rows(study: Study) -> int:
     return d.samples * (len(study.parameters) + 1)
 
 
-def _check_analysis_rows(ld: _Loader, study: Study, where_n: str) -> None:
-    # analysis.delta refuses fewer rows only after the whole design has been evaluated.
-    rows = _analysis_rows(study)
-    if "delta" in study.analysis.methods and rows < DELTA_MIN_ROWS:
-        ld.fail(where_n, f"must give the delta method at least {DELTA_MIN_ROWS} independent rows (its estimator's "
-                f"minimum; a {study.sampling.method} design of N = {study.sampling.samples} gives {rows}); "
-                f"got {study.sampling.samples}")
-
-
-def design_runs(study: Study) -> list[tuple[str, int]]:
+def design_runs(study: Study, kinds=None) -> list[tuple[str, int]]:
     """Model runs of each design a study evaluates, as ``(design, runs)``, main design first.
+
+    Parameters
+    ----------
+    study : Study
+    kinds : sequence of str, optional
+        The designs evaluated, main design first (``analysis.methods.designs(study)``: the
+        main one and the extra Morris or surrogate design a named method reads); by default
+        the main design alone.
 
     Examples
     --------
-    A Saltelli design runs ``N (2D + 2)`` points with second order: ``design_runs(ishigami)``
-    at N = 1024, D = 3 is ``[("sobol", 8192), ("morris", 256)]`` with 64 Morris trajectories.
+    A Saltelli design runs ``N (2D + 2)`` points with second order: ``design_runs(ishigami,
+    ["sobol", "morris"])`` at N = 1024, D = 3 is ``[("sobol", 8192), ("morris", 256)]`` with
+    64 Morris trajectories.
     """
     d, a = study.sampling, study.analysis
     dim = len(study.parameters)
-    if d.method == "sobol":
-        groups = {g: m for g, m in study.groups.items()}
-        runs = [("sobol", d.samples * len(layout(study.param_names, groups, d.second_order)))]
-    elif d.method == "morris":
-        runs = [("morris", d.samples * (dim + 1))]
-    else:
-        runs = [(d.method, d.samples)]  # latin or surrogate: one run per point
-    if "morris" in a.methods and d.method != "morris":
-        runs.append(("morris", a.morris_trajectories * (dim + 1)))
-    if "surrogate" in a.methods and d.method != "surrogate":
-        runs.append(("surrogate", a.budget))
+    runs = []
+    for kind in kinds if kinds is not None else (d.method,):
+        if kind == d.method == "sobol":
+            groups = {g: m for g, m in study.groups.items()}
+            runs.append(("sobol", d.samples * len(layout(study.param_names, groups, d.second_order))))
+        elif kind == d.method:  # latin or surrogate: one run per point; Morris: N trajectories
+            runs.append((kind, d.samples * (dim + 1) if kind == "morris" else d.samples))
+        elif kind == "morris":
+            runs.append(("morris", a.morris_trajectories * (dim + 1)))
+        elif kind == "surrogate":
+            runs.append(("surrogate", a.budget))
+        else:
+            raise InternalError("study.spec", "kinds", f"an extra design must be 'morris' or 'surrogate'; got {kind!r}")
     return runs
 
 
@@ -903,15 +903,16 @@ def design_runs(study: Study) -> list[tuple[str, int]]:
 _COORDS = {"sobol": 4, "morris": 3, "latin": 1, "surrogate": 1}
 
 
-def storage_bytes(study: Study) -> int:
+def storage_bytes(study: Study, kinds=None) -> int:
     """A lower bound on the bytes a run stores: runs × (coordinates + inputs + outputs) × 8.
 
     The outputs counted are those ``[analysis]`` names (at least one); a model that returns
-    more, or outputs with extra dimensions, stores more.
+    more, or outputs with extra dimensions, stores more. ``kinds`` as in :func:`design_runs`.
     """
     a = study.analysis
     outputs = max(1, len({*a.headline, *a.outputs, *([a.key_output] if a.key_output else [])}))
-    return sum(runs * 8 * (_COORDS[kind] + len(study.parameters) + outputs) for kind, runs in design_runs(study))
+    return sum(runs * 8 * (_COORDS[kind] + len(study.parameters) + outputs)
+               for kind, runs in design_runs(study, kinds))
 
 
 def _count(n: int) -> str:
@@ -946,12 +947,31 @@ def _design_key(study: Study, kind: str, where_n: str) -> tuple[str, int]:
     return "analysis.morris_trajectories", study.analysis.morris_trajectories
 
 
-def _check_budget(ld: _Loader, study: Study, where_n: str) -> None:
+def samples_key(samples: int | None) -> str:
+    """The key a message about N names: ``--samples`` when the command line overrode it."""
+    return "--samples" if samples is not None else "sampling.samples"
+
+
+def check_designs(study: Study, kinds, where_n: str = "sampling.samples") -> None:
+    """Refuse designs ``kinds`` (as in :func:`design_runs`) beyond the run's budget or memory.
+
+    Raises
+    ------
+    StudyError
+        Naming the key that sets the size of the design asking for the most (``where_n`` for
+        the main one).
+    """
+    ld = _Loader(study.path)
+    _check_budget(ld, study, kinds, where_n)
+    _check_design_memory(ld, study, kinds, where_n)
+
+
+def _check_budget(ld: _Loader, study: Study, kinds, where_n: str) -> None:
     """Refuse, before any draw, a run that would exceed ``max_runs`` or ``max_storage_gb``."""
     d = study.sampling
-    per_design = design_runs(study)
+    per_design = design_runs(study, kinds)
     runs = sum(r for _, r in per_design)
-    stored = storage_bytes(study)
+    stored = storage_bytes(study, kinds)
     if runs <= d.max_runs and stored <= d.max_storage_gb * 1e9:
         return
     # Name the key that asks for the most: the main design's N, or the extra Morris trajectories.
@@ -969,12 +989,12 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _check_design_memory(ld: _Loader, study: Study, where_n: str) -> None:
+def _check_design_memory(ld: _Loader, study: Study, kinds, where_n: str) -> None:
     """Latin and Morris designs are drawn whole: refuse one that cannot fit in this machine's memory."""
     total = _physical_memory()
     if total is None:
         return
-    for kind, runs in design_runs(study):
+    for kind, runs in design_runs(study, kinds):
         if kind not in ("latin", "morris", "surrogate"):
             continue  # Saltelli designs are generated chunk by chunk where they are evaluated
         need = runs * len(study.parameters) * 8 * DESIGN_COPIES

@@ -80,6 +80,21 @@ def need(*tools: str) -> None:
         pytest.skip(f"{missing} not installed")
 
 
+def pdf_fonts(pdf) -> list[tuple[str, str]]:
+    """``(name without the subset tag, type)`` of every font ``pdffonts`` lists for ``pdf``.
+
+    The type is its first two words (``CID TrueType``, ``Type 3``, ``Type 1C``).
+    """
+    import subprocess
+
+    rows = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    out = []
+    for row in rows:  # below the two header lines: name, type (one or two words), encoding, ...
+        name, rest = row.split(None, 1)
+        out.append((name.split("+", 1)[-1], " ".join(rest.split()[:2])))
+    return out
+
+
 def parameter_labels(study_file: Path) -> dict[str, str]:
     """Parameter name -> label, in file order, as the loader reads ``study_file``."""
     from study.spec import load_study

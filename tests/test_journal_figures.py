@@ -4,7 +4,6 @@ output, legends off the data, true minus signs and a readable second-order heatm
 from __future__ import annotations
 
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ from matplotlib.font_manager import FontProperties, findfont
 from analysis.figures import figure_specs, load_run, plot_distribution, plot_s2
 from analysis.figures.sensitivity import plot_indices, s2_scale, s2_text
 from analysis.figures.style import num
-from tests.helpers import ALLIANCE, need, parameter_labels
+from tests.helpers import ALLIANCE, need, parameter_labels, pdf_fonts
 
 import xarray as xr
 
@@ -42,10 +41,8 @@ def test_no_figure_pdf_embeds_a_type3_font(alliance_figures):
     pdfs = [p for p in alliance_figures if p.suffix == ".pdf"]
     assert len(pdfs) == 14
     for p in pdfs:
-        table = subprocess.run(["pdffonts", str(p)], capture_output=True, text=True,
-                               check=True).stdout.splitlines()[2:]
-        kinds = {" ".join(line.split()[1:3]) for line in table}
-        assert table and kinds == {"CID TrueType"}, (p.name, table)
+        found = pdf_fonts(p)
+        assert found and {k for _, k in found} == {"CID TrueType"}, (p.name, found)
 
 
 def test_figure_text_is_set_in_the_serif_face():

@@ -5,34 +5,13 @@ figure drawn in the house style) is compiled with XeLaTeX and read back with ``p
 the text's fonts and the figure's are the same STIX files, and no font is Type 3.
 """
 
-import os
-import shutil
 import subprocess
 
 import numpy as np
-import pytest
 
 from analysis.appendix import _copy_fonts, _standalone
 from analysis.figures.style import figure, save, serif_files, style
-
-
-def _need(*tools):
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{', '.join(missing)} must be installed in CI")
-        pytest.skip(f"{', '.join(missing)} not installed")
-
-
-def fonts(pdf) -> list[tuple[str, str]]:
-    """``(name without the subset tag, type)`` of every font ``pdffonts`` lists."""
-    rows = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
-    out = []
-    for row in rows:
-        name, rest = row.split(None, 1)
-        kind = "Type 3" if rest.startswith("Type 3") else " ".join(rest.split()[:2])
-        out.append((name.split("+", 1)[-1], kind))
-    return out
+from tests.helpers import need, pdf_fonts
 
 
 def _figure(folder):
@@ -46,7 +25,7 @@ def _figure(folder):
 
 
 def test_the_appendix_text_and_its_figure_share_the_stix_family_without_type3(tmp_path):
-    _need("xelatex", "pdffonts")
+    need("xelatex", "pdffonts")
     figure_pdf = _figure(tmp_path / "figures")
     out = tmp_path / "appendix"
     out.mkdir()
@@ -61,7 +40,7 @@ def test_the_appendix_text_and_its_figure_share_the_stix_family_without_type3(tm
     proc = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
                            "appendix.tex"], cwd=out, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    in_figure, in_pdf = fonts(figure_pdf), fonts(out / "appendix.pdf")
+    in_figure, in_pdf = pdf_fonts(figure_pdf), pdf_fonts(out / "appendix.pdf")
     assert {n for n, _ in in_figure} == {"STIXGeneral-Regular"}
     # The page's own text (heading, body, caption, page number) is set in the figure's family.
     assert {n for n, _ in in_pdf} == {"STIXGeneral-Regular", "STIXGeneral-Bold", "STIXGeneral-Italic",
@@ -80,12 +59,12 @@ def test_the_preamble_loads_the_copied_files_under_xelatex_only():
 
 
 def test_chinese_figure_text_embeds_as_truetype_in_a_song_face(tmp_path):
-    _need("pdffonts")
+    need("pdffonts")
     with style():
         fig, ax = figure()
         ax.set_title("各标题结论成立的概率")
         ax.set_xlabel("成立概率（95% 区间）")
     pdf = save(fig, tmp_path, "zh")[0]
-    found = fonts(pdf)
+    found = pdf_fonts(pdf)
     assert {n for n, _ in found} == {"STIXGeneral-Regular", "BousungEG-Light-GB"}  # AR PL SungtiL GB
     assert {k for _, k in found} == {"CID TrueType"}

@@ -11,7 +11,7 @@ from analysis.appendix.translated import language_blocks
 from analysis.figures.data import load_run
 from mcsens.runner import run_study
 from tests.test_appendix_zh import _write
-from tests.test_journal_fonts import _need, fonts
+from tests.helpers import need, pdf_fonts
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_the_chinese_appendix_includes_its_own_figures(zh_run):
 
 
 def test_the_chinese_figures_speak_chinese_in_truetype(zh_run):
-    _need("pdffonts", "pdftotext")
+    need("pdffonts", "pdftotext")
     run, _ = zh_run
     prob, dist = run / "figures" / "probability-zh.pdf", run / "figures" / "distribution-y-zh.pdf"
     assert "欧洲：值得一试" in _text(prob) and "结论成立的概率（95% 区间）" in _text(prob)
@@ -45,6 +45,6 @@ def test_the_chinese_figures_speak_chinese_in_truetype(zh_run):
     assert all(w in text for w in ("净收益", "密度", "中位数", "均值", "的抽样")), text
     assert "Density" not in text and "Median" not in text
     for pdf in (prob, dist):
-        found = fonts(pdf)
+        found = pdf_fonts(pdf)
         assert "BousungEG-Light-GB" in {n for n, _ in found}  # AR PL SungtiL GB, the Song face
         assert {k for _, k in found} == {"CID TrueType"}, found

@@ -177,7 +177,9 @@ def test_flagship_samples_its_four_rival_readings_in_fewer_runs_than_four_varian
         if name in READING_DEFAULTS:
             assert study.readings.host[name].value == READING_DEFAULTS[name], name
     # The default run's variants: the joint design (48,704 runs at N = 512) replaces four runs (173,120).
-    joint = sum(r for _, r in design_runs(study))
-    apart = sum(r for v in rivals for _, r in design_runs(load_study(params / f"asia_pacification_{v}.toml",
-                                                                     samples=512)))
+    from analysis.methods import designs
+
+    joint = sum(r for _, r in design_runs(study, designs(study)))
+    apart = sum(r for v in rivals for s in [load_study(params / f"asia_pacification_{v}.toml", samples=512)]
+                for _, r in design_runs(s, designs(s)))
     assert (joint, apart) == (48704, 173120)

@@ -151,12 +151,18 @@ def test_a_method_added_to_the_registry_alone_is_computed_ranked_and_triangulate
 
 def test_without_its_registry_entry_a_method_is_not_computed(made, tmp_path, registry):
     from analysis.indices import analyze_run
+    from study.errors import StudyError
 
+    copy = _copy(made[0], tmp_path)
+    run = read_run(copy)  # read while morris is registered: the record's study names it
     del registry["morris"]
-    run = read_run(_copy(made[0], tmp_path))
-    analyze_run(run)
+    analyze_run(run)  # dispatch is over the registry: no special case computes it
     methods = set(pd.read_csv(run.file("indices.csv"))["method"])
     assert methods == {"headline", "sobol", "delta"} and run.indices_group("morris") is None
+    with pytest.raises(StudyError) as err:  # and a study naming it is no longer one the registry knows
+        read_run(copy)
+    assert str(err.value) == (f"{copy / 'study.toml'}: analysis.methods: must contain only ['sobol', 'delta', "
+                              "'surrogate']; got 'morris'")
 
 
 # -- the Morris design, read from the run --------------------------------------------------
@@ -311,3 +317,90 @@ def test_each_design_is_made_once_and_a_variant_run_still_evaluates_the_main_one
     kinds.clear()
     run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
     assert kinds == ["sobol", "morris"]  # once each (five calls before: probe, count and evaluation)
+
+
+# -- a method defined in one place: its module's METHOD and the registry, nothing in study/ -----
+
+def _toy(run, settings, rng):
+    """|Pearson correlation| of each input with each output on the independent draws, and a note
+    counting the points of the extra Morris design it asked for (its ``design``)."""
+    x = {p.name: settings.results[p.name].values[settings.iid] for p in run.study.parameters}
+    for o in settings.outputs:
+        y = settings.results[o].values[settings.iid]
+        for p, v in x.items():
+            settings.rows.append({"method": "toy", "output": o, "param": p, "index": "r",
+                                  "value": abs(float(np.corrcoef(v, y)[0, 1])), "estimator": "toy",
+                                  "conf_method": ""})
+    extra = run.open_results("morris")
+    try:
+        settings.notes.append(f"toy: {extra.sizes['sample']} points of the Morris design")
+    finally:
+        extra.close()
+    return None
+
+
+def _toy_check(study, where_n):
+    return (where_n, f"toy wants at most 64 samples; got {study.sampling.samples}") if study.sampling.samples > 64 \
+        else None
+
+
+TOY = Method("toy", "r", "toy |r|", "toy |r|", on_draws=True, analyze=_toy, sampling=("sobol",), design="morris",
+             check=_toy_check)
+
+
+def test_a_method_registered_in_a_test_alone_runs_in_a_study_that_names_it(tmp_path, registry):
+    from mcsens import run_study
+    from study.errors import StudyError
+
+    (tmp_path / "model.py").write_text(textwrap.dedent(MODEL))
+    path = write_study(tmp_path, "model:f", name="toy", samples=32, seed=5, params=PARAMS, methods='["toy"]',
+                       extra="morris_trajectories = 12")
+    with pytest.raises(StudyError) as err:  # not registered: the registry's list of names
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    assert str(err.value) == (f"{path}: analysis.methods: must contain only ['sobol', 'morris', 'delta', "
+                              "'surrogate']; got 'toy'")
+    registry["toy"] = TOY
+    run = read_run(run_study(path, out=tmp_path / "runs", figures=False, appendix=False))
+    table = run.indices()
+    toy = table[(table["method"] == "toy") & (table["output"] == "y")].set_index("param")["value"]
+    # y = 2 x1 + x2², x1 ~ U(0, 1), x2 ~ N(0, 0.5): Var 4/12 + 2 (0.25)² = 11/24, and x2² is
+    # uncorrelated with x2, so r(x1, y) = sqrt((1/3) / (11/24)) = sqrt(8/11) and r(x2, y) = 0
+    # (256 draws, A and B of 4 replicates of 32: a standard error near 0.02 and 0.06).
+    assert abs(toy["x1"] - np.sqrt(8 / 11)) < 0.08 and toy["x2"] < 0.2 and set(table["method"]) == {"toy"}
+    assert run.has("results-morris.nc")  # the design it declared was evaluated beside the Saltelli one
+    with xr.open_dataset(run.file("indices.nc")) as nc:
+        assert "toy: 36 points of the Morris design" in nc.attrs["notes"]  # 12 trajectories of D + 1 = 3
+
+
+@pytest.mark.parametrize("change, message", [
+    (('method = "sobol"', 'method = "latin"'), "analysis.methods: 'toy' needs sampling.method = 'sobol'; got "
+                                                "sampling.method = 'latin'"),
+    (("samples = 32", "samples = 128"), "sampling.samples: toy wants at most 64 samples; got 128"),
+])
+def test_a_registered_methods_own_rules_refuse_a_study_as_the_loader_would(tmp_path, registry, change, message):
+    from analysis.methods import load_study
+    from study.errors import StudyError
+
+    registry["toy"] = TOY
+    path = write_study(tmp_path, "model:f", name="toy", samples=32, params=PARAMS, methods='["toy"]')
+    path.write_text(path.read_text().replace(*change).replace("replicates = 4\n", ""))
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_the_loader_checks_the_shape_of_the_methods_and_the_registry_their_names(tmp_path):
+    from analysis.methods import load_study
+    from study.errors import StudyError
+    from study.spec import load_study as load_file
+
+    path = write_study(tmp_path, "model:f", params=PARAMS, methods='["sobol", "fast"]')
+    assert load_file(path).analysis.methods == ("sobol", "fast")  # a list of strings: the study layer's part
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    assert str(err.value) == (f"{path}: analysis.methods: must contain only ['sobol', 'morris', 'delta', "
+                              "'surrogate']; got 'fast'")
+    path.write_text(path.read_text().replace('["sobol", "fast"]', '["sobol", 3]'))
+    with pytest.raises(StudyError) as err:
+        load_file(path)
+    assert str(err.value) == f"{path}: analysis.methods: must be a list of strings; got ['sobol', 3]"

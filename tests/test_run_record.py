@@ -12,6 +12,7 @@ from analysis.figures import load_run, ranks_frame
 from analysis.run import read_run
 from analysis.triangulation import LABELS
 from study.errors import InternalError, RunError, StudyError
+from tests.helpers import write_study
 
 MODEL = """
     import xarray as xr
@@ -20,32 +21,17 @@ MODEL = """
         return xr.Dataset({"y": 2 * x.x1 + x.x2, "holds": xr.where(x.x1 > 0.3, 1.0, 0.0)})
     """
 
-STUDY = """
-    [study]
-    name = "lin"
-    model = "model:f"
+PARAMS = """
+[parameters.x1]
+distribution = "uniform"
+low = 0.0
+high = 1.0
 
-    [sampling]
-    method = "sobol"
-    samples = 32
-    seed = 5
-    second_order = false
-    replicates = 4
-
-    [analysis]
-    methods = ["sobol", "morris", "delta"]
-    headline = ["holds"]
-
-    [parameters.x1]
-    distribution = "uniform"
-    low = 0.0
-    high = 1.0
-
-    [parameters.x2]
-    distribution = "uniform"
-    low = 0.0
-    high = 0.5
-    """
+[parameters.x2]
+distribution = "uniform"
+low = 0.0
+high = 0.5
+"""
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +43,10 @@ def run_dir(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("lin")
     (folder / "model.py").write_text(textwrap.dedent(MODEL))
-    (folder / "lin.toml").write_text(textwrap.dedent(STUDY))
-    return run_study(folder / "lin.toml", samples=64, out=folder / "runs", figures=False, appendix=False)
+    # chunk_rows as the loader's default (1024), as this study had before it used write_study.
+    path = write_study(folder, "model:f", name="lin", samples=32, seed=5, params=PARAMS,
+                       methods='["sobol", "morris", "delta"]', extra='headline = ["holds"]', chunk_rows=1024)
+    return run_study(path, samples=64, out=folder / "runs", figures=False, appendix=False)
 
 
 def test_the_record_holds_the_study_as_it_was_run(run_dir):

@@ -89,13 +89,17 @@ def test_constants_table_and_scalar_forms(tmp_path):
 
 
 def test_design_runs_and_storage_of_the_ishigami_study():
+    from analysis.methods import designs
     from study.spec import design_runs, storage_bytes
 
     s = load_study(ROOT / "params" / "ishigami.toml")
+    kinds = designs(s)  # the registry: Morris named beside a Sobol design adds its own
+    assert kinds == ["sobol", "morris"]
     # Saltelli with second order: N (2D + 2) = 1024 * 8; Morris: 64 trajectories of D + 1 = 4 points.
-    assert design_runs(s) == [("sobol", 8192), ("morris", 256)]
+    assert design_runs(s, kinds) == [("sobol", 8192), ("morris", 256)]
+    assert design_runs(s) == [("sobol", 8192)]  # the main design alone, what the loader budgets
     # 8 bytes per coordinate (4 Sobol, 3 Morris), input (3) and named output (y, y_positive).
-    assert storage_bytes(s) == 8192 * 8 * (4 + 3 + 2) + 256 * 8 * (3 + 3 + 2)
+    assert storage_bytes(s, kinds) == 8192 * 8 * (4 + 3 + 2) + 256 * 8 * (3 + 3 + 2)
 
 
 def test_support_rule_is_the_inverse_cdf_at_2_to_minus_30():

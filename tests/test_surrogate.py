@@ -12,7 +12,8 @@ from numpy.polynomial import hermite_e, legendre
 from scipy.stats import qmc
 
 from analysis.surrogate import multi_indices, pce_sobol, surrogate_indices, univariate
-from study import StudyError, load_study
+from analysis.methods import load_study  # the loader and the registry's checks, as every entry point
+from study import StudyError
 from study import testing as T
 from study.distributions import ppf
 
@@ -192,9 +193,10 @@ def test_loader_defaults_and_the_extra_design_budget(tmp_path):
     s = load_study(_study(tmp_path))
     assert (s.analysis.methods, s.analysis.surrogate, s.analysis.budget) == (("surrogate",), "pce", 200)
     s = load_study(_study(tmp_path, "sobol", 64, 'methods = ["sobol", "surrogate"]\nsurrogate = "gp"\nbudget = 96'))
+    from analysis.methods import designs
     from study.spec import design_runs
 
-    assert design_runs(s) == [("sobol", 64 * 8), ("surrogate", 96)]
+    assert design_runs(s, designs(s)) == [("sobol", 64 * 8), ("surrogate", 96)]
 
 
 def test_surrogate_run_writes_indices_rows_and_flags_the_indicator(tmp_path):

@@ -20,7 +20,6 @@ from pathlib import Path
 from ..figures import figure_specs
 from ..figures.data import RunData, load_run
 from ..run import Run
-from PIL import Image
 
 from ..figures.style import DPI, save, serif_files
 from ..textsafe import plain, unique_names, write_csv
@@ -46,20 +45,19 @@ def _ensure_figures(data: RunData) -> dict[str, tuple[str, str, float]]:
 
     Figures not yet on disk are drawn; the width is read back from the 300-dpi PNG.
     """
-    figdir = data.path / "figures"
+    run = data.record
     figs = {}
     for spec in figure_specs(data):
-        if not all((figdir / f"{spec.name}{ext}").exists() for ext in (".pdf", ".png")):
-            save(spec.draw(), figdir, spec.name)
-        with Image.open(figdir / f"{spec.name}.png") as im:
-            width = im.size[0] / DPI
+        if not all(run.has(f"figures/{spec.name}{ext}") for ext in (".pdf", ".png")):
+            save(spec.draw(), run.file("figures"), spec.name)
+        width = run.image_size(f"figures/{spec.name}.png")[0] / DPI
         figs[spec.name] = (spec.section, spec.caption, width)
     return figs
 
 
 def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
     """All appendix blocks, in the order of the checklist in ``docs/``."""
-    name = data.study.get("study", {}).get("name") or data.results.attrs.get("study", "study")
+    name = data.study["study"]["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading(f"Robustness appendix: {name}", 1, "appendix"),
               Para(f"Generated from run {data.path.name}. Every number below is read from "
                    "that run directory, and the appendix is rebuilt from it alone.")]
@@ -189,7 +187,7 @@ def build_appendix(run) -> Path:
     figs = _ensure_figures(data)
     blocks = appendix_blocks(data, figs)
     # The name goes into TeX comments only: one line (plain) keeps it inside the comment.
-    name = plain(data.study.get("study", {}).get("name")) or "study"
+    name = plain(data.study["study"]["name"])  # a plain name of 1 to 64 characters (the loader's rule)
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-"
     out = data.path / "appendix"
     (out / "tables").mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,7 @@ def observations(data: RunData, lang: str = "en") -> list:
     if not names:
         return []
     blocks = [Heading(tr(lang, "obs_h"), 3, "observations"), Para(tr(lang, "obs_intro"))]
-    main_name = str(data.study.get("study", {}).get("name") or data.path.parent.name)
+    main_name = str(data.study["study"]["name"])  # required by the loader
     per_run = [(main_name, {n: _probability(data, n) for n in names})]
     per_run += [(study, _variant_probabilities(data, run, names, data.conf_level))
                 for study, run in variant_runs(data)]

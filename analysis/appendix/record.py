@@ -168,7 +168,7 @@ def scenarios(data: RunData) -> list:
             if isinstance(r.param, str) and r.param:
                 rows.append([str(out), str(int(box)), data.labels.get(r.param, r.param),
                              fmt(r.low, 3), fmt(r.high, 3),
-                             fmt(getattr(r, "qp_value", np.nan), 3)])
+                             fmt(r.qp_value, 3)])  # a column scenario.tidy always writes
     blocks.append(Table("scenarios", "Restrictions of each PRIM box (bounds inclusive; "
                         "– marks an unrestricted side).",
                         ["Output", "Box", "Input", "Low", "High", "Quasi-p"], rows, chosen,
@@ -185,7 +185,7 @@ def variants(data: RunData) -> list:
     this = data.path.name
     rows = [[str(r.study) + (" (this run)" if str(r.run).endswith(this) else ""),
              str(r.output_label or r.output), pct(r.p_holds), interval(r.ci_low, r.ci_high, True),
-             str(getattr(r, "driver_1_label", "") or "")]
+             str(r.driver_1_label or "")]  # compare.COLUMNS: every column is written
             for r in df.astype(object).fillna("").itertuples(index=False)]
     blocks.append(Para(f"The headline results under {df['run'].nunique()} model variants, side by side; "
                        "each variant is its own run of the same model under its own study file. A "

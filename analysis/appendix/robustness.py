@@ -11,6 +11,7 @@ and their rows read those runs' independent draws.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from .. import draws
 from ..draws import iid_rows, read_rows
 from ..figures.data import RunData
 from ..proportion import share_holds
-from ..run import read_run
+from ..run import Run
 from ..reweight import (BreakEven, Reweighter, break_even, centre_shift, ess_threshold,
                         leading_inputs, narrowed)
 from .blocks import Heading, Note, Para, Table, fmt
@@ -97,7 +98,18 @@ def _shift_rows(data, rw, o, p, lang):
     return rows, recs
 
 
-def _rerun_estimate(run_dir: Path, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
+@dataclass(frozen=True)
+class _Sealed:
+    """A re-run's record (``Run.related``), keyed for the caches below by its results file's
+    path, size and modification time: the record itself is not hashable."""
+
+    path: str
+    mtime_ns: int
+    size: int
+    run: Run = field(compare=False)
+
+
+def _rerun_estimate(rerun: Run, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
     """``(value, low, high, N)`` of one output over a re-run's independent draws.
 
     A probability's interval is the headline table's (:func:`analysis.proportion.share_holds`:
@@ -105,16 +117,15 @@ def _rerun_estimate(run_dir: Path, o: str, is_p: bool, conf_level: float) -> tup
     Each appendix language asks for the same estimates: they are computed once per
     sealed results file (its path, size and modification time).
     """
-    st = (Path(run_dir) / "results.nc").stat()
-    return _rerun_estimate_of(str(run_dir), st.st_mtime_ns, st.st_size, o, is_p, conf_level)
+    st = rerun.file("results.nc").stat()
+    return _rerun_estimate_of(_Sealed(str(rerun.path), st.st_mtime_ns, st.st_size, rerun), o, is_p, conf_level)
 
 
 @functools.lru_cache(maxsize=1024)
-def _rerun_estimate_of(run_dir: str, mtime_ns: int, size: int, o: str, is_p: bool,
-                       conf_level: float) -> tuple[float, float, float, int]:
+def _rerun_estimate_of(rerun: _Sealed, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
     from scipy import stats
 
-    columns, rep, n = _rerun_draws(run_dir, mtime_ns, size)
+    columns, rep, n = _rerun_draws(rerun)
     y = columns[o].astype(float)
     if is_p:
         value, _, low, high, _ = share_holds(y == 1, rep, conf_level)
@@ -133,7 +144,8 @@ def _rerun_rows(data, rw, o, p, lang):
         if item["param"] != p:
             continue
         c, moved = item["fraction"], range_move(par.distribution, par.args, item["fraction"])
-        value, low, high, n = _rerun_estimate(Path(item["run"]), o, is_p, rw.study.analysis.conf_level)
+        value, low, high, n = _rerun_estimate(data.record.related(item["run"]), o, is_p,
+                                              rw.study.analysis.conf_level)
         rows.append([param_label(data, p, lang), tr(lang, "shift_range", c=_signed_pct(c),
                                                      change=_change(par.args, moved)),
                      _estimate(value, is_p), _interval(low, high, is_p), tr(lang, "rerun_n", n=n)])
@@ -144,9 +156,9 @@ def _rerun_rows(data, rw, o, p, lang):
 
 
 @functools.lru_cache(maxsize=64)
-def _rerun_draws(run_dir: str, mtime_ns: int, size: int) -> tuple[dict, np.ndarray | None, int]:
+def _rerun_draws(rerun: _Sealed) -> tuple[dict, np.ndarray | None, int]:
     """A re-run's outputs along ``sample`` alone (its independent draws), its replicates and N, read in one opening."""
-    run = read_run(Path(run_dir))
+    run = rerun.run
     with run.open_results() as ds:
         keep = np.flatnonzero(iid_rows(ds))
         columns = {k: read_rows(v, keep) for k, v in ds.data_vars.items() if v.dims == ("sample",)}

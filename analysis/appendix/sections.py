@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from ..noise import METHOD as NOISE  # its paragraph reads the diagnostic's rows by its registry entry
 from ..proportion import share_holds
 
 from ..figures.data import (RunData, analysed_outputs, cell_title, distribution_outputs,
@@ -121,7 +122,7 @@ def headline_sentences(data: RunData) -> list[str]:
 
 def purpose(data: RunData) -> list:
     st = data.study.get("study", {})
-    name = st.get("name") or data.results.attrs.get("study", "")
+    name = st["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading("Purpose and setting", 2, "purpose")]
     if st.get("description"):
         blocks.append(Para(f"Study “{name}”: {st['description']}"))
@@ -390,7 +391,7 @@ def indices(data: RunData, figs: dict) -> list:
 
 def noise_paragraph(data: RunData) -> list:
     """What share of each output's variance a stochastic model's own randomness carries."""
-    rows = data.rows("noise", "noise_share")
+    rows = data.rows(NOISE.name, NOISE.rank_index)
     if not len(rows):
         return []
     shares = [f"{data.label(r.output)} {fmt(r.value)} {interval(r.conf_low, r.conf_high)}"

@@ -111,7 +111,7 @@ def _glossary(lang: str) -> list:
 
 def language_blocks(data: RunData, figs: dict, lang: str) -> list:
     """All blocks of the appendix in ``lang``."""
-    name = data.study.get("study", {}).get("name") or data.results.attrs.get("study", "study")
+    name = data.study["study"]["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading(tr(lang, "title", name=name), 1, "appendix"),
               Para(tr(lang, "generated", run=data.path.name))]
     if tr(lang, "zh_scope"):

@@ -17,6 +17,8 @@ import pandas as pd
 
 from .. import METHODS
 from ..methods import ranking
+from ..morris import METHOD as MORRIS  # the figures that belong to one method read it from its entry
+from ..noise import METHOD as NOISE
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .noise import plot_noise_share
@@ -217,8 +219,8 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                                      holds_label=data.label(hl) if hl else "",
                                      categories=categories_of(ind, top))))
         ranks = ranks_frame(data, key, cell)
-        if data.has("morris", "mu_star"):
-            mrows = select_cell(data.rows("morris", output=key), cell, data.dim_columns)
+        if data.has(MORRIS.name, MORRIS.rank_index):
+            mrows = select_cell(data.rows(MORRIS.name, output=key), cell, data.dim_columns)
             specs.append(FigureSpec(
                 _stem("morris", key), "triangulation",
                 f"Morris screening of {data.label(key)}{where}: μ* against σ.",
@@ -230,7 +232,7 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
                 "(1 = most influential).",
                 lambda: plot_ranks(ranks, labels=labels, title=title)))
 
-    noise = data.rows("noise", "noise_share")
+    noise = data.rows(NOISE.name, NOISE.rank_index)
     if len(noise):  # a stochastic model run with replications (analysis/noise.py)
         specs.append(FigureSpec(
             "noise-share", "indices",
