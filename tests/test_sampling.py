@@ -8,7 +8,7 @@ from SALib.sample import sobol as salib_sobol
 from study import StudyError, draw, load_study
 from study.distributions import DISTRIBUTIONS, frozen, moments
 from study.sampling import make_design, qmc_seed, saltelli_unit, stream
-from tests.helpers import write_study
+from tests.helpers import ROOT, write_study
 
 CASES = {
     "uniform": {"low": -1.0, "high": 3.0},
@@ -151,7 +151,7 @@ def test_inputs_of_a_reading_factor_study_are_those_of_the_whole_points():
     # Inputs that depend on the reading are mapped from assembled columns: the flagship's readings variant.
     from study.sampling import design_inputs, to_inputs
 
-    study = load_study("params/asia_pacification_readings.toml")
+    study = load_study(ROOT / "params" / "asia_pacification_readings.toml")
     assert study.readings is not None and study.readings.varying
     design = make_design(study)
     want = to_inputs(study, *design.unit(5, 9), design.params)
