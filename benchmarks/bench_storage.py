@@ -11,6 +11,10 @@ of ``--repeat``), so a busy machine slows all of them alike:
 - **one write, h5netcdf**: the same regions written through h5netcdf instead of netCDF4-python,
   if h5netcdf is importable (it is not a dependency: it is measured to choose between them).
 
+Then a design smaller than a region (``--small`` blocks, a variant run's size, in regions of
+``--small-region``) is stored with HDF5 chunks sized for the design (the default) and, as
+before, for a whole region (mostly fill, deflated all the same).
+
 Then ``--kills`` times, a writer process storing regions is SIGKILLed at a random moment and
 the partial file it leaves is checked as a resume checks it: does it open, and do its
 recorded regions still hash to their records?
@@ -112,6 +116,30 @@ def _run(option, folder, chunks, block_size, blocks):
     return fn(folder, chunks, block_size, blocks, **kw)
 
 
+def small_design(chunk, block_size: int, region: int, repeat: int) -> dict:
+    """Processor time and bytes per sample of one region shorter than ``region`` blocks."""
+    b1 = chunk.sizes["sample"] // block_size
+    best = {}
+    for _ in range(repeat):
+        for label, blocks in (("chunks sized for the design (now)", None), ("chunks sized for a region (before)", region)):
+            saved = store.ResultsStore._chunk_blocks
+            if blocks is not None:
+                store.ResultsStore._chunk_blocks = lambda self, b0, b1: self.region_blocks
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    c0 = time.process_time()
+                    with store.ResultsStore(tmp, "sobol", "results.nc", block_size=block_size, region_blocks=region,
+                                            attrs={"study": "bench"}) as st:
+                        st.write(0, b1, chunk)
+                        path = st.seal()
+                    cpu = time.process_time() - c0
+                    size = path.stat().st_size
+            finally:
+                store.ResultsStore._chunk_blocks = saved
+            best[label] = (min(cpu, best.get(label, (float("inf"),))[0]), size / chunk.sizes["sample"])
+    return best
+
+
 def _float32_error(path: Path, chunks) -> float:
     """Largest relative error of the float32-stored outputs against the float64 evaluated."""
     truth = xr.concat([ds for _, ds in chunks], dim="sample", data_vars="minimal", coords="minimal", compat="override",
@@ -183,6 +211,8 @@ def main(argv=None) -> None:
     parser.add_argument("--regions", type=int, default=4, help="chunks stored")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--small", type=int, default=64, help="blocks of the design smaller than a region")
+    parser.add_argument("--small-region", type=int, default=512, help="blocks per region for --small")
     args = parser.parse_args(argv)
     study = load_study(DEFAULT_STUDY)
     design = make_design(study)
@@ -218,6 +248,12 @@ def main(argv=None) -> None:
     if err is not None:
         print(f"  float32: largest relative error on the flagship's outputs {err:.3e} "
               f"(bound 2^-24 = {2.0 ** -24:.3e})")
+    if args.small:
+        small = chunks[0][1].isel(sample=slice(0, min(args.small, args.blocks) * design.block_size))
+        print(f"a design of {small.sizes['sample'] // design.block_size} blocks, regions of {args.small_region} "
+              f"(processor time, best of {args.repeat}):")
+        for label, (cpu, size) in small_design(small, design.block_size, args.small_region, args.repeat).items():
+            print(f"  {label:<38}{size:8.1f} bytes/sample  write {cpu:6.2f} s")
     if args.kills:
         t0 = time.perf_counter()
         unopenable, regions, failed, early = kill_writers(args.kills)

@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import ModelContractError, StudyError
 from .adapters import SampleFailures, model_function
 from .contract import call_model, check_analysis_outputs, check_result
-from .sampling import Design, coded, to_inputs
+from .sampling import Design, coded, design_inputs, to_inputs
 
 
 class ChunkFailed(StudyError):
@@ -85,11 +85,13 @@ def evaluate_chunk(study, design: Design, b0: int, b1: int, *, model_ref: str, s
     StudyError
         If a ``headline`` output is not 0/1 or the ``key_output`` has extra dimensions.
     """
-    u, coords = unit if unit is not None else design.unit(b0, b1)
-    x = to_inputs(study, u, coords, design.params)
+    if unit is not None:
+        x = to_inputs(study, *unit, design.params)
+    else:  # Saltelli inputs mapped from the base matrices (study.sampling.design_inputs)
+        x = design_inputs(study, design, b0, b1)
     fn = model_function(study, model_ref, study_dir)  # a command, per-sample or stochastic: study/adapters
     params = design.params
-    where = f"chunk of samples {int(coords['sample'][0])}–{int(coords['sample'][-1])}"
+    where = f"chunk of samples {int(x['sample'].values[0])}–{int(x['sample'].values[-1])}"
     try:
         y = _call(fn, x, model_ref, params, allow_failures, study_dir, where)
         status = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .design import cross, layout
+from .design import block_masks, cross, layout
 from .distributions import category_values, get, ppf
 from .errors import StudyError
 from .spec import Study
@@ -77,14 +77,19 @@ def saltelli_unit(d: int, n: int, *, second_order: bool = True, seed: int, skip:
     """
     params = tuple(params) if params is not None else tuple(f"x{i}" for i in range(d))
     groups = groups or {p: (p,) for p in params}
+    base = _saltelli_base(d, n, seed, skip)
+    return cross(base[:, :d], base[:, d:], params, groups, second_order).reshape(-1, d)
+
+
+def _saltelli_base(d: int, n: int, seed: int, skip: int) -> np.ndarray:
+    """Base rows ``skip … skip + n`` of a Saltelli design: ``A`` then ``B``, shape ``(n, 2d)``."""
     engine = _sobol_engine(2 * d, seed)
     with warnings.catch_warnings():
         # Chunks are slices of a power-of-two design; scipy warns about each slice's size.
         warnings.filterwarnings("ignore", message=".*balance properties.*")
         if skip:
             engine.fast_forward(skip)
-        base = engine.random(n)
-    return cross(base[:, :d], base[:, d:], params, groups, second_order).reshape(-1, d)
+        return engine.random(n)
 
 
 _ENGINES = threading.local()  # per thread: an engine's position is state
@@ -138,27 +143,42 @@ class Design:
     def unit(self, b0: int, b1: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Unit-cube points of blocks ``[b0, b1)`` and their coordinates along ``sample``."""
         start, stop = b0 * self.block_size, b1 * self.block_size
-        coords = {"sample": np.arange(start, stop, dtype=np.int64)}
+        coords = self.coords(b0, b1)
         if self.kind == "sobol":
-            d, m, r = len(self.params), len(self.labels), self.replicates
-            per_rep = [
-                saltelli_unit(d, b1 - b0, second_order=self.second_order, seed=s, skip=b0,
-                              params=self.params, groups=self.groups).reshape(b1 - b0, m, d)
-                for s in self.seeds
-            ]
-            u = np.stack(per_rep, axis=1).reshape(-1, d)
-            coords["row"] = np.repeat(np.arange(b0, b1), r * m)
-            coords["replicate"] = np.tile(np.repeat(np.arange(r), m), b1 - b0)
-            coords["matrix"] = np.tile(np.arange(m), (b1 - b0) * r)
-            return u, coords
+            a, b = self.bases(b0, b1)
+            # Samples in the order row, replicate, matrix: cross's (n, R, M, d), flattened.
+            return cross(a, b, self.params, self.groups, self.second_order).reshape(-1, len(self.params)), coords
         u = self.points[start:stop]
         if self.kind == "morris":
             # Grid levels include 0 and 1, where unbounded inverse CDFs are infinite: map the
             # p levels to the centres of p equal-probability bins (same step for every input).
             u = (u * (self.levels - 1) + 0.5) / self.levels
+        return u, coords
+
+    def coords(self, b0: int, b1: int) -> dict[str, np.ndarray]:
+        """The coordinates along ``sample`` of blocks ``[b0, b1)``."""
+        coords = {"sample": np.arange(b0 * self.block_size, b1 * self.block_size, dtype=np.int64)}
+        if self.kind == "sobol":
+            r, m = self.replicates, len(self.labels)
+            coords["row"] = np.repeat(np.arange(b0, b1), r * m)
+            coords["replicate"] = np.tile(np.repeat(np.arange(r), m), b1 - b0)
+            coords["matrix"] = np.tile(np.arange(m), (b1 - b0) * r)
+        elif self.kind == "morris":
             coords["trajectory"] = np.repeat(np.arange(b0, b1), self.block_size)
             coords["step"] = np.tile(np.arange(self.block_size), b1 - b0)
-        return u, coords
+        return coords
+
+    def bases(self, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray]:
+        """A Saltelli design's base matrices ``A`` and ``B`` of blocks ``[b0, b1)``.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Each of shape ``(b1 - b0, R, D)``: base row, replicate, parameter.
+        """
+        d = len(self.params)
+        base = np.stack([_saltelli_base(d, b1 - b0, s, b0) for s in self.seeds], axis=1)
+        return base[..., :d], base[..., d:]
 
 
 def make_design(study: Study, kind: str | None = None, samples: int | None = None) -> Design:
@@ -224,23 +244,68 @@ def to_inputs(study: Study, u: np.ndarray, coords: dict[str, np.ndarray], params
         If a distribution maps any point to a non-finite value.
     """
     params = params or tuple(sorted(study.param_names))
+    columns = np.ascontiguousarray(u.T)  # inverse CDFs run faster on contiguous columns
+    return _inputs(study, params, columns.__getitem__, coords)
+
+
+def design_inputs(study: Study, design: Design, b0: int, b1: int) -> xr.Dataset:
+    """The model's inputs of blocks ``[b0, b1)``: ``to_inputs`` of ``design.unit(b0, b1)``.
+
+    A Saltelli design's column takes each of its ``M`` values per base row from ``A`` or
+    ``B``, so the inverse CDFs map the base matrices (``2 / M`` of the values: 1/39 for the
+    flagship) and the blocks are assembled from the mapped values. The numbers are the same
+    bits: an inverse CDF maps each value on its own, from a contiguous array as before.
+    Inputs that depend on a reading are mapped from their assembled unit columns.
+
+    Raises
+    ------
+    StudyError
+        If a distribution maps any point to a non-finite value.
+    """
+    if design.kind != "sobol":
+        u, coords = design.unit(b0, b1)
+        return to_inputs(study, u, coords, design.params)
+    a, b = design.bases(b0, b1)
+    n = a.shape[:-1]
+    take_b = block_masks(design.params, design.groups, design.second_order)  # (M, D)
+    # One contiguous (base row, replicate) array per parameter, as the inverse CDFs want them.
+    a, b = np.ascontiguousarray(np.moveaxis(a, -1, 0)), np.ascontiguousarray(np.moveaxis(b, -1, 0))
+
+    def assemble(j, from_a, from_b):
+        return np.where(take_b[:, j], from_b[..., None], from_a[..., None]).reshape(-1)
+
+    def mapped(j, p):
+        from_a, from_b = (ppf(p.distribution, p.args, m[j].reshape(-1)).reshape(n) for m in (a, b))
+        return assemble(j, from_a, from_b)
+
+    return _inputs(study, design.params, lambda j: assemble(j, a[j], b[j]), design.coords(b0, b1), mapped)
+
+
+def _inputs(study: Study, params, column, coords, mapped=None) -> xr.Dataset:
+    """The input Dataset from ``column(j)``, the unit column of ``params[j]``.
+
+    ``mapped(j, parameter)``, if given, is that column through the parameter's inverse CDF
+    (what ``ppf`` of ``column(j)`` gives, computed another way).
+    """
     data = {}
     r, codes = study.readings, None
-    columns = np.ascontiguousarray(u.T)  # inverse CDFs run faster on contiguous columns
     if r is not None:  # each sample takes its reading's declaration of every input that reading changes
         f = study.parameter(r.factor)
-        codes = ppf(f.distribution, f.args, columns[params.index(r.factor)]).astype(np.int64)
+        codes = ppf(f.distribution, f.args, column(params.index(r.factor))).astype(np.int64)
     for j, name in enumerate(params):
         p = study.parameter(name)
         if r is not None and name in r.varying:
-            values = r.column(name, codes, columns[j])
+            values = r.column(name, codes, column(j))
+        elif mapped is not None:
+            values = mapped(j, p)
         else:
-            values = ppf(p.distribution, p.args, columns[j])
+            values = ppf(p.distribution, p.args, column(j))
         bad = ~np.isfinite(values)
         if bad.any():
+            unit = column(j)
             raise StudyError(study.path, f"parameters.{name}",
                              f"{p.describe()} must map every design point to a finite value; got "
-                             f"{float(values[bad][0])!r} at unit value {float(columns[j][bad][0]):.6g} ({int(bad.sum())} of "
+                             f"{float(values[bad][0])!r} at unit value {float(unit[bad][0]):.6g} ({int(bad.sum())} of "
                              f"{len(values)} points)")
         if p.kind == "categorical":
             values = category_values(p.args, values)  # the model sees the values, strings included
@@ -337,5 +402,4 @@ def draw(study: Study, *, method: str | None = None, samples: int | None = None,
     if seed is not None:
         study = study.replace(seed=seed)
     design = make_design(study, method, samples)
-    u, coords = design.unit(0, design.n_blocks)
-    return to_inputs(study, u, coords, design.params)
+    return design_inputs(study, design, 0, design.n_blocks)

@@ -375,11 +375,13 @@ def storage_attrs(precision: str) -> dict:
     return {"precision": precision, "max_relative_error": FLOAT32_ERROR if precision == "float32" else 0.0}
 
 
-def _hdf5_chunk(var: xr.Variable, region_blocks: int, block_size: int) -> tuple[int, ...]:
+def _hdf5_chunk(var: xr.Variable, region_blocks: int, block_size: int, most: int | None = None) -> tuple[int, ...]:
     """HDF5 chunk shape of a variable along ``sample``: the largest divisor of a region (in
-    blocks) under :data:`MAX_HDF5_CHUNK`, the whole of every other dimension."""
+    blocks) under :data:`MAX_HDF5_CHUNK` and at most ``most`` blocks, the whole of every other
+    dimension."""
     row = var.dtype.itemsize * int(np.prod(var.shape[1:], dtype=np.int64))
-    m = next((m for m in range(region_blocks, 0, -1)
+    most = region_blocks if most is None else most
+    m = next((m for m in range(min(most, region_blocks), 0, -1)
               if region_blocks % m == 0 and m * block_size * row <= MAX_HDF5_CHUNK), 1)
     return (m * block_size, *var.shape[1:])
 
@@ -513,7 +515,7 @@ class ResultsStore:
         s0, s1 = b0 * self.block_size, b1 * self.block_size
         try:
             if self.nc is None:
-                self._create(ds)
+                self._create(ds, self._chunk_blocks(b0, b1))
             stored = {name: self._stored(ds[name], kind) for name, kind in self.kinds.items()}
             self._put(s0, s1, stored)
             record = {"design": self.design, "b0": b0, "b1": b1, "rows": s1 - s0, "first_sample": s0,
@@ -534,7 +536,17 @@ class ResultsStore:
             self.nc.variables[name][s0:s1] = values
         self.nc.sync()  # on disk before the record says so
 
-    def _create(self, ds: xr.Dataset) -> None:
+    def _chunk_blocks(self, b0: int, b1: int) -> int:
+        """At most how many blocks an HDF5 chunk of the file holds, from the first region written.
+
+        A region, unless region 0 is shorter: then the whole design (or the design a run
+        extends) is smaller than a region, and chunks sized for a region would be mostly
+        fill, deflated all the same (a variant run's 64 blocks in chunks of 512: 35% more
+        write time, a 4% larger file). Chunks still divide a region (:func:`_hdf5_chunk`).
+        """
+        return b1 if b0 == 0 and b1 < self.region_blocks else self.region_blocks
+
+    def _create(self, ds: xr.Dataset, chunk_blocks: int) -> None:
         """Create the empty partial file from a first region's variables (its schema)."""
         template = ds.isel(sample=slice(0, 0)).transpose("sample", ...)
         self.id = secrets.token_hex(8)
@@ -548,7 +560,7 @@ class ResultsStore:
             if kind == "integer" and "status" in template:  # failures recorded: NaN needs a float
                 kind = "as is"
             var.attrs["storage"] = kind
-            enc = {**COMPRESSION, "chunksizes": _hdf5_chunk(var, self.region_blocks, self.block_size)}
+            enc = {**COMPRESSION, "chunksizes": _hdf5_chunk(var, self.region_blocks, self.block_size, chunk_blocks)}
             if kind == "flag":
                 enc.update(dtype="int8", _FillValue=np.int8(FLAG_FILL), **_UNPACK)
             elif kind == "integer":

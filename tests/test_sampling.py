@@ -8,7 +8,7 @@ from SALib.sample import sobol as salib_sobol
 from study import StudyError, draw, load_study
 from study.distributions import DISTRIBUTIONS, frozen, moments
 from study.sampling import make_design, qmc_seed, saltelli_unit, stream
-from tests.helpers import write_study
+from tests.helpers import ROOT, write_study
 
 CASES = {
     "uniform": {"low": -1.0, "high": 3.0},
@@ -117,3 +117,58 @@ def test_seed_streams_are_independent_of_each_other():
     assert not np.array_equal(a, stream(1, "latin").generate_state(4))
     assert not np.array_equal(a, stream(2, "sobol", 0).generate_state(4))
     np.testing.assert_array_equal(a, stream(1, "sobol", 0).generate_state(4))
+
+
+def _every_family_study(tmp_path, second_order):
+    cases = {**CASES, "scipy.gamma": {"a": 2.0}, "categorical": {"values": ["lo", "mid", "hi"]}}
+    params = "".join(f'\n[parameters.p{i}]\ndistribution = "{dist}"\ngroup = "{"g" if i < 3 else f"p{i}"}"\n'
+                     + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in args.items())
+                     for i, (dist, args) in enumerate(sorted(cases.items())))
+    path = write_study(tmp_path, "m:f", params=params, samples=64, replicates=2)
+    path.write_text(path.read_text().replace("second_order = false", f"second_order = {str(second_order).lower()}"))
+    return load_study(path)
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_inputs_mapped_from_the_base_matrices_are_the_inputs_of_the_whole_points(tmp_path, second_order):
+    # design_inputs maps A and B, then assembles the blocks; to_inputs maps every point.
+    from study.sampling import design_inputs, to_inputs
+
+    study = _every_family_study(tmp_path, second_order)
+    design = make_design(study)
+    assert len(design.labels) == (2 * 11 + 3 if second_order else 11 + 3)  # 11 inputs, a group of 3
+    for b0, b1 in [(0, design.n_blocks), (3, 8), (7, 8)]:
+        want = to_inputs(study, *design.unit(b0, b1), design.params)
+        got = design_inputs(study, design, b0, b1)
+        assert got.identical(want)
+        for name, var in want.variables.items():  # bit for bit, dtype included
+            assert got[name].dtype == var.dtype and got[name].values.tobytes() == var.values.tobytes(), name
+    whole = design_inputs(study, design, 0, design.n_blocks)
+    assert set(whole["p1"].values) == {"lo", "mid", "hi"}  # the string categorical reached the model as labels
+
+
+def test_inputs_of_a_reading_factor_study_are_those_of_the_whole_points():
+    # Inputs that depend on the reading are mapped from assembled columns: the flagship's readings variant.
+    from study.sampling import design_inputs, to_inputs
+
+    study = load_study(ROOT / "params" / "asia_pacification_readings.toml")
+    assert study.readings is not None and study.readings.varying
+    design = make_design(study)
+    want = to_inputs(study, *design.unit(5, 9), design.params)
+    assert design_inputs(study, design, 5, 9).identical(want)
+
+
+def test_a_non_finite_input_is_reported_from_the_base_matrices_as_from_the_points(tmp_path):
+    from dataclasses import replace
+
+    from study.sampling import design_inputs, to_inputs
+
+    study = _one_param_study(tmp_path, "lognormal", {"meanlog": 0.0, "sdlog": 1.0})
+    study = replace(study, parameters=(replace(study.parameters[0], args={"meanlog": 800.0, "sdlog": 1.0}),))
+    design = make_design(study)
+    with pytest.raises(StudyError) as want:
+        to_inputs(study, *design.unit(0, 4), design.params)
+    with pytest.raises(StudyError) as got:
+        design_inputs(study, design, 0, 4)
+    assert str(got.value) == str(want.value)
+    assert f"of {4 * design.block_size} points)" in str(got.value)

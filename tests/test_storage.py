@@ -152,3 +152,20 @@ def test_an_integer_output_beyond_its_first_type_is_refused_in_one_line(tmp_path
         with pytest.raises(StudyError) as err:
             st.write(1, 2, ds.assign(k=ds.k + 200).assign_coords(sample=np.arange(4, 8)))
     assert str(err.value) == f"{st.path}: output 'k': must hold values its storage type int8 holds exactly; got 200.0"
+
+
+@pytest.mark.parametrize("n_blocks, region_blocks, chunk", [(3, 8, 2 * 4), (4, 8, 4 * 4), (6, 8, 4 * 4), (16, 8, 8 * 4)])
+def test_hdf5_chunks_divide_the_design_when_it_is_smaller_than_a_region(tmp_path, n_blocks, region_blocks, chunk):
+    # Region 0 shorter than a region: so is the design, and chunks sized for a region would be
+    # mostly deflated fill. Chunks still divide a region (3 blocks, regions of 8: chunks of 2).
+    ds = xr.Dataset({"y": ("sample", np.arange(4.0 * n_blocks), {"role": "output"})},
+                    coords={"sample": np.arange(4 * n_blocks)})
+    with store.ResultsStore(tmp_path, "sobol", "results.nc", block_size=4, region_blocks=region_blocks,
+                            attrs={}) as st:
+        for b0 in range(0, n_blocks, region_blocks):
+            b1 = min(b0 + region_blocks, n_blocks)
+            st.write(b0, b1, ds.isel(sample=slice(4 * b0, 4 * b1)))
+        path = st.seal()
+    with netCDF4.Dataset(path) as nc:
+        assert nc.variables["y"].chunking() == [chunk]
+        np.testing.assert_array_equal(nc.variables["y"][:], np.arange(4.0 * n_blocks))
