@@ -214,10 +214,11 @@ def _class_sums(out: np.ndarray, b: np.ndarray, pieces: tuple) -> None:
         out[c] += ones @ b[a:e]
 
 
-def _bandwidth_scales(spread_sd: np.ndarray, n_c, ok, widen: float) -> tuple[np.ndarray, np.ndarray]:
-    """Silverman's bandwidth times ``widen`` and the kernel's normalising scale; a class
-    with one value (``ok`` False) gets bandwidth 1 and scale 0 (it is left out)."""
-    h = np.where(ok, widen * spread_sd * (0.75 * n_c) ** -0.2, 1.0)
+def _bandwidth_scales(sd: np.ndarray, n_c, ok, widen: float) -> tuple[np.ndarray, np.ndarray]:
+    """Silverman's bandwidth times ``widen`` of classes of ``n_c`` rows with standard
+    deviations ``sd``, and the kernel's normalising scale; a class with one value (``ok``
+    False) gets bandwidth 1 and scale 0 (it is left out)."""
+    h = np.where(ok, widen * sd * (0.75 * n_c) ** -0.2, 1.0)
     return h, np.where(ok, 1.0 / (n_c * h * _SQRT_2PI), 0.0)
 
 
@@ -234,7 +235,7 @@ def _density(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Classes:
-    """Plischke et al.'s equal-frequency classes of ``n`` sorted rows, and their pairs."""
+    """Plischke et al.'s equal-frequency classes of ``n`` sorted rows (as runs of rows)."""
 
     starts: np.ndarray  # first position of each class
     n_c: np.ndarray  # rows in each class
@@ -252,8 +253,8 @@ class _Classes:
 
 
 def _pairs(a: np.ndarray) -> np.ndarray:
-    """Sums of neighbouring classes (last axis but for a density's grid: ``axis=1``) merged in
-    pairs, ``(0, 1), (2, 3), …``; with an odd count the last class stays alone."""
+    """Values of neighbouring classes (along axis 1) added in pairs, ``(0, 1), (2, 3), …``;
+    with an odd count the last class stays alone. Exactly ``np.add.at`` over ``c // 2``."""
     out = a[:, 0::2].copy()
     out[:, : a.shape[1] // 2] += a[:, 1::2]
     return out
