@@ -42,10 +42,30 @@ def _correlations(study) -> str:
     return "; ".join(f"{c.params[0]}~{c.params[1]} {c.rank:+.2g}" for c in study.correlations) or "none"
 
 
-def _drivers(run: Run, output: str, labels: dict) -> dict:
-    """Top drivers of `output` by total-order index, or by delta where Sobol is absent."""
+#: The columns of ``indices.csv`` that :func:`_drivers` reads.
+_DRIVER_COLUMNS = ["method", "output", "param", "index", "value"]
+
+
+def _ranking_rows(run: Run):
+    """The rows of ``run``'s ``indices.csv`` that can rank drivers (the ranking index of
+    each method computed on the draws), or None before the analysis.
+
+    Read once per run, five columns of them: the flagship's file has 6,600 rows of 15
+    columns, and reading it whole once per headline output was half of :func:`compare`'s time.
+    """
+    df = run.indices(keep_default_na=False, na_values=[""], usecols=_DRIVER_COLUMNS)
+    if df is None:
+        return None
+    wanted = {(m.name, m.rank_index) for m in ranking(METHODS, on_draws=True)}
+    return df[[(m, i) in wanted for m, i in zip(df["method"], df["index"])]]
+
+
+def _drivers(df, output: str, labels: dict) -> dict:
+    """Top drivers of `output` by total-order index, or by delta where Sobol is absent.
+
+    ``df`` is :func:`_ranking_rows` of the run (None before its analysis).
+    """
     out = {"drivers_index": ""}
-    df = run.indices(keep_default_na=False, na_values=[""])
     if df is None:
         return out
     df = df[df["output"] == output]
@@ -70,11 +90,13 @@ def _run_rows(run: Run, conf_level: float) -> tuple[str, list[dict]]:
             raise RunError(run_dir, "analysis.headline", "must name at least one 0/1 output to compare; got none")
         keep = np.flatnonzero(iid_rows(ds))
         replicate = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
-        labels = {v: ds[v].attrs.get("label") or v for v in ds.data_vars if ds[v].attrs.get("role") == "input"}
+        # Variables' attributes, not DataArrays (making one per variable cost more than the labels).
+        attrs = {v: ds.variables[v].attrs for v in ds.data_vars}
+        labels = {v: a.get("label") or v for v, a in attrs.items() if a.get("role") == "input"}
         base = {"run": f"{run_dir.parent.name}/{run_dir.name}", "study": study.name,
                 "variant": study.description, "model": model,
                 "design": ds.attrs.get("design", ""), "correlations": _correlations(study)}
-        rows = []
+        rows, ranked = [], _ranking_rows(run)
         for name in headline:
             if name not in ds or ds[name].dims != ("sample",):
                 raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample'; got {name!r}")
@@ -86,7 +108,7 @@ def _run_rows(run: Run, conf_level: float) -> tuple[str, list[dict]]:
             rows.append({**base, "output": name, "output_label": ds[name].attrs.get("label") or name,
                          "n": int(y.size), "holds": int((y == 1).sum()), "p_holds": p, "ci_low": lo,
                          "ci_high": hi, "conf_level": conf_level, "ci_method": how,
-                         **_drivers(run, name, labels)})
+                         **_drivers(ranked, name, labels)})
     return model, rows
 
 

@@ -36,9 +36,11 @@ What differs from SALib 1.6, and why:
 - A constant output has no delta: its values are NaN, with a warning and a note.
 
 Cost: the kernel sums are ``2 × n × 100`` Gaussian evaluations per parameter and resample
-(two bandwidths for the jackknife; each under twice the cost of its ``exp`` alone, and the
-parameters are spread over the cores by threads), so the bootstrap dominates; see
-:func:`delta_indices`.
+(two bandwidths for the jackknife), one ``exp`` and one square root each (the wider kernel
+is the square root of the narrower), about 1.7 times the cost of two bare ``exp`` over the
+same block; the bootstrap dominates. Each (output, resample) is one task for a pool of
+threads, one per core (numpy releases the GIL), with the inputs' class moments and L1
+distances vectorised; see :func:`delta_indices`.
 
 References
 ----------
@@ -58,8 +60,11 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import xarray as xr
@@ -79,6 +84,10 @@ WIDER = float(np.sqrt(2.0))
 _CHUNK = 1024  # rows per kernel block: (1024 × 100) float64 stays in cache
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 _EXPANDED_MAX = 1e4  # (grid span / bandwidth)² up to which the exponent is expanded (see _kde)
+#: Lowest kernel exponent evaluated: exp(-600) = 2.6e-261 is still a normal double (below
+#: about -708 exp turns subnormal and 100 times slower), and its square root, exp(-300),
+#: is the floor of the wider kernel.
+_FLOOR = -600.0
 
 
 def _threads() -> int:
@@ -112,11 +121,15 @@ def class_labels(n: int) -> np.ndarray:
 
 
 def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndarray, inv_h: np.ndarray,
-         grid: np.ndarray) -> np.ndarray:
+         grid: np.ndarray, wide_scale: np.ndarray | None = None):
     """Per-class sums ``scale_c Σ_i exp(-½ ((g - y_i) inv_h_c)²)`` at every grid point.
 
     Class ``c`` is the run of ``n_c[c]`` rows from ``starts[c]``, with one bandwidth
-    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 sums to 0.
+    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 sums to 0. With
+    ``wide_scale`` the sums at the jackknife's second bandwidth ``WIDER / inv_h`` come too,
+    scaled by ``wide_scale``: their kernel is the square root of the first one's
+    (``exp(-x²/(4h²)) = sqrt(exp(-x²/(2h²)))``), taken in place, so the block's exponents
+    are computed once for both bandwidths.
 
     With ``w = inv_h / √2``, ``g' = g - o`` and ``Y = (y - o) w`` (``o`` the grid's centre) the
     exponent is ``-(w g'_k - Y_i)² = -Y_i² + 2 w_i Y_i g'_k - w_i² g'_k²``: one rank-3 matrix
@@ -126,97 +139,172 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
     the exponent's absolute error is about ``1e-16 · (range / h)²``, so classes whose
     grid spans more than 100 bandwidths take the direct form ``-(w g' - Y)²`` (the
     indices agree with the eight-pass form to about 1e-15, 3e-14 for a lognormal output).
+
+    Returns
+    -------
+    ndarray, shape (classes, grid points), or a pair of them with ``wide_scale``
     """
     out = np.zeros((len(starts), grid.size))
+    wide = None if wide_scale is None else np.zeros_like(out)
     centre = 0.5 * (grid[0] + grid[-1])
     g = grid - centre
     q = np.stack([np.ones_like(g), g, g * g])
     w = np.repeat(inv_h / np.sqrt(2.0), n_c)
     y = (values - centre) * w
     p = np.column_stack([-y * y, 2.0 * w * y, -w * w])
-    # Far tails would underflow to subnormals, which are orders of magnitude slower to
-    # compute with; exp(-300) is already negligible beside any kernel sum. The exponent is
-    # smallest at an end of the grid, so only rows with a far end need the clamp.
-    far = np.maximum(np.abs(g[0] * w - y), np.abs(g[-1] * w - y)) ** 2 > 300.0
+    # Far tails would underflow to subnormals, which are 100 times slower to compute with;
+    # exp(_FLOOR) is already negligible beside any kernel sum. The exponent is smallest at
+    # an end of the grid, so only rows with a far end need the clamp.
+    far = np.maximum(np.abs(g[0] * w - y), np.abs(g[-1] * w - y)) ** 2 > -_FLOOR
     # Where the grid spans more than 100 bandwidths the expansion's cancellation would
     # cost more than 1e-12 of the exponent: those rows take the direct form.
     direct = ((g[-1] - g[0]) * w) ** 2 > _EXPANDED_MAX
-    ends = starts + n_c
     buf = np.empty((min(_CHUNK, values.size), grid.size))
-    ones = np.ones(buf.shape[0])
-    for r0 in range(0, values.size, _CHUNK):
-        r1 = min(r0 + _CHUNK, values.size)
+    floor = _constant(buf.shape, _FLOOR)
+    for r0, r1, pieces in _blocks(tuple(starts.tolist()), tuple(n_c.tolist()), values.size):
         b = np.matmul(p[r0:r1], q, out=buf[: r1 - r0])
         rows = direct[r0:r1]
         if rows.any():
             t = w[r0:r1][rows, None] * g[None, :] - y[r0:r1][rows, None]
             b[rows] = -(t * t)
         if far[r0:r1].any():
-            np.maximum(b, -300.0, out=b)
+            np.maximum(b, floor[: r1 - r0], out=b)
         np.exp(b, out=b)
-        for c in range(np.searchsorted(ends, r0, side="right"), np.searchsorted(starts, r1)):
-            a, e = max(starts[c], r0) - r0, min(ends[c], r1) - r0
-            out[c] += ones[: e - a] @ b[a:e]
+        _class_sums(out, b, pieces)
+        if wide is not None:
+            np.sqrt(b, out=b)
+            _class_sums(wide, b, pieces)
     out *= scale[:, None]
+    if wide is None:
+        return out
+    wide *= wide_scale[:, None]
+    return out, wide
+
+
+@lru_cache(maxsize=8)
+def _constant(shape: tuple[int, ...], value: float) -> np.ndarray:
+    """A read-only array of ``value``. ``np.maximum`` against an array runs vectorised,
+    against a scalar 3 to 4 times slower (numpy 2.x, measured): as slow as the ``exp``."""
+    out = np.full(shape, value)
+    out.flags.writeable = False
     return out
 
 
-def _density(y: np.ndarray, grid: np.ndarray, widen: float = 1.0) -> np.ndarray:
-    """Gaussian kernel density of ``y`` on ``grid``: Silverman's bandwidth times ``widen``."""
-    n = y.size
-    h = widen * y.std(ddof=1) * (0.75 * n) ** -0.2
-    return _kde(y, np.array([0]), np.array([n]), np.array([1.0 / (n * h * _SQRT_2PI)]),
-                np.array([1.0 / h]), grid)[0]
+@lru_cache(maxsize=8)
+def _blocks(starts: tuple[int, ...], n_c: tuple[int, ...], n: int) -> tuple:
+    """The blocks of rows :func:`_kde` passes over, ``(r0, r1, pieces)``; each piece
+    ``(class, first, end, ones)`` is a class's rows in the block (relative to ``r0``) with
+    a vector of ones as long. Kept: every input and resample of an analysis has the same
+    classes."""
+    ones = _constant((min(_CHUNK, n),), 1.0)
+    ends = np.add(starts, n_c)
+    out = []
+    for r0 in range(0, n, _CHUNK):
+        r1 = min(r0 + _CHUNK, n)
+        pieces = []
+        for c in range(np.searchsorted(ends, r0, side="right"), np.searchsorted(starts, r1)):
+            a, e = max(starts[c], r0) - r0, min(int(ends[c]), r1) - r0
+            pieces.append((c, a, e, ones[: e - a]))
+        out.append((r0, r1, tuple(pieces)))
+    return tuple(out)
 
 
-def _class_delta(ys: np.ndarray, labels: np.ndarray, grid: np.ndarray, f_y: np.ndarray,
-                 widen: float = 1.0) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """delta of one output sorted by one input over the classes ``labels`` (sorted), and
-    over half as many classes (neighbours merged in pairs).
+def _class_sums(out: np.ndarray, b: np.ndarray, pieces: tuple) -> None:
+    """Add each class's rows of the block ``b`` to its sum, one matrix-vector product each."""
+    for c, a, e, ones in pieces:
+        out[c] += ones @ b[a:e]
 
-    Class densities use Silverman's bandwidth times ``widen``. A merged class's density is
-    the size-weighted mean of its two classes' densities, so the two deltas differ by the
-    class width alone, not by a bandwidth. Also returns each class's size and mean.
+
+def _bandwidth_scales(sd: np.ndarray, n_c, ok, widen: float) -> tuple[np.ndarray, np.ndarray]:
+    """Silverman's bandwidth times ``widen`` of classes of ``n_c`` rows with standard
+    deviations ``sd``, and the kernel's normalising scale; a class with one value (``ok``
+    False) gets bandwidth 1 and scale 0 (it is left out)."""
+    h = np.where(ok, widen * sd * (0.75 * n_c) ** -0.2, 1.0)
+    return h, np.where(ok, 1.0 / (n_c * h * _SQRT_2PI), 0.0)
+
+
+def _density(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian kernel density of ``y`` on ``grid`` at Silverman's bandwidth and at
+    :data:`WIDER` times it."""
+    n, sd = y.size, y.std(ddof=1)
+    h = sd * (0.75 * n) ** -0.2
+    wide_scale = 1.0 / (n * (WIDER * sd * (0.75 * n) ** -0.2) * _SQRT_2PI)
+    f, f_wide = _kde(y, np.array([0]), np.array([n]), np.array([1.0 / (n * h * _SQRT_2PI)]),
+                     np.array([1.0 / h]), grid, np.array([wide_scale]))
+    return f[0], f_wide[0]
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Plischke et al.'s equal-frequency classes of ``n`` sorted rows (as runs of rows)."""
+
+    starts: np.ndarray  # first position of each class
+    n_c: np.ndarray  # rows in each class
+    n: int
+
+    @classmethod
+    def of(cls, n: int) -> "_Classes":
+        labels = class_labels(n)
+        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # none is empty
+        return cls(starts, np.diff(np.r_[starts, n]), n)
+
+    @property
+    def m(self) -> int:
+        return self.starts.size
+
+
+def _pairs(a: np.ndarray) -> np.ndarray:
+    """Values of neighbouring classes (along axis 1) added in pairs, ``(0, 1), (2, 3), …``;
+    with an odd count the last class stays alone. Exactly ``np.add.at`` over ``c // 2``."""
+    out = a[:, 0::2].copy()
+    out[:, : a.shape[1] // 2] += a[:, 1::2]
+    return out
+
+
+def _kde_estimates(ys: np.ndarray, cls: _Classes, grid: np.ndarray) -> np.ndarray:
+    """delta (SALib's), delta with its biases jackknifed away, and S1, of one output sorted
+    by each input.
+
+    ``ys`` has shape (inputs, n): row ``i`` is the output's values sorted by input ``i``.
+    The steps are vectorised over the inputs but for the kernel sums, one input at a time
+    (their blocks stay in cache). Returns shape (3, inputs).
     """
-    n = ys.size
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    n_c = np.diff(np.r_[starts, n])
-    mean = np.add.reduceat(ys, starts) / n_c
-    dev = ys - np.repeat(mean, n_c)
-    var = np.add.reduceat(dev * dev, starts) / np.maximum(n_c - 1, 1)
-    spread = np.maximum.reduceat(ys, starts) - np.minimum.reduceat(ys, starts)
+    n, starts, n_c = cls.n, cls.starts, cls.n_c
+    # Rows contiguous: numpy sums a strided row in another order (other last bits).
+    ys = np.ascontiguousarray(ys)
+    # Class moments, every input at once.
+    mean = np.add.reduceat(ys, starts, axis=1) / n_c
+    dev = ys - np.repeat(mean, n_c, axis=1)
+    sd = np.sqrt(np.add.reduceat(dev * dev, starts, axis=1) / np.maximum(n_c - 1, 1))
+    spread = np.maximum.reduceat(ys, starts, axis=1) - np.minimum.reduceat(ys, starts, axis=1)
     # A class with one value has no density; Plischke et al. and SALib leave it out.
     ok = spread > 0
-    h = np.where(ok, widen * np.sqrt(var) * (0.75 * n_c) ** -0.2, 1.0)
-    scale = np.where(ok, 1.0 / (n_c * h * _SQRT_2PI), 0.0)
-    f_c = _kde(ys, starts, n_c, scale, 1.0 / h, grid)
-    n_lab = starts.size  # equal-frequency classes: none is empty
-    delta = _l1_share(f_c, n_c * ok, f_y, grid, n)
-    pair = np.arange(n_lab) // 2
-    w = np.bincount(pair, weights=n_c * ok)
-    merged = np.zeros((w.size, grid.size))
-    np.add.at(merged, pair, f_c * (n_c * ok)[:, None])
-    merged /= np.where(w > 0, w, 1.0)[:, None]
-    fewer = _l1_share(merged, np.where(w > 0, np.bincount(pair, weights=n_c), 0.0), f_y, grid, n)
-    return delta, fewer, n_c, mean
+    h, scale = _bandwidth_scales(sd, n_c, ok, 1.0)
+    _, wide_scale = _bandwidth_scales(sd, n_c, ok, WIDER)
+    # Kernel sums at both bandwidths, for the classes and (once) for the whole sample.
+    f_c, f_wide = np.empty((2, ys.shape[0], cls.m, grid.size))
+    for i in range(ys.shape[0]):
+        f_c[i], f_wide[i] = _kde(ys[i], starts, n_c, scale[i], 1.0 / h[i], grid, wide_scale[i])
+    f_y, f_y_wide = _density(ys[0], grid)
+    # Plischke et al.'s eq. 26 at both bandwidths, and over classes merged in pairs (the
+    # size-weighted mean of the two densities, so only the class width differs).
+    weight = n_c * ok
+    delta = _l1_share(f_c, weight, f_y, grid, n)
+    wider = _l1_share(f_wide, weight, f_y_wide, grid, n)
+    w = _pairs(weight)
+    merged = _pairs(f_c * weight[..., None]) / np.where(w > 0, w, 1.0)[..., None]
+    fewer = _l1_share(merged, np.where(w > 0, _pairs(n_c[None, :]), 0.0), f_y, grid, n)
+    s1 = np.sum(n_c / n * (mean - ys.mean(axis=1, keepdims=True)) ** 2, axis=1) / ys.var(axis=1)
+    return np.stack([delta, _jackknife(delta, wider, fewer, cls.m), s1])
 
 
-def _l1_share(f_c: np.ndarray, weight: np.ndarray, f_y: np.ndarray, grid: np.ndarray, n: int) -> float:
-    """``Σ_c weight_c / (2 n) ∫ |f_Y − f_c|``: Plischke et al.'s eq. 26."""
-    l1 = np.trapezoid(np.abs(f_y[None, :] - f_c), grid, axis=1)
-    return float(np.sum(weight / (2.0 * n) * l1))
+def _l1_share(f_c: np.ndarray, weight: np.ndarray, f_y: np.ndarray, grid: np.ndarray, n: int) -> np.ndarray:
+    """``Σ_c weight_c / (2 n) ∫ |f_Y − f_c|`` per input: Plischke et al.'s eq. 26.
 
-
-def _delta_s1_kde(ys: np.ndarray, labels: np.ndarray, grid: np.ndarray,
-                  f_y: dict[float, np.ndarray]) -> tuple[float, float, float]:
-    """delta (SALib's), delta with its biases jackknifed away, and S1, of one sorted output.
-
-    ``f_y`` maps 1 and :data:`WIDER` (bandwidth factors) to the unconditional density.
+    ``f_c`` has shape (inputs, classes, grid points), ``weight`` (inputs, classes).
     """
-    delta, fewer, n_c, mean = _class_delta(ys, labels, grid, f_y[1.0])
-    wider = _class_delta(ys, labels, grid, f_y[WIDER], WIDER)[0]
-    s1 = float(np.sum(n_c / ys.size * (mean - ys.mean()) ** 2) / ys.var())
-    return delta, _jackknife(delta, wider, fewer, int(labels[-1]) + 1), s1
+    l1 = np.trapezoid(np.abs(f_y - f_c), grid, axis=-1)
+    return np.sum(weight / (2.0 * n) * l1, axis=-1)
 
 
 def _jackknife(delta: float, wider: float, fewer: float, m: int) -> float:
@@ -267,6 +355,25 @@ def _sorted_rows(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """
     n, d = order.shape
     return np.repeat(order.T.ravel(), counts[order.T].ravel()).reshape(d, n)
+
+
+def _resample_counts(n: int, resamples: int, rng: np.random.Generator):
+    """How often each row appears: once in the sample itself, then in each bootstrap resample."""
+    yield np.ones(n, dtype=np.int64)
+    for _ in range(resamples):
+        yield np.bincount(rng.integers(n, size=n), minlength=n)
+
+
+def _in_order(pool: ThreadPoolExecutor, fn, tasks, window: int):
+    """``fn(*task)`` for each task on ``pool``, results in the tasks' order, with at most
+    ``window`` tasks submitted ahead (each holds an output sorted by every input)."""
+    pending = deque()
+    for task in tasks:
+        pending.append(pool.submit(fn, *task))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_level: float = 0.95,
@@ -367,28 +474,32 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
             kinds.append((e, "kde", np.linspace(y[:, e].min(), y[:, e].max(), GRID_POINTS)))
     # Per element and resample: delta at Silverman's bandwidth, jackknifed delta, S1.
     res = np.full((k, resamples + 1, 3, d + 1), np.nan)
+    cls = _Classes.of(n)
 
-    def one_input(e, r, ys, grid, f_y, i):
-        res[e, r, :, i] = _delta_s1_kde(ys[i], labels, grid, f_y)
-
-    with _pool() as pool:
-        # Resamples are the outer loop so that memory stays O(n d) whatever their number.
-        for r in range(resamples + 1):
-            counts = np.ones(n, dtype=np.int64) if r == 0 else np.bincount(rng.integers(n, size=n), minlength=n)
+    def continuous():
+        """The (element, resample) pairs to estimate by kernel densities, with the output
+        sorted by each input; discrete elements are estimated on the way (they are cheap).
+        Resamples are the outer loop so that memory stays O(n d) whatever their number, and
+        the draws are made here, in order, whatever the threads do."""
+        for r, counts in enumerate(_resample_counts(n, resamples, rng)):
             rows = _sorted_rows(order, counts)  # (d + 1, n)
-            tasks = []
             for e, kind, extra in kinds:
                 if kind == "discrete":
                     values, codes = extra
                     delta, s1 = _delta_s1_discrete(codes[rows], labels, values.size, values)
                     res[e, r] = delta, delta, s1  # frequencies are not smoothed: nothing to jackknife
-                    continue
-                ys = y[:, e][rows]
-                f_y = {widen: _density(ys[0], extra, widen) for widen in (1.0, WIDER)}
-                tasks += [(e, r, ys, extra, f_y, i) for i in range(d + 1)]
-            # Each task writes its own cell, so the numbers do not depend on the threads' order.
-            for _ in pool.map(lambda t: one_input(*t), tasks):
-                pass
+                else:
+                    yield e, r, y[:, e][rows], extra
+
+    def estimate(e, r, ys, grid):
+        return e, r, _kde_estimates(ys, cls, grid)
+
+    threads = _threads()
+    with _pool() as pool:
+        # Each (element, resample) is estimated on its own, so the numbers do not depend on
+        # the threads' order.
+        for e, r, est in _in_order(pool, estimate, continuous(), window=2 * threads):
+            res[e, r] = est
     res[..., flat_x] = np.nan
     from scipy.stats import norm  # slow to import; needed once, here
 

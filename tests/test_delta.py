@@ -200,3 +200,49 @@ def test_too_few_rows_is_an_error():
     with pytest.raises(InternalError, match=r"x: must have at least 20 rows; got 19"):
         delta_indices(np.random.default_rng(0).random((19, 3)), np.arange(19.0), params=NAMES,
                       rng=np.random.default_rng(0))
+
+
+def _kernel_sums(y, starts, n_c, scale, h, grid):
+    """Kernel sums straight from their definition, one class at a time (bandwidths ``h``)."""
+    out = []
+    for s, m, sc, hc in zip(starts, n_c, scale, h):
+        out.append(sc * np.exp(-0.5 * ((grid[None, :] - y[s:s + m, None]) / hc) ** 2).sum(axis=0))
+    return np.array(out)
+
+
+def test_wider_kernel_sums_from_the_square_root_equal_their_definition():
+    from analysis import delta
+
+    rng = np.random.default_rng(7)
+    y = np.r_[rng.normal(size=1500), rng.lognormal(2.0, 1.5, size=1500)]  # far ends need the clamp
+    starts, n_c = np.array([0, 700, 1500, 1501]), np.array([700, 800, 1, 1499])
+    scale, wide_scale = np.array([0.3, 2.0, 0.0, 1.5]), np.array([0.2, 1.0, 0.0, 4.0])
+    h = np.array([0.25, 2.0, 1.0, 1 / 60])
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    narrow, wide = delta._kde(y, starts, n_c, scale, 1.0 / h, grid, wide_scale)
+    for got, want in ((narrow, _kernel_sums(y, starts, n_c, scale, h, grid)),
+                      (wide, _kernel_sums(y, starts, n_c, wide_scale, np.sqrt(2.0) * h, grid))):
+        peak = want.max(axis=1, keepdims=True)
+        assert (np.abs(got - want) <= 1e-12 * peak).all()
+        assert got[2].tolist() == [0.0] * grid.size  # a one-value class is left out
+    # One bandwidth alone gives the same narrow sums, bit for bit.
+    np.testing.assert_array_equal(delta._kde(y, starts, n_c, scale, 1.0 / h, grid), narrow)
+
+
+def test_estimates_vectorised_over_inputs_equal_one_input_at_a_time():
+    # Implementation check: the class moments and L1 distances of all inputs at once are
+    # those of each input alone, bit for bit (no input's numbers leak into another's). The
+    # unconditional density comes from the first row, so each input goes with row 0.
+    from analysis import delta
+
+    rng = np.random.default_rng(8)
+    n = 999
+    x = rng.random((n, 4))
+    y = np.sin(5 * x[:, 0]) + x[:, 1] ** 2 + 0.1 * rng.normal(size=n)
+    ys = y[np.argsort(x, axis=0, kind="stable").T]
+    cls = delta._Classes.of(n)
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    together = delta._kde_estimates(ys, cls, grid)
+    alone = np.column_stack([delta._kde_estimates(ys[[0, i]], cls, grid)[:, 1] for i in range(4)])
+    np.testing.assert_array_equal(together, alone)
+    assert together[0, 0] > 0.3 > together[0, 3]  # x1 drives y, x4 does not
