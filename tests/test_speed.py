@@ -195,3 +195,13 @@ def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reporte
                                      "xelatex failed on appendix.zh.tex: ! Undefined control sequence.")
     (app / "appendix.tex").write_text(TEX % r"\broken")  # the English one fails too: it is named first
     assert compile_pdf(tmp_path) == (None, "xelatex failed on appendix.tex: ! Undefined control sequence.")
+
+
+def test_every_module_the_side_run_fork_server_preloads_exists():
+    """Implementation check: multiprocessing ignores a preload name that fails to import, so a
+    misspelt or moved module would silently leave each worker to import it again."""
+    from mcsens import sides
+
+    for name in sides._PRELOAD:
+        assert importlib.util.find_spec(name) is not None, name
+    assert {"mcsens.runner", "netCDF4", "dask.distributed"} <= set(sides._PRELOAD)
