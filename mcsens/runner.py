@@ -12,8 +12,6 @@ from start to finish.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import signal
 import sys
 import threading
@@ -37,6 +35,7 @@ from analysis.methods import check_study, designs, load_study
 
 from . import talk
 from .examples import default_study
+from .sides import finish_sides, start_sides
 
 DEFAULT_ROOT = Path("runs")
 
@@ -341,12 +340,12 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
         side = None
         try:
             if not until_converged:  # side runs do not depend on the main one's N: start them now
-                side = _start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
+                side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
             _evaluate_stage(run, allow_failures=allow)
             if until_converged:
                 _converge(run, max_samples or 16 * run.study.sampling.samples, allow_failures=allow)
-                side = _start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
-            _finish_sides(run, side)
+                side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
+            finish_sides(run, side)
             _finish(run, started, figures=figures, appendix=appendix)
         except BaseException as e:
             if side is not None:
@@ -556,7 +555,9 @@ def _finish(run: _Session, started: float, *, figures: bool, appendix: bool) -> 
     # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
     run.manifest.update(status="complete", timings={"finished": store.utc_now(),
                                                     "wall_s": round(time.perf_counter() - started, 3)})
-    _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False, sealed=run.sealed)
+    if figures or appendix:  # else the run's record would be read for nothing (a side run: neither)
+        _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False,
+                     sealed=run.sealed)
 
 
 def _failed(run: _Session, e: BaseException) -> BaseException:
@@ -637,282 +638,22 @@ def _cluster(workers: int | None, scheduler: str | None, given=None):
             cluster.close()
 
 
-#: Side runs (variants and shift re-runs) of fewer model runs than this in all run in process:
-#: a worker process costs about a second of imports, more than such runs save.
-POOL_MIN_RUNS = 50_000
-
-
-@dataclass
-class _Side:
-    """One run beside the main one: a variant or a ``shift_runs`` re-run.
-
-    ``done`` is a complete earlier run to reuse; otherwise ``call`` holds the keyword
-    arguments of the :func:`run_study` that makes (or resumes) it.
-    """
-
-    kind: str  # "variant" or "shift"
-    label: str  # what the stage line names
-    done: Path | None = None
-    call: dict | None = None
-    runs: int = 0  # model runs it evaluates (0 when reused)
-    param: str = ""
-    fraction: float = 0.0
-
-
-def _plan_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, workers, scheduler) -> list[_Side]:
-    """A :class:`_Side` per ``[analysis].variants`` file, in the study's order."""
-    base = _study_file(manifest["study"]).parent
-    root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
-    n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
-    common = dict(workers=workers, scheduler=scheduler, figures=False, appendix=False, variants=False)
-    sides = []
-    for k, v in enumerate(study.analysis.variants, 1):
-        label = f"variant {k}/{len(study.analysis.variants)}: {v}"
-        path = base / v
-        vs = load_study(path)
-        earlier = _earlier_variant_run(root / vs.name, run_dir, vs.sha256)
-        if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
-            sides.append(_Side("variant", label, done=earlier))
-        elif earlier is not None:  # this run was stopped while the variant ran: finish it
-            sides.append(_Side("variant", label, call=dict(path=path, resume=earlier, **common), runs=1))
-        else:
-            # Designs differ in what a sample size may be: keep Sobol's power of two and replicates.
-            size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
-            runs = sum(d.n_samples for d in designs_of(vs.replace(samples=size)).values())
-            sides.append(_Side("variant", label, runs=runs,
-                               call=dict(path=path, samples=size, out=root, variant_of=run_dir, **common)))
-    return sides
-
-
-def _plan_shifts(run: "_Session", *, workers, scheduler) -> list[_Side]:
-    """One run per range move of each ``[report] shift_runs`` input, like the variants'.
-
-    Each move's flattened study goes to ``<run>/shifts/<param>±NN.toml`` (rewritten with the
-    same bytes on a resume) and runs into ``<name>-shift/`` beside this run's folder, as a
-    Latin hypercube of as many independent draws as a variant run has (``2 R n`` for a Sobol
-    design at ``n = variant_samples``: the A and B rows); a complete earlier run of the same
-    file is reused, an unfinished one resumed. The manifest's ``shift_runs`` lists
-    ``{param, fraction, run}`` for the appendix.
-    """
-    from study.shifts import RANGE_MOVES, shifted_text, tag
-
-    study, root = run.study, run.run_dir.parent.parent
-    folder = run.run_dir / "shifts"
-    folder.mkdir(exist_ok=True)
-    n = min(study.analysis.variant_samples or study.sampling.samples, study.sampling.samples)
-    draws = 2 * study.sampling.replicates * n if study.sampling.method == "sobol" else n
-    # As many samples per chunk as the main run's (each chunk costs a write: 16 chunks of a
-    # Latin re-run cost twice its evaluation), at most the whole re-run.
-    chunk = min(draws, study.sampling.chunk_rows * run.designs[study.sampling.method].block_size)
-    common = dict(workers=workers, scheduler=scheduler, figures=False, appendix=False, variants=False)
-    sides = []
-    for param in study.report.shift_runs:
-        for c in RANGE_MOVES:
-            path = folder / f"{tag(param, c)}.toml"
-            path.write_text(shifted_text(study, param, c, draws, chunk), encoding="utf-8")
-            side = _Side("shift", f"shift re-run: {path.name}", param=param, fraction=c)
-            earlier = _earlier_variant_run(root / (study.name + "-shift"), run.run_dir, chain_sha256(path))
-            if earlier is not None and store.Manifest.load(earlier)["status"] == "complete":
-                side.done = earlier
-            elif earlier is not None:
-                side.call, side.runs = dict(path=path, resume=earlier, **common), 1
-            else:
-                side.call, side.runs = dict(path=path, out=root, variant_of=run.run_dir, model_dir=run.study_dir,
-                                            **common), draws
-            sides.append(side)
-    return sides
-
-
-def _side_jobs(sides: list[_Side], jobs: int | None, dask: bool) -> int:
-    """How many worker processes evaluate the side runs (1: in this process, in order)."""
-    todo = [s for s in sides if s.call is not None]
-    if jobs is not None:
-        return max(1, min(jobs, len(todo)))
-    if dask or len(todo) < 2 or sum(s.runs for s in todo) < POOL_MIN_RUNS or not _main_reimportable():
-        return 1  # a cluster evaluates them already; too little work to pay for the workers; or see below
-    return max(1, min(_cores(), len(todo)))
-
-
-def _main_reimportable() -> bool:
-    """Whether a worker process may import this program's main module (multiprocessing does).
-
-    The ``study`` command, ``python -m``, a notebook and a script that guards its work with
-    ``if __name__ == "__main__":`` may; an unguarded script would run again in each worker,
-    so there the side runs stay in process unless ``jobs`` is given.
-    """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name.endswith("__main__"):  # python -m PKG: multiprocessing skips it
-        return True
-    path = getattr(main, "__file__", None)
-    if path is None:  # interactive or a notebook: nothing to import
-        return True
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return re.search(r"""__name__\s*==\s*['"]__main__['"]""", text) is not None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-class _SideRuns:
-    """The variants and shift re-runs of a run, evaluated in order or by worker processes.
-
-    Each side run is a whole :func:`run_study` of its own, so running several at once
-    changes no number: each run's design, seed and analysis are its study file's alone.
-    Workers come from a ``forkserver`` (a fresh interpreter that imports the toolkit once,
-    with one BLAS and OpenMP thread, and forks a worker per slot): forking this process
-    instead could copy a BLAS thread pool mid-lock and hang. Workers ignore Ctrl-C; the
-    main process stops them with SIGTERM, which each records as ``interrupted`` (so a
-    resume finishes them) before exiting.
-    """
-
-    def __init__(self, sides: list[_Side], jobs: int):
-        self.sides, self.jobs = sides, jobs
-        self.pool, self.futures = None, {}
-
-    def start(self) -> "_SideRuns":
-        """Submit the side runs to the workers (nothing happens here with one job)."""
-        if self.jobs > 1:
-            self.pool = _worker_pool(self.jobs)
-            talk.stage("%d variant and re-run runs in %d worker processes",
-                       sum(s.call is not None for s in self.sides), self.jobs)
-            for i, s in enumerate(self.sides):
-                if s.call is not None:
-                    self.futures[i] = self.pool.submit(_side_run, s.call)
-        return self
-
-    def finish(self) -> list[Path]:
-        """Every side run's directory, in the order planned (runs them now with one job)."""
-        from concurrent.futures import as_completed
-
-        dirs = [s.done for s in self.sides]
-        if self.pool is None:
-            for i, s in enumerate(self.sides):
-                talk.stage("%s", s.label)
-                if s.call is not None:
-                    dirs[i] = Path(run_study(**s.call))
-            return dirs
-        index = {f: i for i, f in self.futures.items()}
-        for f in as_completed(index):
-            i = index[f]
-            dirs[i] = Path(f.result())  # a side run's error ends this run, as in order
-            talk.stage("%s: done", self.sides[i].label)
-        self.close()
-        return dirs
-
-    def close(self, stop: bool = False) -> None:
-        """Shut the workers down; with ``stop``, SIGTERM the runs still going and wait for them."""
-        if self.pool is None:
-            return
-        pool, self.pool = self.pool, None
-        if stop:
-            for f in self.futures.values():
-                f.cancel()
-            for p in list(getattr(pool, "_processes", {}).values()):
-                with contextlib.suppress(OSError):
-                    os.kill(p.pid, signal.SIGTERM)
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_PRELOAD = ["mcsens.runner", "analysis.indices", "analysis.sobol", "study.evaluate"]
-
-
-def _worker_pool(jobs: int):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
-    # The fork server and its workers inherit the environment as it is when it starts: one
-    # BLAS/OpenMP thread each, since the workers already share the cores between them.
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
-    try:
-        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()  # now, while the environment says one thread
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return pool
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
-    talk.configure(-1)  # the main process says which side run finished; workers print warnings only
-
-
-def _side_run(call: dict) -> str:
-    return str(run_study(**call))
-
-
-def _start_sides(run: "_Session", variants: bool, jobs: int | None, *, workers, scheduler) -> "_SideRuns | None":
-    """Plan the run's variants and shift re-runs and start them (in workers, if any)."""
-    if not variants or not (run.study.analysis.variants or run.study.report.shift_runs):
-        return None
-    sides = []
-    if run.study.analysis.variants:
-        sides += _plan_variants(run.study, run.run_dir, run.manifest, workers=workers, scheduler=scheduler)
-    if run.study.report.shift_runs:
-        sides += _plan_shifts(run, workers=workers, scheduler=scheduler)
-    dask = bool(workers or scheduler or run.client is not None)
-    return _SideRuns(sides, _side_jobs(sides, jobs, dask)).start()
-
-
-def _finish_sides(run: "_Session", side: "_SideRuns | None") -> None:
-    """Wait for the side runs, compare the variants with this run and record both."""
-    if side is None:
-        return
-    from analysis.compare import main_compare
-
-    dirs = side.finish()
-    variant_dirs = [d for s, d in zip(side.sides, dirs) if s.kind == "variant"]
-    if variant_dirs:
-        talk.stage("%s: comparing the variants", run.study.name)
-        main_compare([run.run_dir, *variant_dirs], run.run_dir / "variants")
-        run.manifest.update(variants=[str(Path(d).resolve()) for d in variant_dirs])
-    shifts = [{"param": s.param, "fraction": s.fraction, "run": str(Path(d).resolve())}
-              for s, d in zip(side.sides, dirs) if s.kind == "shift"]
-    if shifts:
-        run.manifest.update(shift_runs=shifts)
-
-
-def _earlier_variant_run(folder: Path, parent: Path, sha256: str) -> Path | None:
-    """The latest run in `folder` started as a variant of `parent` from the same study file."""
-    found = None
-    for m in sorted(folder.glob("*/manifest.json")):
-        try:
-            data = store.Manifest.load(m.parent).data
-        except RunError:
-            continue
-        if data.get("variant_of") and Path(data["variant_of"]).resolve() == parent.resolve() \
-                and data.get("study", {}).get("sha256") == sha256:
-            found = m.parent
-    return found
-
-
 def _count_failures(run_dir: Path, manifest: store.Manifest) -> None:
+    """Record in the manifest how many samples of the run's results failed (``status`` not 0).
+
+    Only a run that allowed failures has a ``status`` variable; netCDF4 says whether a file
+    has one without xarray decoding its every variable (0.07 s of a 1.2 s shift re-run).
+    """
+    import netCDF4
     import xarray as xr
 
     failed = 0
     for f in sorted(run_dir.glob("results*.nc")):
+        with netCDF4.Dataset(f) as nc:
+            if "status" not in nc.variables:
+                continue
         with xr.open_dataset(f) as ds:
-            if "status" in ds:
-                failed += int((ds["status"] != 0).sum())
+            failed += int((ds["status"] != 0).sum())
     manifest.update(samples={"runs_failed": failed})
 
 

@@ -101,12 +101,17 @@ def _stopped(tmp_path, how, **kw):
 def _failed_in_process(tmp_path, monkeypatch):
     """The same run stopped by a model error, started in this process (no interpreter start-up)."""
     path = _study(tmp_path)
+    _raising_at(STOP, monkeypatch, run_study, path, out=tmp_path / "runs", figures=False, appendix=False)
+    return next((tmp_path / "runs").rglob("manifest.json")).parent
+
+
+def _raising_at(sample, monkeypatch, call, *args, **kwargs):
+    """``call(*args, **kwargs)`` with the model raising on the chunk holding `sample`."""
     with monkeypatch.context() as m:
-        m.setenv("TRUST_STOP_AT", STOP)
+        m.setenv("TRUST_STOP_AT", str(sample))
         m.setenv("TRUST_HOW", "raise")
         with pytest.raises(StudyError, match="raised RuntimeError: stopped"):
-            run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
-    return next((tmp_path / "runs").rglob("manifest.json")).parent
+            call(*args, **kwargs)
 
 
 def _resume(run_dir):
@@ -174,7 +179,7 @@ def test_two_resumes_at_once_end_in_one_complete_run_identical_to_an_uninterrupt
                    "stop it, then resume\n")
     manifest = _manifest(run_dir)
     assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
-    assert not _partial(run_dir).exists() and not (run_dir / "chunks").exists() and not list(run_dir.glob(".*.tmp"))
+    assert not _partial(run_dir).exists() and not list(run_dir.glob(".*.tmp"))
     _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
 
 
@@ -495,3 +500,114 @@ def test_a_run_killed_between_its_last_flush_and_the_rename_is_only_renamed_at_r
     _resume(run_dir)
     assert [r["b0"] for r in _records(run_dir)] == [b for b, _ in GRID]  # nothing evaluated again
     _assert_same_as_fresh(run_dir, path, tmp_path)
+
+
+# --- the store of one file written by region (results.nc.partial) and its records -------------
+
+def test_a_record_cut_mid_write_loses_only_its_region_and_the_records_after_it_are_read(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    index = run_dir / "chunks.jsonl"
+    whole = index.read_bytes()
+    cut = whole[:-40]  # the record of blocks 8-9 ends inside its sha256, without its newline
+    index.write_bytes(cut)
+    assert _kept(run_dir) == [0, 2, 4, 6]
+    _raising_at(224, monkeypatch, _resume, run_dir)  # a resume that stops again, on blocks 14-15
+    lines = index.read_bytes().splitlines()
+    assert lines[:5] == cut.splitlines()  # the cut line is left as it was, ended before the next record
+    assert [r["b0"] for r in _records(run_dir)] == [0, 2, 4, 6, 8, 10, 12]  # 8-9 evaluated again, 0-7 kept
+    assert _kept(run_dir) == [0, 2, 4, 6, 8, 10, 12]  # records written after the cut line are trusted
+    _resume(run_dir)
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_a_region_whose_deflated_bytes_are_damaged_is_evaluated_again_and_the_others_kept(tmp_path, monkeypatch):
+    import zlib
+
+    import netCDF4
+
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    part = _partial(run_dir)
+    with netCDF4.Dataset(part) as nc:
+        y = nc.variables["y"]
+        assert y.chunking() == [32] and y.filters()["complevel"] == 1  # blocks 2-3 of y: one deflated chunk
+        y.set_auto_maskandscale(False)
+        stream = zlib.compress(np.ascontiguousarray(y[32:64]).tobytes(), 1)
+    data = bytearray(part.read_bytes())
+    at = data.find(stream)
+    assert at > 0, "HDF5's deflate filter writes what zlib.compress(level=1) does: the chunk must be found"
+    data[at + len(stream) // 2] ^= 0xFF  # zlib's Adler-32 makes any change to the values an error to read
+    part.write_bytes(bytes(data))
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr == (f"warning: {part}: blocks 2–3 cannot be read (NetCDF: HDF error); they will be "
+                              "evaluated again\n")
+    assert [r["b0"] for r in _records(run_dir)[len(KEPT):]] == [2, 10, 12, 14]
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_a_partial_file_that_lost_its_last_regions_keeps_those_it_still_holds(tmp_path, monkeypatch):
+    path = _study(tmp_path)
+    append, early = store._append_line, tmp_path / "early.nc"
+
+    def copied_after_blocks_4_5(index, line):
+        append(index, line)
+        if json.loads(line)["b0"] == 4:  # flushed and recorded: the file as a backup taken now holds it
+            shutil.copyfile(Path(index).parent / "results.nc.partial", early)
+
+    monkeypatch.setattr(store, "_append_line", copied_after_blocks_4_5)
+    _raising_at(STOP, monkeypatch, run_study, path, out=tmp_path / "runs", figures=False, appendix=False)
+    monkeypatch.setattr(store, "_append_line", append)
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    part = _partial(run_dir)
+    shutil.copyfile(early, part)  # the same file (same store id), restored without blocks 6-9
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.splitlines() == [
+        f"warning: {part}: blocks {b}–{b + 1} lie beyond the end of the file (truncated); they will be evaluated "
+        "again" for b in (6, 8)]
+    assert [r["b0"] for r in _records(run_dir)[len(KEPT):]] == [6, 8, 10, 12, 14]
+    _assert_same_as_fresh(run_dir, path, tmp_path)
+
+
+def test_a_partial_file_without_its_records_is_evaluated_again_region_by_region(tmp_path, monkeypatch):
+    run_dir = _failed_in_process(tmp_path, monkeypatch)
+    (run_dir / "chunks.jsonl").unlink()  # values on disk that nothing vouches for
+    assert _kept(run_dir) == []
+    resumed = _cli("run", "--resume", run_dir, "--no-figures", "--no-appendix")
+    assert (resumed.returncode, resumed.stderr) == (0, "")
+    assert [r["b0"] for r in _records(run_dir)] == [b for b, _ in GRID]
+    _assert_same_as_fresh(run_dir, tmp_path / "t.toml", tmp_path)
+
+
+def test_a_run_stopped_in_its_second_design_keeps_the_sealed_first_and_the_recorded_regions(tmp_path,
+                                                                                            monkeypatch):
+    (tmp_path / "stoppable.py").write_text(MODEL)
+    (tmp_path / "trust_helper.py").write_text(HELPER)
+    path = write_study(tmp_path, "stoppable:f", samples=64, chunk_rows=2, methods='["sobol", "morris"]',
+                       extra="morris_trajectories = 8")
+    append = store._append_line
+
+    def killed_at_morris_4(index, line):
+        rec = json.loads(line)
+        if (rec["design"], rec["b0"]) == ("morris", 4):
+            raise _Killed()
+        append(index, line)
+
+    monkeypatch.setattr(store, "_append_line", killed_at_morris_4)
+    with pytest.raises(_Killed):
+        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
+    monkeypatch.setattr(store, "_append_line", append)
+    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    sobol = [("sobol", b) for b, _ in GRID]
+    assert [(r["design"], r["b0"]) for r in _records(run_dir)] == [*sobol, ("morris", 0), ("morris", 2)]
+    assert (run_dir / "results.nc").exists() and (run_dir / "results-morris.nc.partial").exists()
+    sealed = (run_dir / "results.nc").read_bytes()
+    _resume(run_dir)
+    # 8 trajectories of 3 points, in regions of 2: only the two unrecorded Morris regions are evaluated.
+    assert [(r["design"], r["b0"]) for r in _records(run_dir)][len(sobol) + 2:] == [("morris", 4), ("morris", 6)]
+    assert (run_dir / "results.nc").read_bytes() == sealed
+    fresh = run_study(path, out=tmp_path / "fresh", figures=False, appendix=False)
+    for design in (None, "morris"):
+        with open_run(run_dir, design) as a, open_run(fresh, design) as b:
+            xr.testing.assert_identical(a.load().drop_attrs(), b.load().drop_attrs())
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "indices.csv"), pd.read_csv(fresh / "indices.csv"))

@@ -148,7 +148,7 @@ def _side_files(run_dir):
 
 @pytest.mark.slow  # two runs of three studies and four re-runs, one of them with worker processes
 def test_side_runs_in_worker_processes_give_the_files_of_side_runs_in_order(tmp_path):
-    from mcsens import runner
+    from mcsens import sides
 
     shutil.copy(MODELS / "slow_model.py", tmp_path)
     kw = dict(samples=64, chunk_rows=64, methods=ALL, extra='headline = ["y_high"]')
@@ -157,8 +157,8 @@ def test_side_runs_in_worker_processes_give_the_files_of_side_runs_in_order(tmp_
     main = write_study(tmp_path, "slow_model:evaluate", name="main", samples=64, chunk_rows=64,
                        extra='headline = ["y_high"]\nvariants = ["v1.toml", "v2.toml"]\n\n'
                              '[report]\nshift_runs = ["x2"]')
-    small = [runner._Side("variant", "", call={}, runs=64)] * 6
-    assert runner._side_jobs(small, None, False) == 1 and runner._side_jobs(small, 2, False) == 2  # too small alone
+    small = [sides._Side("variant", "", call={}, runs=64)] * 6
+    assert sides._side_jobs(small, None, False) == 1 and sides._side_jobs(small, 2, False) == 2  # too small alone
     alone = run_study(main, out=tmp_path / "in-order", figures=False, appendix=False, jobs=1)
     pooled = run_study(main, out=tmp_path / "pooled", figures=False, appendix=False, jobs=2)
     (files1, compare1, moves1), (files2, compare2, moves2) = _side_files(alone), _side_files(pooled)
@@ -195,3 +195,13 @@ def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reporte
                                      "xelatex failed on appendix.zh.tex: ! Undefined control sequence.")
     (app / "appendix.tex").write_text(TEX % r"\broken")  # the English one fails too: it is named first
     assert compile_pdf(tmp_path) == (None, "xelatex failed on appendix.tex: ! Undefined control sequence.")
+
+
+def test_every_module_the_side_run_fork_server_preloads_exists():
+    """Implementation check: multiprocessing ignores a preload name that fails to import, so a
+    misspelt or moved module would silently leave each worker to import it again."""
+    from mcsens import sides
+
+    for name in sides._PRELOAD:
+        assert importlib.util.find_spec(name) is not None, name
+    assert {"mcsens.runner", "netCDF4", "dask.distributed"} <= set(sides._PRELOAD)
