@@ -3,21 +3,24 @@
 Runs the flagship study (``params/asia_pacification.toml``: Sobol' with second order and
 grouped indices, Morris and delta, the analysis and scenario discovery; no figures or
 appendix) once per N, each in its own child process, and reads the child's peak resident
-set size from the kernel (``os.wait4``, ``ru_maxrss``: exact, not sampled). A poller also
-records the peak per stage (sampling + evaluation + writing ``results.nc``, then the
-analysis), switching stage when the manifest records ``evaluation_s``. Prints one line per
-N and the ratio of each peak to the smallest N's.
+set size from the kernel (``os.wait4``, ``ru_maxrss``: exact, not sampled; the largest of
+the child and the descendants it reaped, not their sum). A poller also records, every
+50 ms, the peak per stage of the main process's RSS and of the RSS summed over the main
+process and all its descendants ("tree": the side runs' worker processes, xelatex). The
+stage is the last stage line of the main run on the child's standard error
+(``mcsens.talk.stage``): evaluation (sampling, model, writing ``results.nc``), analysis,
+variants (waiting for the side runs and comparing), figures, appendix. Prints one line per
+N with the peaks, the seconds per stage, the disk used and the ratio of each peak to the
+first N's; the child's standard error is kept in ``<out>/mem-2^<log2n>.log``.
 
-With ``--outputs`` the figures and the appendix are built too (a third stage, from the
-manifest's ``complete``). With ``--main-job`` the README's main job runs exactly: the study
-file itself (not a copy), its variants and its shift re-runs (``[report] shift_runs``),
-figures and appendix; a stage ``variants`` then covers the variant and shift re-runs (from
-the manifest's ``analysis_s`` to its ``complete``). Those re-runs use ``variant_samples``,
-whatever N is.
+With ``--outputs`` the figures and the appendix are built too. With ``--main-job`` the
+README's main job runs exactly: the study file itself (not a copy), its variants and its
+shift re-runs (``[report] shift_runs``), figures and appendix. Those re-runs use
+``variant_samples``, whatever N is, in worker processes that run while the main run is
+evaluated: their memory is in the tree figures only.
 
 Run: ``python benchmarks/bench_memory.py [--log2n 14 18] [--outputs | --main-job] [--out DIR] [--keep]``
-(each run directory is deleted afterwards unless ``--keep``: at N = 2**18 ``results.nc``
-alone holds about 17 GB).
+(each run directory is deleted afterwards unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -71,36 +74,63 @@ def study_copy(dest: Path, source: Path = FLAGSHIP, **keys) -> Path:
     return dest
 
 
-def _main_manifest(out: Path) -> dict:
-    """The manifest of the run under ``out`` that is no variant or shift re-run of another."""
-    for path in out.glob("*/*/manifest.json"):
-        data = json.loads(path.read_text())
-        if data.get("variant_of") is None:
-            return data
-    return {}
+#: Stage lines of the main run on standard error (``mcsens.talk.stage``) and the stage each starts.
+_STAGE_WORDS = {"evaluating": "evaluation", "analysis": "analysis", "comparing": "variants",
+                "figures": "figures", "appendix": "appendix"}
+STAGES = ("evaluation", "analysis", "variants", "figures", "appendix")
 
 
-def _stage_peaks(proc: psutil.Process, out: Path, stop: threading.Event, peaks: dict) -> None:
-    """Poll the child's resident set size every 50 ms, attributing it to the current stage."""
-    stage = "evaluation"
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """Resident set size of ``proc``, and the sum of it and its descendants' (side-run workers, xelatex).
+
+    Read from ``/proc/<pid>/statm`` (cheap). The sum counts pages the forkserver's workers
+    share with each other once per process, so it is an upper bound on what the tree holds.
+    (The proportional set size would not be, but ``smaps_rollup`` walks each process's page
+    tables under its memory-map lock: polled every 50 ms it slowed a 3 GB evaluation severalfold.)
+    """
+    rss = proc.memory_info().rss
+    total = rss
+    for p in proc.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass  # a worker or xelatex that ended between the listing and the read
+    return rss, total
+
+
+def _read_stages(stream, name: str, state: dict, log) -> None:
+    """Follow the child's standard error: the main run's stage lines set ``state['stage']``."""
+    pattern = re.compile(rf"\b{re.escape(name)}: (\w+)")
+    for line in stream:
+        log.write(line)
+        log.flush()
+        m = pattern.search(line)
+        if m and m.group(1) in _STAGE_WORDS:
+            stage = _STAGE_WORDS[m.group(1)]
+            now = time.perf_counter()
+            state["seconds"][state["stage"]] = state["seconds"].get(state["stage"], 0.0) + now - state["since"]
+            state["stage"], state["since"] = stage, now
+
+
+def _stage_peaks(proc: psutil.Process, stop: threading.Event, state: dict, peaks: dict) -> None:
+    """Poll every 50 ms: the main process's RSS and the whole tree's, per current stage."""
     while not stop.is_set():
         try:
-            rss = proc.memory_info().rss
+            rss, tree = _tree_rss(proc)
         except psutil.Error:
             return
-        if stage != "outputs":
-            try:
-                data = _main_manifest(out)
-                if stage == "evaluation" and "evaluation_s" in data["timings"]:
-                    stage = "analysis"
-                if stage == "analysis" and "analysis_s" in data["timings"] and data.get("status") != "complete":
-                    stage = "variants"  # variant and shift re-runs (with --main-job)
-                if data.get("status") == "complete":
-                    stage = "outputs"  # figures and appendix (with --outputs or --main-job)
-            except (ValueError, KeyError, OSError):
-                pass  # caught mid-rename; read again next tick
+        stage = state["stage"]
         peaks[stage] = max(peaks.get(stage, 0), rss)
+        peaks["tree " + stage] = max(peaks.get("tree " + stage, 0), tree)
+        peaks["tree"] = max(peaks.get("tree", 0), tree)
         stop.wait(0.05)
+
+
+def study_name(study: Path) -> str:
+    """The ``[study] name`` of a study file (its stage lines start with it)."""
+    import tomllib
+
+    return tomllib.loads(study.read_text())["study"]["name"]
 
 
 def measure(log2n: int, out_root: Path, study: Path, keep: bool, outputs: bool = False,
@@ -108,34 +138,41 @@ def measure(log2n: int, out_root: Path, study: Path, keep: bool, outputs: bool =
     """Run the study at N = 2**log2n in a child process; its peak memory, timings and size.
 
     Without ``main_job`` the run has no variants or shift re-runs (``--no-variants``), and
-    without ``outputs`` no figures or appendix.
+    without ``outputs`` no figures or appendix. The child's standard error (its stage
+    lines) is kept in ``<out_root>/mem-2^<log2n>.log``.
     """
     out = Path(tempfile.mkdtemp(prefix=f"mem-2^{log2n}-", dir=out_root))
     cmd = [sys.executable, "-m", "study", "run", str(study), "--samples", str(2**log2n),
            *(() if main_job else ("--no-variants",)), *(() if outputs else ("--no-figures", "--no-appendix")),
            "--out", str(out)]
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = {"stage": "evaluation", "since": t0, "seconds": {}}
     peaks, stop = {}, threading.Event()
-    poller = threading.Thread(target=_stage_peaks, args=(psutil.Process(child.pid), out, stop, peaks))
-    poller.start()
-    # wait4 gives this child's own rusage; ru_maxrss is in KiB on Linux.
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
-    stop.set()
-    poller.join()
+    with open(out_root / f"mem-2^{log2n}.log", "w") as log:
+        reader = threading.Thread(target=_read_stages, args=(child.stderr, study_name(study), state, log))
+        poller = threading.Thread(target=_stage_peaks, args=(psutil.Process(child.pid), stop, state, peaks))
+        reader.start()
+        poller.start()
+        # wait4 gives this child's own rusage; ru_maxrss is in KiB on Linux (the largest of
+        # the child and its reaped descendants, not their sum).
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        stop.set()
+        poller.join()
+        reader.join()
+    state["seconds"][state["stage"]] = state["seconds"].get(state["stage"], 0.0) + wall - (state["since"] - t0)
     child.returncode = os.waitstatus_to_exitcode(status)
     run_dir = Path(child.stdout.read().strip().splitlines()[-1]) if child.returncode == 0 else None
     if run_dir is None:
         raise SystemExit(f"study run at N = 2^{log2n} failed with exit status {child.returncode}: {' '.join(cmd)}")
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     if not keep:
         shutil.rmtree(out)
     return {"log2n": log2n, "runs": manifest["samples"]["runs_completed"], "peak": usage.ru_maxrss * 1024,
-            "peak_eval": peaks.get("evaluation", 0), "peak_analysis": peaks.get("analysis", 0),
-            "peak_variants": peaks.get("variants", 0), "peak_outputs": peaks.get("outputs", 0),
-            "wall": wall, "timings": manifest["timings"], "disk": size}
+            "peaks": peaks, "seconds": state["seconds"], "wall": wall, "timings": manifest["timings"],
+            "disk": size}
 
 
 def main(argv=None) -> None:
@@ -156,19 +193,22 @@ def main(argv=None) -> None:
             "without its variants, " + ("with figures and appendix" if args.outputs else "no figures or appendix"))
     print(f"study {args.study.name}, {what}; peak RSS per run (kernel ru_maxrss); "
           f"load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'N':>8} {'model runs':>11} {'peak MiB':>9} {'eval MiB':>9} {'analysis MiB':>12} {'variants MiB':>12} "
-          f"{'outputs MiB':>11} {'eval s':>7} {'analysis s':>10} {'wall s':>7} {'disk GB':>8}  peak ratio  load after")
+    print("MiB: the main process's peak RSS per stage (50 ms poller); 'tree' is the peak of the sum of the "
+          "RSS of the main process and all its descendants (side-run workers, xelatex)")
+    print(f"{'N':>6} {'model runs':>11} {'peak':>6} {'tree':>6} " + " ".join(f"{s[:8]:>8}" for s in STAGES)
+          + " " + " ".join(f"{'t.' + s[:6]:>8}" for s in STAGES) + "  | seconds per stage: " + " ".join(
+              f"{s[:6]:>6}" for s in STAGES) + f" {'wall':>6} {'disk GB':>7}  ratio  load after")
     first = None
     for log2n in args.log2n:
         r = measure(log2n, args.out, study, args.keep, args.outputs or args.main_job, args.main_job)
         first = first or r["peak"]
-        t = r["timings"]
-        print(f"{'2^' + str(log2n):>8} {r['runs']:>11,} {r['peak'] / 2**20:>9.0f} {r['peak_eval'] / 2**20:>9.0f} "
-              f"{r['peak_analysis'] / 2**20:>12.0f} {r['peak_variants'] / 2**20:>12.0f} "
-              f"{r['peak_outputs'] / 2**20:>11.0f} "
-              f"{t.get('evaluation_s', float('nan')):>7.1f} "
-              f"{t.get('analysis_s', float('nan')):>10.1f} {r['wall']:>7.1f} {r['disk'] / 1e9:>8.2f}  "
-              f"{r['peak'] / first:.2f}x  {os.getloadavg()[0]:.2f}", flush=True)
+        p, sec = r["peaks"], r["seconds"]
+        print(f"{'2^' + str(log2n):>6} {r['runs']:>11,} {r['peak'] / 2**20:>6.0f} {p.get('tree', 0) / 2**20:>6.0f} "
+              + " ".join(f"{p.get(s, 0) / 2**20:>8.0f}" for s in STAGES) + " "
+              + " ".join(f"{p.get('tree ' + s, 0) / 2**20:>8.0f}" for s in STAGES) + "  | "
+              + " " * 20 + " ".join(f"{sec.get(s, 0):>6.1f}" for s in STAGES)
+              + f" {r['wall']:>6.1f} {r['disk'] / 1e9:>7.2f}  {r['peak'] / first:.2f}x  {os.getloadavg()[0]:.2f}",
+              flush=True)
 
 
 if __name__ == "__main__":

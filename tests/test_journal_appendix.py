@@ -179,3 +179,24 @@ def test_content_hash_read_in_blocks_of_rows_is_the_hash_read_whole(tmp_path):
     ds["y"][999, 2] += 1e-12
     ds.to_netcdf(tmp_path / "b.nc")
     assert content_sha256(tmp_path / "b.nc", block_bytes=7 * 24) != whole
+
+
+def test_content_hash_does_not_depend_on_the_chunk_cache(tmp_path, monkeypatch):
+    # Implementation check: each variable is read through a small chunk cache (netCDF-C's
+    # default kept up to 64 MiB per variable of a compressed file until it closed: 1.2 GB
+    # for a flagship results.nc at N = 2^14); the digest is the same with any cache size.
+    import analysis.run
+
+    rng = np.random.default_rng(4)
+    ds = xr.Dataset({"y": (("sample", "t"), rng.normal(size=(5000, 3))),
+                     "flag": ("sample", rng.integers(0, 2, 5000).astype("i1"))})
+    ds.to_netcdf(tmp_path / "a.nc", engine="netcdf4",
+                 encoding={"y": {"zlib": True, "chunksizes": (64, 3)}, "flag": {"zlib": True}})
+    default = content_sha256(tmp_path / "a.nc", block_bytes=1000)
+    monkeypatch.setattr(analysis.run, "CHUNK_CACHE_BYTES", 0)
+    assert content_sha256(tmp_path / "a.nc", block_bytes=1000) == default
+    monkeypatch.setattr(analysis.run, "CHUNK_CACHE_BYTES", 1 << 30)
+    assert content_sha256(tmp_path / "a.nc", block_bytes=1000) == default
+    ds["flag"][4999] = 1 - ds["flag"][4999]
+    ds.to_netcdf(tmp_path / "b.nc", engine="netcdf4", encoding={"flag": {"zlib": True}})
+    assert content_sha256(tmp_path / "b.nc", block_bytes=1000) != default
