@@ -83,3 +83,46 @@ def test_one_worker_or_one_job_saves_in_this_process(tmp_path):
     save_all([Job("b", draw), Job("c", draw)], tmp_path, save, workers=1)
     assert pids == [parent] * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png", "b.pdf", "b.png", "c.pdf", "c.png"]
+
+
+def _pid_save(fig, directory, name):
+    """A save() that records which process ran it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.pid").write_text(str(os.getpid()))
+    return [directory / f"{name}.pid"]
+
+
+def _failing_save(fig, directory, name):
+    raise OSError(f"disk full while writing {name}")
+
+
+@linux
+def test_background_saves_run_in_another_process_and_are_done_when_the_block_ends(specs, tmp_path):
+    from analysis.figures.parallel import background_saves, save_soon
+
+    fig = specs[0].draw()
+    with background_saves():
+        got = save_soon(fig, tmp_path / "bg", specs[0].name, save)
+        save_soon(fig, tmp_path / "bg", "who", _pid_save)
+    assert got == [tmp_path / "bg" / f"{specs[0].name}.pdf", tmp_path / "bg" / f"{specs[0].name}.png"]
+    assert int((tmp_path / "bg" / "who.pid").read_text()) != os.getpid()
+    direct = save(fig, tmp_path / "here", specs[0].name)
+    assert [p.read_bytes() for p in got] == [p.read_bytes() for p in direct]
+
+
+def test_outside_a_block_save_soon_saves_here_and_now(tmp_path):
+    from analysis.figures.parallel import save_soon
+
+    assert save_soon(None, tmp_path, "who", _pid_save) == [tmp_path / "who.pid"]
+    assert int((tmp_path / "who.pid").read_text()) == os.getpid()
+
+
+@linux
+def test_a_background_save_that_fails_fails_the_block(tmp_path, capfd):
+    from analysis.figures.parallel import background_saves, save_soon
+
+    with pytest.raises(InternalError, match=r"^analysis.figures.parallel: background_saves: could not save "
+                                            r"broken \(see the traceback above\)$"):
+        with background_saves():
+            save_soon(None, tmp_path, "broken", _failing_save)
+    assert "OSError: disk full while writing broken" in capfd.readouterr().err

@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
 
 from study.errors import InternalError
 
-__all__ = ["save_all", "default_workers"]
+__all__ = ["save_all", "default_workers", "background_saves", "save_soon"]
 
 # The jobs of the save_all call in progress: a forked worker finds them here, by index,
 # since the closures that draw the figures cannot be pickled.
@@ -107,3 +108,63 @@ def _one(i: int):
         except Exception:  # noqa: BLE001
             e = RuntimeError(f"figure {jobs[i].name!r}: {type(e).__name__}: {e}")
         return False, e
+
+
+# The worker processes of the background_saves block in progress, oldest first, with the
+# file each one writes; None outside such a block.
+_BACKGROUND: list | None = None
+
+
+@contextmanager
+def background_saves():
+    """Within this block :func:`save_soon` saves each figure in a forked process while the
+    caller goes on; the block ends when every one of them has finished.
+
+    The appendix draws a few figures of its own between the sections it computes: each
+    is saved on the other core while the next section is computed, instead of in turn.
+    At most one process per core (:func:`default_workers`) saves at a time.
+
+    Raises
+    ------
+    study.errors.InternalError
+        At the end of the block, if a figure could not be saved (its traceback is on
+        standard error).
+    """
+    global _BACKGROUND
+    outer, _BACKGROUND = _BACKGROUND, [] if sys.platform.startswith("linux") else None
+    try:
+        yield
+    finally:
+        pending, _BACKGROUND = _BACKGROUND, outer
+        failed = [name for proc, name in pending or () if _finished(proc) != 0]
+    if failed:
+        raise InternalError("analysis.figures.parallel", "background_saves",
+                            f"could not save {', '.join(failed)} (see the traceback above)")
+
+
+def save_soon(fig, directory: Path, name: str, save: Callable) -> list[Path]:
+    """``save(fig, directory, name)``: in a forked process inside :func:`background_saves`
+    (the files exist once the block ends), else here and now.
+
+    Returns
+    -------
+    list of Path
+        The files that are, or will be, written.
+    """
+    if _BACKGROUND is None or default_workers(2) < 2:
+        return save(fig, directory, name)
+    import multiprocessing
+
+    while len([p for p, _ in _BACKGROUND if p.exitcode is None]) >= default_workers(2) - 1:
+        next(p for p, _ in _BACKGROUND if p.exitcode is None).join()  # the oldest still saving
+    directory.mkdir(parents=True, exist_ok=True)  # before the caller looks for the folder
+    proc = multiprocessing.get_context("fork").Process(target=save, args=(fig, directory, name),
+                                                       name=f"save {name}")
+    proc.start()
+    _BACKGROUND.append((proc, name))
+    return [directory / f"{name}.pdf", directory / f"{name}.png"]
+
+
+def _finished(proc) -> int:
+    proc.join()
+    return proc.exitcode
