@@ -62,11 +62,35 @@ def ess_threshold(n: int) -> float:
     return max(MIN_ESS, MIN_ESS_SHARE * n)
 
 
-def frozen(distribution: str, args: dict):
-    """The ``scipy.stats`` frozen distribution of a study file's distribution.
+class _Law:
+    """A continuous ``scipy.stats`` distribution with its arguments, as ``dist(*args, **kwds)``
+    would freeze it, for :func:`log_density` and ``support()``.
 
-    PERT, integer, categorical and ``scipy.*`` inputs come from
-    :func:`study.distributions.frozen`; read a law's density with :func:`log_density`
+    The same methods of the same distribution with the same arguments (the frozen object
+    calls exactly these), so the same numbers; but without the frozen object, which takes
+    about 5 ms to build (scipy writes its docstring) and which the break-even searches
+    built for each of about a thousand shifted laws of the flagship's appendix.
+    """
+
+    __slots__ = ("dist", "args", "kwds")
+
+    def __init__(self, dist, *args, **kwds):
+        self.dist, self.args, self.kwds = dist, args, kwds
+
+    def logpdf(self, x):
+        return self.dist.logpdf(x, *self.args, **self.kwds)
+
+    def support(self):
+        return self.dist.support(*self.args, **self.kwds)
+
+
+def frozen(distribution: str, args: dict):
+    """A study file's distribution, with its density (``logpdf``) and ``support()``.
+
+    Uniform, triangular, (truncated) normal, lognormal and log-uniform laws are the
+    ``scipy.stats`` distributions with their arguments (:class:`_Law`); PERT, integer,
+    categorical and ``scipy.*`` inputs are the frozen distributions of
+    :func:`study.distributions.frozen`. Read a law's density with :func:`log_density`
     (a discrete law has a mass function instead).
 
     Raises
@@ -88,20 +112,20 @@ def _frozen_once(distribution: str, items: tuple):
 def _freeze(distribution: str, args: dict):
     a = args
     if distribution == "uniform":
-        return stats.uniform(loc=a["low"], scale=a["high"] - a["low"])
+        return _Law(stats.uniform, loc=a["low"], scale=a["high"] - a["low"])
     if distribution == "triangular":
         width = a["high"] - a["low"]
-        return stats.triang((a["mode"] - a["low"]) / width, loc=a["low"], scale=width)
+        return _Law(stats.triang, (a["mode"] - a["low"]) / width, loc=a["low"], scale=width)
     if distribution == "normal":
-        return stats.norm(a["mean"], a["sd"])
+        return _Law(stats.norm, a["mean"], a["sd"])
     if distribution == "truncnormal":
         sd = a["sd"]
-        return stats.truncnorm((a["low"] - a["mean"]) / sd, (a["high"] - a["mean"]) / sd,
-                               loc=a["mean"], scale=sd)
+        return _Law(stats.truncnorm, (a["low"] - a["mean"]) / sd, (a["high"] - a["mean"]) / sd,
+                    loc=a["mean"], scale=sd)
     if distribution == "lognormal":
-        return stats.lognorm(a["sdlog"], scale=math.exp(a["meanlog"]))
+        return _Law(stats.lognorm, a["sdlog"], scale=math.exp(a["meanlog"]))
     if distribution == "loguniform":
-        return stats.loguniform(a["low"], a["high"])
+        return _Law(stats.loguniform, a["low"], a["high"])
     from study.distributions import frozen as other
 
     return other(distribution, a)
@@ -231,6 +255,17 @@ class NoDrawKept(StudyError):
     """A shift under which every importance weight is zero: beyond what the run can reweight."""
 
 
+def _shifts_key(shifts) -> tuple | None:
+    """A hashable key of a sequence of shifts (their inputs and every argument), or None if an
+    argument is a list (a categorical's levels): such shifts are recomputed each time."""
+    try:
+        key = tuple((s.param, tuple(sorted(s.args.items()))) for s in shifts)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 class Reweighter:
     """The independent draws of one run, ready to be reweighted.
 
@@ -281,6 +316,9 @@ class Reweighter:
         if self.n == 0:
             raise RunError(self.path, "", "has no successfully evaluated independent draws to reweight")
         self._logf = {}
+        # What each set of shifts gave (see _sums): the break-even searches of several
+        # outputs step through the same shifts, and each appendix language asks again.
+        self._memo = {}
 
     def is_probability(self, output: str) -> bool:
         """Whether an output is a 0/1 indicator (estimated as a probability)."""
@@ -363,6 +401,9 @@ class Reweighter:
             interval, which is conservative for a scrambled Sobol' design.
         """
         conf = self.study.analysis.conf_level if conf_level is None else conf_level
+        key = _shifts_key(shifts)
+        if key is not None and ("estimate", key, conf) in self._memo:  # asked again: another language
+            return self._memo["estimate", key, conf].copy()
         w = self.weights(shifts)
         total = w.sum()
         ess = float(total**2 / np.sum(w**2))
@@ -379,13 +420,36 @@ class Reweighter:
             rows.append({"output": o, "label": self.labels[o], "kind": kind, "baseline": float(y.mean()),
                          "value": value, "conf_low": lo, "conf_high": hi, "ess": ess, "n": self.n,
                          "low_ess": ess < ess_threshold(self.n)})
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        if key is not None:
+            self._memo["estimate", key, conf] = frame.copy()
+        return frame
 
     def value(self, output: str, shifts) -> tuple[float, float]:
         """``(estimate, ess)`` of one output under ``shifts`` (no interval; for searches)."""
-        w = self.weights(shifts)
-        total = w.sum()
-        return float(np.sum(w * self.y[output]) / total), float(total**2 / np.sum(w**2))
+        total, square, weighted = self._sums(shifts)
+        return float(weighted[output] / total), float(total**2 / square)
+
+    def _sums(self, shifts):
+        """``(sum w, sum w², {output: sum w y})`` under ``shifts``, each computed once per set of shifts.
+
+        The same sums, in the same order, that :meth:`value` took for one output, so an
+        estimate is the same number whichever output asked first. A set of shifts the run
+        cannot represent raises its error again, from the memo.
+        """
+        key = _shifts_key(shifts)
+        got = self._memo.get(key) if key is not None else None
+        if got is None:
+            try:
+                w = self.weights(shifts)
+                got = (w.sum(), np.sum(w**2), {o: np.sum(w * y) for o, y in self.y.items()})
+            except StudyError as e:
+                got = e
+            if key is not None:
+                self._memo[key] = got
+        if isinstance(got, StudyError):
+            raise got
+        return got
 
 
 # -- standard shift families, as fractions of an input's range --------------------------
@@ -554,14 +618,37 @@ def leading_inputs(run, output: str, k: int = 3) -> list[tuple[str, float]]:
     """
     from .run import read_run
 
-    ds = read_run(run).indices_group("sobol")
-    if ds is None:
+    run = read_run(run)
+    path = run.path / "indices.nc"
+    if not path.exists():
         return []
-    var = f"{output}__ST"
-    if var not in ds or ds[var].dims != ("param",):
+    totals = _total_orders(run, path)
+    if output not in totals:
         return []
-    st = ds[var].to_series().dropna().sort_values(ascending=False)
-    return [(str(p), float(v)) for p, v in st.head(k).items()]
+    return [(str(p), float(v)) for p, v in totals[output].head(k).items()]
+
+
+#: What :func:`_total_orders` read, by ``indices.nc`` path, size and modification time.
+_TOTALS: dict = {}
+
+
+def _total_orders(run, path) -> dict:
+    """``output -> its ST by parameter, largest first`` from ``indices.nc``'s ``sobol`` group.
+
+    Read once per state of the file (path, size and modification time): the appendix asks
+    for the leading inputs of each headline in each language, and the group, which also
+    holds the convergence arrays, took a second or more to read each time.
+    """
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _TOTALS:
+        ds = run.indices_group("sobol")
+        if len(_TOTALS) >= 16:  # a process that reads many runs keeps the last few
+            _TOTALS.clear()
+        _TOTALS[key] = {} if ds is None else {
+            v[: -len("__ST")]: ds[v].to_series().dropna().sort_values(ascending=False)
+            for v in ds.data_vars if v.endswith("__ST") and ds[v].dims == ("param",)}
+    return _TOTALS[key]
 
 
 def _table(frame: pd.DataFrame, conf: float) -> str:

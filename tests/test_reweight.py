@@ -250,3 +250,75 @@ def test_a_morris_run_is_refused(tmp_path):
     run = _run(path, tmp_path / "runs")
     with pytest.raises(RunError, match="a Morris design's points sit on a grid"):
         Reweighter(run)
+
+
+def test_value_is_the_self_normalised_average_and_is_computed_once_per_shift(rw):
+    """The memo (Reweighter._sums) gives the uncached arithmetic, whichever output asks first."""
+    s = parse_shift("x2=mode:0.45", rw.study)
+    w = rw.weights([s])
+    for output in ("y", "ok"):  # y first: ok's value then comes from the memo
+        value, ess = rw.value(output, [s])
+        assert value == float(np.sum(w * rw.y[output]) / w.sum())  # exactly, not approximately
+        assert ess == float(w.sum() ** 2 / np.sum(w**2))
+    calls = []
+    weights, rw.weights = rw.weights, lambda shifts: calls.append(shifts) or weights(shifts)
+    try:
+        rw.value("ok", [s])
+        rw.value("y", [parse_shift("x2=mode:0.45", rw.study)])  # an equal shift, another object
+        assert calls == []
+        rw.value("ok", [parse_shift("x2=mode:0.46", rw.study)])
+        assert len(calls) == 1
+    finally:
+        del rw.weights
+
+
+def test_a_refused_shift_is_refused_again_from_the_memo(rw):
+    shift = parse_shift("x1=low:0.5,high:0.50000001", rw.study)
+    for _ in range(2):
+        with pytest.raises(StudyError, match=r"^--shift: x1: must keep some of the run's draws"):
+            rw.value("ok", [shift])
+
+
+def test_an_estimate_asked_twice_is_an_equal_frame_the_caller_may_change(rw):
+    s = [parse_shift("x2=mode:0.5", rw.study)]
+    first = rw.estimate(s)
+    first.loc[0, "value"] = -1.0
+    again = rw.estimate(s)
+    assert again.loc[0, "value"] == float(np.sum(rw.weights(s) * rw.y["ok"]) / rw.weights(s).sum())
+
+
+@pytest.mark.parametrize("distribution,args,law", [
+    ("uniform", {"low": 0.2, "high": 0.9}, lambda: stats.uniform(loc=0.2, scale=0.7)),
+    ("triangular", {"low": 0.0, "mode": 0.3, "high": 1.0}, lambda: stats.triang(0.3, loc=0.0, scale=1.0)),
+    ("normal", {"mean": 1.0, "sd": 2.0}, lambda: stats.norm(1.0, 2.0)),
+    ("truncnormal", {"low": 0.0, "high": 1.0, "mean": 0.4, "sd": 0.3},
+     lambda: stats.truncnorm(-0.4 / 0.3, 0.6 / 0.3, loc=0.4, scale=0.3)),
+    ("lognormal", {"meanlog": 0.1, "sdlog": 0.5}, lambda: stats.lognorm(0.5, scale=np.exp(0.1))),
+    ("loguniform", {"low": 0.1, "high": 10.0}, lambda: stats.loguniform(0.1, 10.0))])
+def test_the_laws_give_scipys_frozen_densities_bit_for_bit(distribution, args, law):
+    """Implementation check: reweight.frozen skips building scipy's frozen object, not its arithmetic."""
+    from analysis.reweight import frozen
+
+    x = np.linspace(-1.0, 12.0, 1001)
+    got, want = frozen(distribution, args), law()
+    assert np.array_equal(got.logpdf(x), want.logpdf(x), equal_nan=True)
+    assert got.support() == want.support()
+
+
+def test_leading_inputs_are_read_again_when_indices_nc_changes(run, tmp_path):
+    import shutil
+
+    import xarray as xr
+
+    from analysis.reweight import leading_inputs
+
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    with xr.open_dataset(copy / "indices.nc", group="sobol") as ds:
+        sobol = ds.load()
+    st = sobol["ok__ST"].to_series().sort_values(ascending=False)
+    assert leading_inputs(copy, "ok", 2) == [(p, float(v)) for p, v in st.head(2).items()]
+    assert st.index[0] != "x3"  # x3 is the model's dummy input
+    sobol["ok__ST"] = xr.where(sobol["param"] == "x3", 0.9, 0.0)  # now it leads
+    sobol.to_netcdf(copy / "indices.nc", mode="a", group="sobol")
+    assert leading_inputs(copy, "ok", 1) == [("x3", 0.9)]

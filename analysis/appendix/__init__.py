@@ -21,6 +21,7 @@ from ..figures import figure_specs
 from ..figures.data import RunData, load_run
 from ..run import Run
 
+from ..figures.parallel import background_saves
 from ..figures.style import DPI, save, serif_files
 from ..textsafe import plain, unique_names, write_csv
 from .blocks import (Fig, Heading, Note, Para, Table, has_cjk, ref_name, table_latex, to_latex,
@@ -183,7 +184,11 @@ def build_appendix(run) -> Path:
     Path
         ``<run>/appendix/appendix.tex``.
     """
-    data = load_run(run)
+    with background_saves():  # the figures the sections draw are saved while the next is computed
+        return _build(load_run(run))
+
+
+def _build(data: RunData) -> Path:
     figs = _ensure_figures(data)
     blocks = appendix_blocks(data, figs)
     # The name goes into TeX comments only: one line (plain) keeps it inside the comment.

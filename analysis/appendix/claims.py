@@ -124,10 +124,15 @@ def variant_runs(data: RunData) -> list[tuple[str, Path]]:
 
 
 def _variant_probabilities(data: RunData, run: Path, names: list[str], conf: float) -> dict[str, tuple]:
-    with data.record.related(run).open_results() as ds:  # the variant's own record: verified once
-        keep = np.flatnonzero(iid_rows(ds))
-        rep = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
-        return {n: _share(read_rows(ds[n], keep).astype(float), rep, conf) for n in names if n in ds}
+    """Each observation's probability in a variant run; read once per :class:`RunData` (every
+    language's section tabulates the same numbers)."""
+    key = ("observations", str(run), tuple(names), conf)
+    if key not in data.kept:
+        with data.record.related(run).open_results() as ds:  # the variant's own record: verified once
+            keep = np.flatnonzero(iid_rows(ds))
+            rep = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
+            data.kept[key] = {n: _share(read_rows(ds[n], keep).astype(float), rep, conf) for n in names if n in ds}
+    return data.kept[key]
 
 
 def _verdict(stmt, main_p, rivals, lang) -> str:

@@ -80,6 +80,7 @@ def reading_probabilities(run: Path, conf_level: float = 0.95) -> pd.DataFrame:
 def _figure(shares: pd.DataFrame, labels: dict, figdir: Path, name: str) -> float:
     import matplotlib.pyplot as plt
 
+    from ..figures.parallel import save_soon
     from ..figures.style import save
 
     fig, ax = plt.subplots(figsize=(6.0, 0.5 + 0.45 * len(shares)))
@@ -94,7 +95,7 @@ def _figure(shares: pd.DataFrame, labels: dict, figdir: Path, name: str) -> floa
     ax.set_xlabel("Share of the headline's variance explained by the reading")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    save(fig, figdir, name)
+    save_soon(fig, figdir, name, save)  # on the other core, inside build_appendix
     width = fig.get_size_inches()[0]
     plt.close(fig)
     return float(width)

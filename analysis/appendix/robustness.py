@@ -109,23 +109,28 @@ class _Sealed:
     run: Run = field(compare=False)
 
 
-def _rerun_estimate(rerun: Run, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
+def _rerun_estimate(rerun: Run, o: str, is_p: bool, conf_level: float,
+                    outputs: tuple[str, ...] | None = None) -> tuple[float, float, float, int]:
     """``(value, low, high, N)`` of one output over a re-run's independent draws.
 
     A probability's interval is the headline table's (:func:`analysis.proportion.share_holds`:
     Student-t across replicate designs, else Wilson); a mean's the normal interval.
     Each appendix language asks for the same estimates: they are computed once per
-    sealed results file (its path, size and modification time).
+    sealed results file (its path, size and modification time). ``outputs`` are the
+    outputs read from it (``o`` among them; default every output along ``sample`` alone):
+    the section asks for a few headlines of a file that holds some fifty outputs.
     """
     st = rerun.file("results.nc").stat()
-    return _rerun_estimate_of(_Sealed(str(rerun.path), st.st_mtime_ns, st.st_size, rerun), o, is_p, conf_level)
+    return _rerun_estimate_of(_Sealed(str(rerun.path), st.st_mtime_ns, st.st_size, rerun), o, is_p, conf_level,
+                              outputs)
 
 
 @functools.lru_cache(maxsize=1024)
-def _rerun_estimate_of(rerun: _Sealed, o: str, is_p: bool, conf_level: float) -> tuple[float, float, float, int]:
+def _rerun_estimate_of(rerun: _Sealed, o: str, is_p: bool, conf_level: float,
+                       outputs: tuple[str, ...] | None = None) -> tuple[float, float, float, int]:
     from scipy import stats
 
-    columns, rep, n = _rerun_draws(rerun)
+    columns, rep, n = _rerun_draws(rerun, outputs)
     y = columns[o].astype(float)
     if is_p:
         value, _, low, high, _ = share_holds(y == 1, rep, conf_level)
@@ -145,7 +150,7 @@ def _rerun_rows(data, rw, o, p, lang):
             continue
         c, moved = item["fraction"], range_move(par.distribution, par.args, item["fraction"])
         value, low, high, n = _rerun_estimate(data.record.related(item["run"]), o, is_p,
-                                              rw.study.analysis.conf_level)
+                                              rw.study.analysis.conf_level, tuple(rw.outputs))
         rows.append([param_label(data, p, lang), tr(lang, "shift_range", c=_signed_pct(c),
                                                      change=_change(par.args, moved)),
                      _estimate(value, is_p), _interval(low, high, is_p), tr(lang, "rerun_n", n=n)])
@@ -156,12 +161,14 @@ def _rerun_rows(data, rw, o, p, lang):
 
 
 @functools.lru_cache(maxsize=64)
-def _rerun_draws(rerun: _Sealed) -> tuple[dict, np.ndarray | None, int]:
-    """A re-run's outputs along ``sample`` alone (its independent draws), its replicates and N, read in one opening."""
+def _rerun_draws(rerun: _Sealed, outputs: tuple[str, ...] | None = None) -> tuple[dict, np.ndarray | None, int]:
+    """A re-run's ``outputs`` along ``sample`` alone (default all; its independent draws), its
+    replicates and N, read in one opening."""
     run = rerun.run
     with run.open_results() as ds:
         keep = np.flatnonzero(iid_rows(ds))
-        columns = {k: read_rows(v, keep) for k, v in ds.data_vars.items() if v.dims == ("sample",)}
+        columns = {k: read_rows(v, keep) for k, v in ds.data_vars.items()
+                   if v.dims == ("sample",) and (outputs is None or k in outputs)}
         rep = read_rows(ds["replicate"], keep) if "replicate" in ds.coords else None
     return columns, rep, int(run.manifest["samples"]["N"])
 
@@ -209,6 +216,19 @@ def _joint_table(data, rw, o, first, second, lang) -> tuple[Table, bool]:
                  [0.3, None, None, None, None, None]), low_any
 
 
+def _reweighter(data: RunData, targets: list[str]) -> Reweighter:
+    """The run's draws of ``targets``, read once per :class:`RunData` and kept in ``data.kept``.
+
+    Only these outputs, over the draws the other tables use (at most MAX_DRAWS). Every
+    language's section reweights the same draws under the same shifts, so the one
+    reweighter's memo (:meth:`Reweighter.value`) serves them all.
+    """
+    key = ("robustness", tuple(targets))
+    if key not in data.kept:
+        data.kept[key] = Reweighter(data.record, outputs=targets, limit=draws.MAX_DRAWS)
+    return data.kept[key]
+
+
 def robustness(data: RunData, lang: str = "en") -> list:
     """The assumption-shift robustness section (see the module docstring)."""
     blocks = [Heading(tr(lang, "rob_h"), 2, "robustness")]
@@ -216,8 +236,7 @@ def robustness(data: RunData, lang: str = "en") -> list:
     if not targets:
         return blocks + [Note(tr(lang, "rob_none", why="no headline output along 'sample'"))]
     try:
-        # Only these outputs, over the draws the other tables use (at most MAX_DRAWS).
-        rw = Reweighter(data.record, outputs=targets, limit=draws.MAX_DRAWS)
+        rw = _reweighter(data, targets)
     except (ValueError, OSError) as e:  # StudyError and RunError are ValueErrors
         return blocks + [Note(tr(lang, "rob_none", why=getattr(e, "msg", str(e))))]
     blocks.append(Para(tr(lang, "rob_intro", n=rw.n, threshold=f"{ess_threshold(rw.n):.0f}",

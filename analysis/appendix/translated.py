@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from PIL import Image
-
 from ..figures import _stem
 from ..figures.data import RunData, distribution_outputs
-from ..figures.style import DPI, quiet_fonts, save
+from ..figures.parallel import save_soon
+from ..figures.style import png_width, quiet_fonts, save
 from ..figures.uncertainty import plot_distribution, plot_probability
 from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 from .claims import claims
@@ -53,9 +52,8 @@ def _figure(data: RunData, name: str, lang: str, draw) -> tuple[str, float]:
     name = f"{name}-{lang}"
     with quiet_fonts():  # matplotlib resolves the Chinese face's (absent) bold while drawing
         fig = draw()
-    save(fig, data.path / "figures", name)
-    with Image.open(data.path / "figures" / f"{name}.png") as im:
-        return name, im.size[0] / DPI
+    save_soon(fig, data.path / "figures", name, save)  # on the other core, inside build_appendix
+    return name, png_width(fig)
 
 
 def _headline(data: RunData, figs: dict, lang: str) -> list:

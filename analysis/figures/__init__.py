@@ -22,6 +22,7 @@ from ..noise import METHOD as NOISE
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .noise import plot_noise_share
+from .parallel import save_all
 from .scatter import categories_of, plot_scatter
 from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
                           plot_indices_over, plot_morris, plot_ranks, plot_s2)
@@ -268,13 +269,16 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 
 
-def build_figures(run) -> list[Path]:
+def build_figures(run, workers: int | None = None) -> list[Path]:
     """Write every figure the run supports to ``<run>/figures`` (PDF and PNG).
 
     Parameters
     ----------
     run : str, Path or analysis.run.Run
         A run directory (see ``docs/architecture.md``) or its record.
+    workers : int, optional
+        Processes that draw and save the figures (default: one per core, on Linux; see
+        :mod:`analysis.figures.parallel`); the files are the same with any number.
 
     Returns
     -------
@@ -283,7 +287,4 @@ def build_figures(run) -> list[Path]:
     """
     data = load_run(run)
     out = data.path / "figures"
-    paths: list[Path] = []
-    for spec in figure_specs(data):
-        paths += save(spec.draw(), out, spec.name)
-    return paths
+    return save_all(figure_specs(data), out, save, workers)

@@ -48,6 +48,9 @@ class RunData:
     constants: dict = field(default_factory=dict)
     record: Run | None = None  # the run's record, for a stage that needs more of it
     n_draws: int | None = None  # the run's independent draws; results holds the first MAX_DRAWS
+    # What a stage derived from these data and reuses, e.g. the appendix's reweighted
+    # draws, which the English and each translated appendix tabulate alike.
+    kept: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def shown(self) -> str:

@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
 
-__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "SERIF", "CJK_SERIF", "figure", "num", "save",
-           "serif_files", "style"]
+__all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "SERIF", "CJK_SERIF", "figure", "num", "png_width",
+           "save", "serif_files", "style"]
 
 MM = 1 / 25.4
 SINGLE = 89 * MM
@@ -194,3 +194,18 @@ def save(fig, directory: Path, name: str) -> list[Path]:
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
         fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
     return paths
+
+
+def png_width(fig) -> float:
+    """Width in inches of the 300-dpi PNG :func:`save` writes of ``fig``, known before it is written.
+
+    Agg makes the canvas ``int(width * dpi)`` pixels wide (the figure keeps its size: no
+    tight bounding box), so this is the PNG's pixel width over :data:`DPI`, the width the
+    appendix reads back from a PNG already on disk.
+
+    Examples
+    --------
+    >>> png_width(Figure(figsize=(SINGLE, 2))) == 1051 / DPI
+    True
+    """
+    return int(fig.get_figwidth() * DPI) / DPI

@@ -1,0 +1,170 @@
+"""Drawing and saving many figures at once, one process per core.
+
+Saving a figure (its layout, the PDF with its font subsets, the 300-dpi PNG) is nearly all
+of a figures stage's time, and it runs on one core: matplotlib holds the interpreter lock
+throughout. The figures of a run are independent of each other (each reads the run's data,
+already in memory, and writes only its own two files), so :func:`save_all` draws and saves
+them in worker processes forked from this one: the workers inherit the data and the figure
+functions without pickling or re-reading anything, and each file is byte for byte the one
+a single process writes (the figures' tests compare both ways).
+
+Forking is used on Linux only; elsewhere (macOS, where forking a process that has used
+some system frameworks is unsafe, and Windows, which cannot fork) and with one core the
+figures are saved here, one after the other.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Sequence
+
+from study.errors import InternalError
+
+__all__ = ["save_all", "default_workers", "background_saves", "save_soon"]
+
+# The jobs of the save_all call in progress: a forked worker finds them here, by index,
+# since the closures that draw the figures cannot be pickled.
+_JOBS: Sequence | None = None
+
+
+def default_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` figures: the cores this process may use, at most one per figure."""
+    if not sys.platform.startswith("linux"):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, jobs))
+
+
+def save_all(jobs: Sequence, directory: Path, save: Callable, workers: int | None = None) -> list[Path]:
+    """Draw and save every job, over ``workers`` processes (default :func:`default_workers`).
+
+    Parameters
+    ----------
+    jobs : sequence
+        Objects with a ``name`` (the file stem) and a ``draw()`` returning a figure, e.g.
+        :class:`analysis.figures.FigureSpec`.
+    directory : pathlib.Path
+        Folder the files go to.
+    save : callable
+        ``save(fig, directory, name) -> list of Path``, e.g. :func:`analysis.figures.style.save`.
+    workers : int, optional
+        1 saves here, in order; more fork that many worker processes (Linux only).
+
+    Returns
+    -------
+    list of Path
+        Each job's files, in the order of ``jobs`` whichever process wrote them.
+
+    Raises
+    ------
+    Exception
+        The first failing job's own exception (in the order of ``jobs``), or
+        :class:`study.errors.InternalError` if a worker process died.
+    """
+    workers = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
+    if workers <= 1 or not sys.platform.startswith("linux"):
+        return [p for job in jobs for p in save(job.draw(), directory, job.name)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _JOBS
+    _JOBS = (jobs, directory, save)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_one, range(len(jobs))))
+    except BrokenProcessPool as e:
+        raise InternalError("analysis.figures.parallel", "workers",
+                            f"a worker process died while saving figures to {directory}: {e}") from None
+    finally:
+        _JOBS = None
+    paths = []
+    for ok, got in done:
+        if not ok:
+            raise got
+        paths += got
+    return paths
+
+
+def _one(i: int):
+    """In a worker: draw and save job ``i``; ``(True, paths)``, or ``(False, exception)``.
+
+    An exception is returned, not raised, so that the parent raises it itself; one that
+    would not survive the trip (pickling) is replaced by a :class:`RuntimeError` with its text.
+    """
+    jobs, directory, save = _JOBS
+    try:
+        return True, save(jobs[i].draw(), directory, jobs[i].name)
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+        try:
+            pickle.loads(pickle.dumps(e))
+        except Exception:  # noqa: BLE001
+            e = RuntimeError(f"figure {jobs[i].name!r}: {type(e).__name__}: {e}")
+        return False, e
+
+
+# The worker processes of the background_saves block in progress, oldest first, with the
+# file each one writes; None outside such a block.
+_BACKGROUND: list | None = None
+
+
+@contextmanager
+def background_saves():
+    """Within this block :func:`save_soon` saves each figure in a forked process while the
+    caller goes on; the block ends when every one of them has finished.
+
+    The appendix draws a few figures of its own between the sections it computes: each
+    is saved on the other core while the next section is computed, instead of in turn.
+    At most one process per core (:func:`default_workers`) saves at a time.
+
+    Raises
+    ------
+    study.errors.InternalError
+        At the end of the block, if a figure could not be saved (its traceback is on
+        standard error).
+    """
+    global _BACKGROUND
+    outer, _BACKGROUND = _BACKGROUND, [] if sys.platform.startswith("linux") else None
+    try:
+        yield
+    finally:
+        pending, _BACKGROUND = _BACKGROUND, outer
+        failed = [name for proc, name in pending or () if _finished(proc) != 0]
+    if failed:
+        raise InternalError("analysis.figures.parallel", "background_saves",
+                            f"could not save {', '.join(failed)} (see the traceback above)")
+
+
+def save_soon(fig, directory: Path, name: str, save: Callable) -> list[Path]:
+    """``save(fig, directory, name)``: in a forked process inside :func:`background_saves`
+    (the files exist once the block ends), else here and now.
+
+    Returns
+    -------
+    list of Path
+        The files that are, or will be, written.
+    """
+    if _BACKGROUND is None or default_workers(2) < 2:
+        return save(fig, directory, name)
+    import multiprocessing
+
+    while len([p for p, _ in _BACKGROUND if p.exitcode is None]) >= default_workers(2) - 1:
+        next(p for p, _ in _BACKGROUND if p.exitcode is None).join()  # the oldest still saving
+    directory.mkdir(parents=True, exist_ok=True)  # before the caller looks for the folder
+    proc = multiprocessing.get_context("fork").Process(target=save, args=(fig, directory, name),
+                                                       name=f"save {name}")
+    proc.start()
+    _BACKGROUND.append((proc, name))
+    return [directory / f"{name}.pdf", directory / f"{name}.png"]
+
+
+def _finished(proc) -> int:
+    proc.join()
+    return proc.exitcode
