@@ -281,8 +281,10 @@ def _verify_sealed(run_dir: Path, manifest: dict, verified: dict) -> None:
 
 
 #: Attributes :func:`content_sha256` leaves out: where and when a file was written (the run
-#: folder's name, the hash of a manifest that every stage updates), not what it holds.
-PROVENANCE = frozenset({"run_dir", "source_manifest_sha256", "created", "history"})
+#: folder's name, the hash of a manifest that every stage updates, the random id the store
+#: gives each partial file so that a resume trusts only its own chunk records), not what it
+#: holds.
+PROVENANCE = frozenset({"run_dir", "source_manifest_sha256", "created", "history", "store_id"})
 
 
 #: Chunk cache of each variable while :func:`content_sha256` reads it.
