@@ -110,6 +110,25 @@ def test_ncdump_reads_a_run_with_its_packing_and_cf_attributes(float64_run):
         assert [int(v) for v in values] == ds.hot.values.astype(int).tolist()
 
 
+def test_r_ncdf4_reads_a_run_with_its_packing(float64_run):
+    # The promise is the files stay readable by R's ncdf4 (netCDF-C, no plugin):
+    # R reads the deflated doubles, the 0/1 output packed as a byte and the narrow integer,
+    # and gets the values Python stored, bit for bit (printed with 17 significant digits).
+    if shutil.which("Rscript") is None:
+        pytest.fail("Rscript with the ncdf4 package is needed: the files must stay readable by R")
+    script = ('library(ncdf4); nc <- nc_open(commandArgs(TRUE)[1]); '
+              'for (v in c("y", "hot", "count", "x1")) cat(v, sprintf("%.17g", ncvar_get(nc, v)), "\\n"); '
+              'nc_close(nc)')
+    out = subprocess.run(["Rscript", "-e", script, str(float64_run / "results.nc")], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr.strip().splitlines()[-1:]
+    read = {line.split()[0]: np.array(line.split()[1:], dtype=float) for line in out.stdout.splitlines() if line}
+    with open_run(float64_run) as ds:
+        for name in ("y", "hot", "count", "x1"):
+            np.testing.assert_array_equal(read[name], ds[name].values.astype(float), err_msg=name)
+        assert set(np.unique(read["hot"])) <= {0.0, 1.0}
+
+
 def test_float32_opt_in_stores_float_outputs_within_two_to_the_minus_24_and_inputs_exactly(tmp_path, float64_run):
     wide = float64_run
     # With failures recorded, an integer output stays float64 (a failed sample is NaN); 0/1 ones take -127.
