@@ -26,7 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-from scipy.stats import norm
 
 from study.errors import InternalError, RunError, StudyError
 from study.morris_design import group_membership, morris_step
@@ -204,6 +203,8 @@ def morris_indices(u: np.ndarray, y: np.ndarray, *, params: Sequence[str], num_l
     counts = np.zeros((resamples, r))
     np.add.at(counts, (np.arange(resamples)[:, None], draws), 1.0)
     boot = counts @ abs_ee.reshape(r, -1) / r  # (resamples, G*K)
+    from scipy.stats import norm  # here: scipy.stats costs ~0.9 s to import, and every command loads the registry
+
     conf = norm.ppf(0.5 + conf_level / 2) * boot.std(axis=0, ddof=1).reshape(g, -1)
     dims = ("element", "param")
     return xr.Dataset(

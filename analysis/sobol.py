@@ -96,7 +96,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from study.design import layout
 from study.errors import InternalError, StudyError
@@ -351,6 +350,8 @@ def _standardize(yk, n_salib):
 
 def _intervals(reps, boot, ci, conf_level):
     """Point estimates and intervals; each entry's last axis is the element."""
+    from scipy import stats  # here, not at import: the registry loads this module for every command
+
     out = {}
     r = len(next(iter(reps.values())))
     t = stats.t.ppf(0.5 + conf_level / 2, r - 1) if r > 1 else np.nan
@@ -533,6 +534,8 @@ def heavy_tail_notes(results: xr.Dataset, params, iid: np.ndarray) -> list[str]:
     more rows did not help. Normal, uniform and triangular inputs (kurtosis at most 0)
     reach the nominal level (``tests/test_sobol_properties.py``).
     """
+    from scipy import stats
+
     notes = []
     for p in params:
         k = float(stats.kurtosis(read_rows(results[p], iid)))
