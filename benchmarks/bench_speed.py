@@ -12,7 +12,9 @@ are exported to a temporary folder and run by both trees:
 - ``now (today's flagship)``: this tree's README main job as it stands, for the record.
 
 Each repeat runs them in fresh processes, alternately, so load from other jobs hits all
-alike. Prints each wall time and CPU time (user + system of the process and its workers),
+alike. Prints each wall time and CPU time (user + system of the process and of the children
+it waited for: a fork server's workers, which run today's side runs, are not among them, so
+"now" undercounts its CPU),
 the ratio of the best times, the stages from the manifests, and whether the main run's
 ``indices.csv`` (and the Ishigami study's) is byte-identical between the two codes on the
 same files.
@@ -127,7 +129,7 @@ def main(argv=None) -> None:
                     wall, cpu, run_dir = run(tree, tmp / f"run{k}-{i}", *extra)
                     best[name] = min(best[name], wall)
                     dirs[name] = run_dir
-                    print(f"  {name:<23} run {i + 1}: {wall:6.1f} s wall, {cpu:6.1f} s CPU  ({stages(run_dir)}; "
+                    print(f"  {name:<23} run {i + 1}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (waited-for processes)  ({stages(run_dir)}; "
                           f"load {os.getloadavg()[0]:.2f})")
             now = best["now (same study)"]
             print(f"{args.base}'s flagship study run, best of {args.repeat}: before {best['before']:.1f} s, "
@@ -141,8 +143,9 @@ def main(argv=None) -> None:
                 ish = str(same_files / "ishigami.toml")
                 runs = {name: run(tree, tmp / f"ishigami-{name}", ish, "--no-figures", "--no-appendix")[2]
                         for name, tree in (("before", base), ("now", ROOT))}
-                same = digest(runs["before"] / "indices.csv") == digest(runs["now"] / "indices.csv")
-                print(f"  {args.base}'s ishigami, indices.csv byte-identical before and now: {same}")
+                a, b = runs["before"] / "indices.csv", runs["now"] / "indices.csv"
+                print(f"  {args.base}'s ishigami, indices.csv byte-identical before and now: {digest(a) == digest(b)}"
+                      f" ({rows_differing(a, b)})")
             for name, d in dirs.items():
                 size = sum(f.stat().st_size for f in d.glob("results*.nc"))
                 print(f"  {name:<23} main run results*.nc: {size / 1e6:.1f} MB")
