@@ -226,9 +226,10 @@ class _SideRuns:
 
 #: What the fork server imports once for all its workers: the toolkit, and what every side
 #: run imports besides (netCDF4; dask.distributed, which xarray's ``to_netcdf`` imports to
-#: look for a distributed scheduler: 0.7 s of CPU in each worker otherwise).
+#: look for a distributed scheduler: 0.7 s of CPU in each worker otherwise; dask.array, which
+#: xarray imports at the first Variable a process builds: 0.24 s).
 _PRELOAD = ["mcsens.runner", "analysis.indices", "analysis.sobol", "analysis.convergence", "study.evaluate",
-            "netCDF4", "dask.distributed"]
+            "netCDF4", "dask.distributed", "dask.array"]
 
 
 def _worker_pool(jobs: int):
