@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from ..figures.data import RunData
-from ..textsafe import read_csv
+from ..textsafe import mathtext_escape, read_csv
 from .blocks import Fig, Heading, Para, Table, fmt, interval, pct
 
 __all__ = ["reading_runs", "reading_shares", "reading_probabilities", "readings"]
@@ -78,27 +78,30 @@ def reading_probabilities(run: Path, conf_level: float = 0.95) -> pd.DataFrame:
 
 
 def _figure(shares: pd.DataFrame, labels: dict, figdir: Path, name: str) -> float:
-    import matplotlib.pyplot as plt
+    """The reading's S1 and ST per headline, with their intervals, in the figures' style.
 
+    Drawn like the run's own figures (:mod:`analysis.figures.style`: STIX, the colour-blind
+    palette, a constrained layout) with the legend outside the axes, below, so that it
+    covers no bar and the axis label is not cut at the figure's edge.
+    """
     from ..figures.parallel import save_soon
-    from ..figures.style import save
+    from ..figures.style import PALETTE, SINGLE, figure, save, style
 
-    fig, ax = plt.subplots(figsize=(6.0, 0.5 + 0.45 * len(shares)))
-    y = np.arange(len(shares))
-    for off, index, colour in ((-0.18, "S1", "#4c72b0"), (0.18, "ST", "#dd8452")):
-        v = shares[index].to_numpy()
-        err = np.vstack([v - shares[f"{index}_low"].to_numpy(), shares[f"{index}_high"].to_numpy() - v])
-        ax.barh(y + off, v, height=0.34, color=colour, xerr=err, capsize=2, label=index)
-    ax.set_yticks(y, [labels.get(o, o) for o in shares["output"]])
-    ax.invert_yaxis()
-    ax.axvline(0, color="0.3", lw=0.6)
-    ax.set_xlabel("Share of the headline's variance explained by the reading")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    with style():
+        fig, ax = figure(width=1.6 * SINGLE, height=0.9 + 0.3 * len(shares))
+        y = np.arange(len(shares))
+        for off, index, colour in ((-0.18, "S1", PALETTE[0]), (0.18, "ST", PALETTE[1])):
+            v = shares[index].to_numpy()
+            err = np.vstack([v - shares[f"{index}_low"].to_numpy(), shares[f"{index}_high"].to_numpy() - v])
+            ax.barh(y + off, v, height=0.34, color=colour, xerr=err, capsize=2, label=index,
+                    error_kw={"elinewidth": 0.8, "capthick": 0.8})
+        ax.set_yticks(y, [mathtext_escape(labels.get(o, o)) for o in shares["output"]])  # labels are the user's text
+        ax.invert_yaxis()
+        ax.axvline(0, color="0.3", lw=0.6)
+        ax.set_xlabel("Share of the headline's variance explained by the reading")
+        fig.legend(frameon=False, loc="outside lower center", ncols=2)
     save_soon(fig, figdir, name, save)  # on the other core, inside build_appendix
-    width = fig.get_size_inches()[0]
-    plt.close(fig)
-    return float(width)
+    return float(fig.get_size_inches()[0])
 
 
 def _law(d) -> str:
