@@ -31,7 +31,8 @@ from study.spec import Study
 from study import store
 from study.store import file_sha256
 
-from analysis.methods import check_study, designs, load_study
+from analysis import METHODS
+from analysis.methods import check_study, designs, load_study, ranking
 
 from . import talk
 from .examples import default_study
@@ -51,11 +52,11 @@ def analysis_scope(study: Study) -> dict:
     skips them: ``"scenarios": False`` (PRIM and its tree took 1.5 of a re-run's 2.8 s).
     """
     a = study.analysis
-    if "sobol" in a.methods and study.sampling.method == "sobol":
-        methods = ["sobol"]
-    else:
-        methods = [m for m in ("delta",) if m in a.methods]
-    return {"methods": methods, "outputs": list(a.headline), "scenarios": False,
+    # compare ranks a run's drivers by the first method on the draws it has, in registry
+    # order (Sobol', then delta): that one alone, where the run's design allows it.
+    usable = [m.name for m in ranking(METHODS, on_draws=True)
+              if m.name in a.methods and (not m.sampling or study.sampling.method in m.sampling)]
+    return {"methods": usable[:1], "outputs": list(a.headline), "scenarios": False,
             "reason": "a variant run: study compare reads only its headline outputs' drivers"}
 
 
