@@ -537,6 +537,7 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                             samples={"N": run.study.sampling.samples, "runs_requested": runs})
         _evaluate(run.study, run.run_dir, run.manifest, study_dir=run.study_dir, client=run.client,
                   allow_failures=allow_failures, designs=run.designs)
+        _count_failures(run.run_dir, run.manifest)  # of the grown design, not the first N's
         run.sealed = store.seal(run.run_dir)
         run.manifest.update(sealed=run.sealed)
         _postprocess(run.run_dir, run.manifest, figures=False, appendix=False, sealed=run.sealed)

@@ -268,6 +268,19 @@ def test_cli_on_a_separate_scheduler_and_worker_processes(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(local / "indices.csv"), pd.read_csv(dist / "indices.csv"))
 
 
+def test_failures_are_recounted_when_until_converged_grows_the_design(tmp_path):
+    # Sobol' is refused with failures, so the run doubles N up to the budget; the manifest's
+    # count must be of the final design's failures (it once kept the first N's).
+    path = _study(tmp_path, model="broken_models:raises_on_some", samples=32, chunk_rows=8)
+    run_dir = run_study(path, out=tmp_path / "runs", allow_failures=True, until_converged=True, max_samples=128,
+                        figures=False, appendix=False)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    with open_run(run_dir) as ds:
+        failed = int((ds.status.values != 0).sum())
+        assert manifest["samples"]["N"] == 128 and ds.sizes["sample"] == manifest["samples"]["runs_requested"]
+    assert manifest["samples"]["runs_failed"] == failed > 0
+
+
 def test_until_converged_extends_the_same_design(tmp_path):
     (tmp_path / "lin.py").write_text(
         "import xarray as xr\n\ndef f(x):\n    return xr.Dataset({'y': 3 * x.x1 + x.x2})\n")
