@@ -172,10 +172,14 @@ def plot_probability(frame: pd.DataFrame, *, labels: dict[str, str], conf_level:
                          frame["conf_high"].to_numpy(float) - val])
         a.errorbar(val, y, xerr=err, fmt="o", color=PALETTE[0], ms=4, capsize=2.5,
                    lw=1.0)
-        # Narrow intervals hide behind the marker, so the label states them too.
+        # Narrow intervals hide behind the marker, so the label states them too. It is
+        # anchored so that it stays inside the axes (centred, it ran across the frame near
+        # 0 and 1) and drawn on white over the 50% line, which otherwise struck through it.
         for yi, v, lo, hi in zip(y, val, frame["conf_low"], frame["conf_high"]):
-            a.annotate(f"{v:.1%} ({lo:.1%}–{hi:.1%})", (v, yi), xytext=(0, 5), textcoords="offset points",
-                       ha="center", fontsize=7)
+            ha = "right" if v > 0.7 else "left" if v < 0.3 else "center"
+            a.annotate(f"{v:.1%} ({lo:.1%}–{hi:.1%})", (v, yi), xytext=(0, 6), textcoords="offset points",
+                       ha=ha, fontsize=7, zorder=3,
+                       bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
         a.set_yticks(y, [mathtext_escape(textwrap.fill(labels.get(o, o), 26))
                          for o in frame["output"]])
         a.set_xlim(0, 1)
