@@ -431,6 +431,26 @@ def test_observations_name_the_reading_they_support(claim_run):
                            f"the nearest rival, cl_rival, gives {100 * down[1]:.0f}%.") in md
 
 
+def test_a_copied_run_says_its_variant_runs_are_not_beside_it(claim_run, tmp_path):
+    # Copied without its variants' folders, the run's compare.csv still names cl_rival: the
+    # observations section must say that run is missing, not that none was compared.
+    import analysis.appendix as appendix
+
+    copy = copy_run(claim_run, tmp_path / "elsewhere")
+    keep, appendix._ensure_figures = appendix._ensure_figures, lambda data: {}
+    try:
+        build_appendix(copy)
+    finally:
+        appendix._ensure_figures = keep
+    md = (copy / "appendix" / "appendix.md").read_text(encoding="utf-8")
+    said = (f"1 of the variant runs this run was compared with are not beside it (under {tmp_path.name}/, as its "
+            "variants/compare.csv names them: a moved or copied run directory?), so their probabilities are not shown.")
+    assert markdown_escape(said) in md
+    assert "No variant runs were compared" not in md
+    obs = pd.read_csv(copy / "appendix" / "tables" / "observations.csv")
+    assert set(obs["reading"]) == {"cl_main"}
+
+
 def test_variants_are_reported_as_the_comparison_wrote_them(claim_run):
     compare = pd.read_csv(claim_run / "variants" / "compare.csv")
     assert list(compare["study"]) == ["cl_main", "cl_rival"]

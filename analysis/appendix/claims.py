@@ -103,24 +103,32 @@ def claims(data: RunData, lang: str = "en") -> list:
     return blocks + observations(data, lang)
 
 
-def variant_runs(data: RunData) -> list[tuple[str, Path]]:
-    """``(study name, run directory)`` of each variant run compared with this one.
+def variant_runs(data: RunData) -> tuple[list[tuple[str, Path]], list[str]]:
+    """``(study name, run directory)`` of each variant run compared with this one, and the
+    ``run`` names of those compared but not found.
 
     Read from the run's comparison table (``Run.table("compare")``: ``variants/compare.csv``,
     or ``compare.csv``), whose ``run`` column names each run as ``<study>/<run id>`` under
-    the same output root.
+    the same output root. A run directory moved or copied without its variants' folders
+    finds none of them: the section must say so rather than that none were compared.
     """
     df = data.record.table("compare")
     if df is None:
-        return []
+        return [], []
     df = df.drop_duplicates("run")
     root = data.path.parent.parent
-    out = []
-    for r in df.itertuples(index=False):
+    found, missing = [], []
+    for k, r in enumerate(df.itertuples(index=False)):
         run = root / str(r.run)
-        if run.resolve() != data.path.resolve() and (run / "results.nc").exists():
-            out.append((str(r.study), run))
-    return out
+        # compare writes the run it was asked about first (study compare RUN_DIR ...: into
+        # <first RUN_DIR>/variants): that row is this run, wherever its folder now is.
+        if k == 0 or run.resolve() == data.path.resolve():
+            continue
+        if (run / "results.nc").exists():
+            found.append((str(r.study), run))
+        else:
+            missing.append(str(r.run))
+    return found, missing
 
 
 def _variant_probabilities(data: RunData, run: Path, names: list[str], conf: float) -> dict[str, tuple]:
@@ -154,10 +162,12 @@ def observations(data: RunData, lang: str = "en") -> list:
         return []
     blocks = [Heading(tr(lang, "obs_h"), 3, "observations"), Para(tr(lang, "obs_intro"))]
     main_name = str(data.study["study"]["name"])  # required by the loader
+    found, missing = variant_runs(data)
     per_run = [(main_name, {n: _probability(data, n) for n in names})]
-    per_run += [(study, _variant_probabilities(data, run, names, data.conf_level))
-                for study, run in variant_runs(data)]
-    if len(per_run) == 1:
+    per_run += [(study, _variant_probabilities(data, run, names, data.conf_level)) for study, run in found]
+    if missing:
+        blocks.append(Para(tr(lang, "obs_missing_variants", n=len(missing), root=data.path.parent.parent.name)))
+    elif len(per_run) == 1:
         blocks.append(Para(tr(lang, "obs_no_variants")))
     rows, recs = [], []
     for n in names:

@@ -177,6 +177,11 @@ _T: dict[str, dict[str, str]] = {
     "obs_no_variants": {"en": "No variant runs were compared for this run, so only the main reading's "
                               "probabilities are shown.",
                         "zh": "本次运行未比较任何变体运行，因此只列出主解读下的概率。"},
+    "obs_missing_variants": {"en": "{n} of the variant runs this run was compared with are not beside it (under "
+                                   "{root}/, as its variants/compare.csv names them: a moved or copied run "
+                                   "directory?), so their probabilities are not shown.",
+                             "zh": "与本次运行比较过的变体运行中有 {n} 个不在其旁（按 variants/compare.csv，应在 "
+                                   "{root}/ 下：运行目录是否被移动或复制？），因此未列出它们的概率。"},
     "ratio_inf": {"en": "main reading 0", "zh": "主解读为 0"},
 }
 
