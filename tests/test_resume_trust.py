@@ -250,20 +250,26 @@ class _Killed(BaseException):
     """Stands for SIGKILL between a region's write and its record (no handler runs)."""
 
 
-def test_a_crash_between_a_region_write_and_its_record_evaluates_that_region_again(tmp_path, monkeypatch):
-    path = _study(tmp_path)
+def _killed_recording(monkeypatch, path, tmp_path, when) -> Path:
+    """Run ``path`` until the chunk record ``when(record)`` picks is about to be appended,
+    then stop it there (as a kill would); the run directory it leaves."""
     append = store._append_line
 
-    def killed_at_10(index, line):
-        if json.loads(line)["b0"] == 10:
+    def killed(index, line):
+        if when(json.loads(line)):
             raise _Killed()
         append(index, line)
 
-    monkeypatch.setattr(store, "_append_line", killed_at_10)
+    monkeypatch.setattr(store, "_append_line", killed)
     with pytest.raises(_Killed):
         run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
     monkeypatch.setattr(store, "_append_line", append)
-    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    return next((tmp_path / "runs").rglob("manifest.json")).parent
+
+
+def test_a_crash_between_a_region_write_and_its_record_evaluates_that_region_again(tmp_path, monkeypatch):
+    path = _study(tmp_path)
+    run_dir = _killed_recording(monkeypatch, path, tmp_path, lambda rec: rec["b0"] == 10)
     import netCDF4
 
     with netCDF4.Dataset(_partial(run_dir)) as nc:  # blocks 10-11 are in the file, unrecorded
@@ -585,19 +591,7 @@ def test_a_run_stopped_in_its_second_design_keeps_the_sealed_first_and_the_recor
     (tmp_path / "trust_helper.py").write_text(HELPER)
     path = write_study(tmp_path, "stoppable:f", samples=64, chunk_rows=2, methods='["sobol", "morris"]',
                        extra="morris_trajectories = 8")
-    append = store._append_line
-
-    def killed_at_morris_4(index, line):
-        rec = json.loads(line)
-        if (rec["design"], rec["b0"]) == ("morris", 4):
-            raise _Killed()
-        append(index, line)
-
-    monkeypatch.setattr(store, "_append_line", killed_at_morris_4)
-    with pytest.raises(_Killed):
-        run_study(path, out=tmp_path / "runs", figures=False, appendix=False)
-    monkeypatch.setattr(store, "_append_line", append)
-    run_dir = next((tmp_path / "runs").rglob("manifest.json")).parent
+    run_dir = _killed_recording(monkeypatch, path, tmp_path, lambda rec: (rec["design"], rec["b0"]) == ("morris", 4))
     sobol = [("sobol", b) for b, _ in GRID]
     assert [(r["design"], r["b0"]) for r in _records(run_dir)] == [*sobol, ("morris", 0), ("morris", 2)]
     assert (run_dir / "results.nc").exists() and (run_dir / "results-morris.nc.partial").exists()
