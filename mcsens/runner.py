@@ -36,7 +36,7 @@ from analysis.methods import check_study, designs, load_study, ranking
 
 from . import talk
 from .examples import default_study
-from .sides import finish_sides, start_sides
+from .sides import record_sides, start_sides, wait_sides
 
 DEFAULT_ROOT = Path("runs")
 
@@ -212,7 +212,12 @@ def design_attrs(study: Study, design) -> dict:
 
 
 def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool,
-                 analyze: bool = True, sealed: dict | None = None) -> None:
+                 analyze: bool = True, sealed: dict | None = None, saving: "_Saving | None" = None) -> None:
+    """Analysis, figures and appendix of a run, on one record of it.
+
+    ``saving`` is the run's figures, already being saved (:func:`_start_figures`): the
+    appendix is written meanwhile and waits for them only where it needs their files.
+    """
     from analysis.indices import analyze_run
     from analysis.run import read_run
 
@@ -225,25 +230,60 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
         t = time.perf_counter()
         analyze_run(run)
         timings["analysis_s"] = round(time.perf_counter() - t, 3)
-    if figures:
-        from analysis.figures import build_figures
+    if figures and saving is None:
+        saving = _start_figures(run)
 
-        talk.stage("%s: figures", run_dir.parent.name)
-        t = time.perf_counter()
-        build_figures(run)
-        timings["figures_s"] = round(time.perf_counter() - t, 3)
-    if appendix:
-        from analysis.appendix import build_appendix, compile_pdf
+    def figures_ready() -> None:  # once: the appendix calls it, and it is called after the appendix
+        if saving is not None and "figures_s" not in timings:
+            timings["figures_s"] = saving.wait()
 
-        talk.stage("%s: appendix", run_dir.parent.name)
-        t = time.perf_counter()
-        build_appendix(run)
-        _, how = compile_pdf(run)
-        manifest.update(appendix_pdf=how)
-        if how.startswith("xelatex failed"):
-            print(f"warning: {run_dir / 'appendix'}: {how}", file=sys.stderr)
-        timings["appendix_s"] = round(time.perf_counter() - t, 3)
+    try:
+        if appendix:
+            from analysis.appendix import build_appendix, compile_pdf
+
+            talk.stage("%s: appendix", run_dir.parent.name)
+            t = time.perf_counter()
+            figures_ready()  # TODO(merge): build_appendix(run, figures_ready=figures_ready)
+            build_appendix(run)
+            _, how = compile_pdf(run)
+            manifest.update(appendix_pdf=how)
+            if how.startswith("xelatex failed"):
+                print(f"warning: {run_dir / 'appendix'}: {how}", file=sys.stderr)
+            timings["appendix_s"] = round(time.perf_counter() - t, 3)
+        figures_ready()
+    except BaseException:
+        if saving is not None:
+            saving.cancel()
+        raise
     manifest.update(timings=timings)
+
+
+@dataclass
+class _Saving:
+    """A run's figures being saved in worker processes, and when that started."""
+
+    handle: object  # analysis.figures.parallel.Saving
+    started: float
+
+    def wait(self) -> float:
+        """Seconds from the start of the figures until the last was saved."""
+        self.handle.wait()
+        return round(time.perf_counter() - self.started, 3)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+def _start_figures(run) -> _Saving:
+    """Start saving the figures of ``run`` (a record or a :class:`_Session`) in worker processes."""
+    from analysis.figures import start_figures
+    from analysis.run import Run, read_run
+
+    if not isinstance(run, Run):
+        run = read_run(run.run_dir, verified=run.sealed)
+    talk.stage("%s: figures", run.path.parent.name)
+    t = time.perf_counter()
+    return _Saving(start_figures(run), t)
 
 
 def run_study(path=None, *, samples: int | None = None, seed: int | None = None, out=DEFAULT_ROOT,
@@ -338,7 +378,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                                  "model_dir": str(Path(model_dir).resolve()) if model_dir is not None else None,
                                  "argv": argv or store.argv()}, model=model, given=client)
         allow = allow_failures or run.manifest.data.get("allow_failures", False)
-        side = None
+        side = saving = None
         try:
             if not until_converged:  # side runs do not depend on the main one's N: start them now
                 side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
@@ -346,11 +386,18 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
             if until_converged:
                 _converge(run, max_samples or 16 * run.study.sampling.samples, allow_failures=allow)
                 side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
-            finish_sides(run, side)
-            _finish(run, started, figures=figures, appendix=appendix)
+            dirs = wait_sides(side)
+            # The figures read only this run's results and indices, both whole now: their
+            # workers save them while this process compares the variants and writes the
+            # appendix (forked after the side-run pool is shut down, so they copy none of it).
+            saving = _start_figures(run) if figures else None
+            record_sides(run, side, dirs)
+            _finish(run, started, saving=saving, appendix=appendix)
         except BaseException as e:
             if side is not None:
                 side.close(stop=True)
+            if saving is not None:
+                saving.cancel()
             replacement = _failed(run, e)
             if replacement is e:
                 raise
@@ -551,15 +598,15 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
                   run.study.sampling.method)
 
 
-def _finish(run: _Session, started: float, *, figures: bool, appendix: bool) -> None:
-    """Mark the run complete, then draw its figures and appendix."""
+def _finish(run: _Session, started: float, *, saving: "_Saving | None", appendix: bool) -> None:
+    """Mark the run complete, then finish its figures (being saved) and write its appendix."""
     # Results and indices are whole: record it, so the appendix's run record can say so.
     # Figures and the appendix are rebuildable presentation; if they fail, the run is failed.
     run.manifest.update(status="complete", timings={"finished": store.utc_now(),
                                                     "wall_s": round(time.perf_counter() - started, 3)})
-    if figures or appendix:  # else the run's record would be read for nothing (a side run: neither)
-        _postprocess(run.run_dir, run.manifest, figures=figures, appendix=appendix, analyze=False,
-                     sealed=run.sealed)
+    if saving is not None or appendix:  # else the run's record would be read for nothing (a side run: neither)
+        _postprocess(run.run_dir, run.manifest, figures=False, appendix=appendix, analyze=False,
+                     sealed=run.sealed, saving=saving)
 
 
 def _failed(run: _Session, e: BaseException) -> BaseException:

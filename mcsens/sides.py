@@ -3,7 +3,7 @@
 The main run plans them (:func:`start_sides`: which to reuse, resume or start, and with
 what arguments), then evaluates them while it evaluates and analyses itself, in worker
 processes when there is enough work for them, else in process after its own analysis
-(:class:`_SideRuns`). :func:`finish_sides` waits for them, compares the variants with the
+(:class:`_SideRuns`). :func:`wait_sides` waits for them; :func:`record_sides` compares the variants with the
 main run in ``<run>/variants/`` and records every side run's directory in the manifest.
 
 Each side run is a whole :func:`mcsens.runner.run_study` of its own study file, started
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ from study.spec import Study
 from analysis.methods import load_study
 
 from . import talk
+from .workers import cores, main_reimportable, start_fork_server
 
 if TYPE_CHECKING:
     from . import runner
@@ -129,37 +128,9 @@ def _side_jobs(sides: list[_Side], jobs: int | None, dask: bool) -> int:
     todo = [s for s in sides if s.call is not None]
     if jobs is not None:
         return max(1, min(jobs, len(todo)))
-    if dask or len(todo) < 2 or sum(s.runs for s in todo) < POOL_MIN_RUNS or not _main_reimportable():
+    if dask or len(todo) < 2 or sum(s.runs for s in todo) < POOL_MIN_RUNS or not main_reimportable():
         return 1  # a cluster evaluates them already; too little work to pay for the workers; or see below
-    return max(1, min(_cores(), len(todo)))
-
-
-def _main_reimportable() -> bool:
-    """Whether a worker process may import this program's main module (multiprocessing does).
-
-    The ``study`` command, ``python -m``, a notebook and a script that guards its work with
-    ``if __name__ == "__main__":`` may; an unguarded script would run again in each worker,
-    so there the side runs stay in process unless ``jobs`` is given.
-    """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name.endswith("__main__"):  # python -m PKG: multiprocessing skips it
-        return True
-    path = getattr(main, "__file__", None)
-    if path is None:  # interactive or a notebook: nothing to import
-        return True
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return re.search(r"""__name__\s*==\s*['"]__main__['"]""", text) is not None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return max(1, min(cores(), len(todo)))
 
 
 class _SideRuns:
@@ -167,9 +138,8 @@ class _SideRuns:
 
     Each side run is a whole :func:`run_study` of its own, so running several at once
     changes no number: each run's design, seed and analysis are its study file's alone.
-    Workers come from a ``forkserver`` (a fresh interpreter that imports the toolkit once,
-    with one BLAS and OpenMP thread, and forks a worker per slot): forking this process
-    instead could copy a BLAS thread pool mid-lock and hang. Workers ignore Ctrl-C; the
+    Workers come from the fork server of :mod:`mcsens.workers` (started early by ``study
+    run`` when the study file names side runs). Workers ignore Ctrl-C; the
     main process stops them with SIGTERM, which each records as ``interrupted`` (so a
     resume finishes them) before exiting.
     """
@@ -224,39 +194,10 @@ class _SideRuns:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-#: What the fork server imports once for all its workers: the toolkit, and what every side
-#: run imports besides (netCDF4; dask.distributed, which xarray's ``to_netcdf`` imports to
-#: look for a distributed scheduler: 0.7 s of CPU in each worker otherwise; dask.array, which
-#: xarray imports at the first Variable a process builds: 0.24 s).
-_PRELOAD = ["mcsens.runner", "analysis.indices", "analysis.sobol", "analysis.convergence", "study.evaluate",
-            "netCDF4", "dask.distributed", "dask.array"]
-
-
 def _worker_pool(jobs: int):
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
-    # The fork server and its workers inherit the environment as it is when it starts: one
-    # BLAS/OpenMP thread each, since the workers already share the cores between them.
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
-    try:
-        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()  # now, while the environment says one thread
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return pool
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return ProcessPoolExecutor(jobs, mp_context=start_fork_server(), initializer=_worker_init)
 
 
 def _worker_init() -> None:
@@ -283,13 +224,21 @@ def start_sides(run: "runner._Session", variants: bool, jobs: int | None, *, wor
     return _SideRuns(sides, _side_jobs(sides, jobs, dask)).start()
 
 
-def finish_sides(run: "runner._Session", side: "_SideRuns | None") -> None:
-    """Wait for the side runs, compare the variants with this run and record both."""
+def wait_sides(side: "_SideRuns | None") -> list[Path]:
+    """Wait for the side runs (run them now, with one job): their directories, in planned order.
+
+    The workers are shut down when this returns, so that the main run's figure workers,
+    forked next, copy no side-run pool.
+    """
+    return [] if side is None else side.finish()
+
+
+def record_sides(run: "runner._Session", side: "_SideRuns | None", dirs: list[Path]) -> None:
+    """Compare the variants with this run in ``<run>/variants/`` and record every side run."""
     if side is None:
         return
     from analysis.compare import main_compare
 
-    dirs = side.finish()
     variant_dirs = [d for s, d in zip(side.sides, dirs) if s.kind == "variant"]
     if variant_dirs:
         talk.stage("%s: comparing the variants", run.study.name)

@@ -200,8 +200,8 @@ def test_the_languages_compile_at_once_and_the_first_failure_in_order_is_reporte
 def test_every_module_the_side_run_fork_server_preloads_exists():
     """Implementation check: multiprocessing ignores a preload name that fails to import, so a
     misspelt or moved module would silently leave each worker to import it again."""
-    from mcsens import sides
+    from mcsens import workers
 
-    for name in sides._PRELOAD:
+    for name in workers.PRELOAD:
         assert importlib.util.find_spec(name) is not None, name
-    assert {"mcsens.runner", "netCDF4", "dask.distributed"} <= set(sides._PRELOAD)
+    assert {"mcsens.runner", "netCDF4", "dask.distributed"} <= set(workers.PRELOAD)

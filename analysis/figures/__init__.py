@@ -22,7 +22,7 @@ from ..noise import METHOD as NOISE
 from .data import (RunData, analysed_outputs, cell_title, coord_label, distribution_outputs,
                    key_cell, load_run, output_cells, select_cell, term_outputs)
 from .noise import plot_noise_share
-from .parallel import save_all
+from .parallel import Saving, start_all
 from .scatter import categories_of, plot_scatter
 from .sensitivity import (S2_MAX, index_legend, noise_floor, plot_convergence, plot_indices,
                           plot_indices_over, plot_morris, plot_ranks, plot_s2)
@@ -31,7 +31,7 @@ from .style import DOUBLE, SINGLE, figure, save, style
 from .uncertainty import (decomposition_frame, plot_decomposition, plot_distribution,
                           plot_probability)
 
-__all__ = ["build_figures", "figure_specs", "FigureSpec", "load_run", "plot_convergence",
+__all__ = ["build_figures", "start_figures", "figure_specs", "FigureSpec", "load_run", "plot_convergence",
            "plot_decomposition", "plot_distribution", "plot_indices", "plot_morris",
            "plot_probability", "plot_ranks", "plot_s2", "plot_scatter", "ranks_frame",
            "top_inputs"]
@@ -285,6 +285,26 @@ def build_figures(run, workers: int | None = None) -> list[Path]:
     list of Path
         The files written, PDF before PNG for each figure.
     """
+    return start_figures(run, workers).wait()
+
+
+def start_figures(run, workers: int | None = None) -> Saving:
+    """:func:`build_figures`, returning as soon as the workers have started saving.
+
+    The caller goes on (the runner compares the variants and writes the appendix) while
+    the figures are saved; ``wait()`` on the result returns :func:`build_figures`'s list
+    (and raises its errors), ``cancel()`` stops the workers.
+
+    Parameters
+    ----------
+    run : str, Path or analysis.run.Run
+        A run directory or its record.
+    workers : int, optional
+        As for :func:`build_figures`.
+
+    Returns
+    -------
+    analysis.figures.parallel.Saving
+    """
     data = load_run(run)
-    out = data.path / "figures"
-    return save_all(figure_specs(data), out, save, workers)
+    return start_all(figure_specs(data), data.path / "figures", save, workers)

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 from study.errors import InternalError
 
-__all__ = ["save_all", "default_workers", "background_saves", "save_soon"]
+__all__ = ["save_all", "start_all", "Saving", "default_workers", "background_saves", "save_soon"]
 
 # The jobs of the save_all call in progress: a forked worker finds them here, by index,
 # since the closures that draw the figures cannot be pickled.
@@ -68,29 +68,78 @@ def save_all(jobs: Sequence, directory: Path, save: Callable, workers: int | Non
         The first failing job's own exception (in the order of ``jobs``), or
         :class:`study.errors.InternalError` if a worker process died.
     """
+    return start_all(jobs, directory, save, workers).wait()
+
+
+def start_all(jobs: Sequence, directory: Path, save: Callable, workers: int | None = None) -> "Saving":
+    """:func:`save_all`, returning at once: the workers save while the caller goes on.
+
+    The workers are forked here, so they see the data as it is now; what the caller
+    changes afterwards is not theirs. With one worker (or off Linux) nothing is saved
+    until :meth:`Saving.wait`, which then saves in this process.
+
+    Returns
+    -------
+    Saving
+        ``wait()`` for the files (raising as :func:`save_all` does), ``cancel()`` to stop.
+    """
     workers = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
     if workers <= 1 or not sys.platform.startswith("linux"):
-        return [p for job in jobs for p in save(job.draw(), directory, job.name)]
+        return Saving(jobs, directory, save)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     global _JOBS
     _JOBS = (jobs, directory, save)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = list(pool.map(_one, range(len(jobs))))
-    except BrokenProcessPool as e:
-        raise InternalError("analysis.figures.parallel", "workers",
-                            f"a worker process died while saving figures to {directory}: {e}") from None
+        # A fork-context pool forks all its workers at the first submit: after that the
+        # jobs are in every worker and this process may drop them.
+        futures = [pool.submit(_one, i) for i in range(len(jobs))]
     finally:
         _JOBS = None
-    paths = []
-    for ok, got in done:
-        if not ok:
-            raise got
-        paths += got
-    return paths
+    return Saving(jobs, directory, save, pool, futures)
+
+
+class Saving:
+    """Figures being saved by :func:`start_all`'s workers (or, with none, to save in :meth:`wait`)."""
+
+    def __init__(self, jobs, directory: Path, save: Callable, pool=None, futures=None):
+        self.jobs, self.directory, self.save = jobs, directory, save
+        self.pool, self.futures = pool, futures
+
+    def wait(self) -> list[Path]:
+        """Each job's files, in the order of the jobs, once every one is saved."""
+        if self.pool is None:
+            return [p for job in self.jobs for p in self.save(job.draw(), self.directory, job.name)]
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            done = [f.result() for f in self.futures]
+        except BrokenProcessPool as e:
+            raise InternalError("analysis.figures.parallel", "workers",
+                                f"a worker process died while saving figures to {self.directory}: {e}") from None
+        finally:
+            self.pool.shutdown(wait=True)
+        paths = []
+        for ok, got in done:
+            if not ok:
+                raise got
+            paths += got
+        return paths
+
+    def cancel(self) -> None:
+        """Stop the workers now (the caller failed): the files they were writing are incomplete."""
+        if self.pool is None:
+            return
+        import contextlib
+
+        for f in self.futures:
+            f.cancel()
+        for p in list((getattr(self.pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                p.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _one(i: int):

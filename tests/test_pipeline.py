@@ -1,0 +1,104 @@
+"""The main job's stages overlap: side-run workers start early, figures save while the run goes on."""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis.figures import build_figures
+from analysis.figures.parallel import default_workers, start_all
+from mcsens import run_study
+from mcsens.workers import names_side_runs
+from tests.helpers import MODELS, write_study
+
+FLAGSHIP = Path(__file__).resolve().parent.parent / "params" / "asia_pacification.toml"
+
+
+def test_the_peek_counts_side_runs_through_extends(tmp_path):
+    assert names_side_runs(FLAGSHIP)  # seven variants and three shift inputs
+    (tmp_path / "base.toml").write_text('[study]\nname = "b"\n[analysis]\nvariants = ["v.toml"]\n'
+                                        '[report]\nshift_runs = ["x1"]\n')
+    (tmp_path / "child.toml").write_text('[study]\nname = "c"\nextends = "base.toml"\n')
+    assert names_side_runs(tmp_path / "child.toml")  # one variant + one input moved both ways: 3 runs
+    (tmp_path / "one.toml").write_text('[study]\nname = "o"\n[analysis]\nvariants = ["v.toml"]\n')
+    assert not names_side_runs(tmp_path / "one.toml")  # one side run: no pool
+    (tmp_path / "bad.toml").write_text('[study\n')
+    assert not names_side_runs(tmp_path / "bad.toml")  # the loader reports it, not the peek
+    (tmp_path / "orphan.toml").write_text('[study]\nname = "c"\nextends = "missing.toml"\n')
+    assert not names_side_runs(tmp_path / "orphan.toml")
+
+
+class _Sleeper:
+    def __init__(self, name):
+        self.name = name
+
+    def draw(self):
+        time.sleep(60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(default_workers(2) < 2, reason="needs two cores and Linux to fork figure workers")
+def test_cancelling_figures_being_saved_stops_their_workers_at_once(tmp_path):
+    t = time.perf_counter()
+    saving = start_all([_Sleeper("a"), _Sleeper("b")], tmp_path, lambda fig, d, n: [], workers=2)
+    pids = [p.pid for p in saving.pool._processes.values()]
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    saving.cancel()
+    assert time.perf_counter() - t < 20  # not the minute the jobs would take
+    assert not any(_alive(p) for p in pids)
+
+
+def _main_with_variant(tmp_path):
+    shutil.copy(MODELS / "slow_model.py", tmp_path)
+    write_study(tmp_path, "slow_model:evaluate", name="v", seed=5, samples=64, chunk_rows=64,
+                extra='headline = ["y_high"]')
+    return write_study(tmp_path, "slow_model:evaluate", name="main", samples=64, chunk_rows=64,
+                       methods='["sobol", "delta"]', extra='headline = ["y_high"]\nvariants = ["v.toml"]')
+
+
+@pytest.mark.slow  # a run with a variant, figures and the appendix
+def test_figures_saved_beside_the_comparison_are_the_files_a_rebuild_writes(tmp_path, monkeypatch):
+    """The figures start before the variants are compared, and the run's files are those of
+    ``study figures`` on the finished run (the order is an implementation check; the bytes are not)."""
+    from mcsens import runner, sides
+
+    order = []
+    start, record = runner._start_figures, sides.record_sides
+    monkeypatch.setattr(runner, "_start_figures", lambda run: order.append("figures") or start(run))
+    monkeypatch.setattr(runner, "record_sides",  # the variant's own run has no side runs: None
+                        lambda run, side, dirs: (side and order.append("compare")) or record(run, side, dirs))
+    run_dir = run_study(_main_with_variant(tmp_path), out=tmp_path / "runs")
+    assert order == ["figures", "compare"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["variants"]) == 1
+    assert manifest["timings"]["figures_s"] > 0 and (run_dir / "appendix" / "appendix.tex").is_file()
+    saved = {p.name: p.read_bytes() for p in (run_dir / "figures").iterdir()}
+    assert any(n.endswith(".png") for n in saved)
+    rebuilt = build_figures(shutil.copytree(run_dir, tmp_path / "copy"))
+    assert {p.name: p.read_bytes() for p in rebuilt} == saved
+
+
+@pytest.mark.slow
+def test_a_figure_that_fails_while_the_variants_are_compared_fails_the_run(tmp_path, monkeypatch):
+    import analysis.figures as figures
+
+    def broken(fig, directory, name):
+        raise ValueError(f"cannot save {name}")
+
+    monkeypatch.setattr(figures, "save", broken)  # the workers are forked: they see it too
+    with pytest.raises(ValueError, match="cannot save"):
+        run_study(_main_with_variant(tmp_path), out=tmp_path / "runs")
+    run_dir, = (tmp_path / "runs" / "main").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "cannot save" in manifest["error"]
+    assert os.listdir(run_dir / "variants")  # the comparison ran meanwhile
