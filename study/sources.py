@@ -8,6 +8,7 @@ at the start and refuse a resume when one of them changed.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def local_sources(study_dir, files=()) -> dict[str, str]:
     root = Path(study_dir).resolve()
     toolkit = Path(__file__).resolve().parents[1]
     found = {}
+    folders: dict[str, Path] = {}
     for module in list(sys.modules.values()):
-        path = _source_path(module)
-        if path is None or not path.is_relative_to(root) or _in_toolkit(path, toolkit):
+        path = _source_path(module, folders)
+        if path is None or not path.is_relative_to(root) or _in_toolkit(path, toolkit) or not path.is_file():
             continue
         found[path.relative_to(root).as_posix()] = file_sha256(path)
     for path in map(Path, files):
@@ -53,12 +55,23 @@ def local_sources(study_dir, files=()) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _source_path(module) -> Path | None:
+def _source_path(module, folders: dict[str, Path]) -> Path | None:
+    """The module's ``.py`` file with every symbolic link resolved (``Path.resolve``'s answer).
+
+    A process holds ~1,800 modules from a few hundred folders: each folder is resolved once
+    (``folders`` keeps them), and a file only when it is a link itself. Resolving every file
+    took 0.13-0.2 s of each run, side runs included.
+    """
     name = getattr(module, "__file__", None)
     if not isinstance(name, str) or not name.endswith(".py"):
         return None
-    path = Path(name).resolve()
-    return path if path.is_file() else None
+    if os.path.islink(name):
+        return Path(os.path.realpath(name))
+    head, tail = os.path.split(os.path.abspath(name))
+    folder = folders.get(head)
+    if folder is None:
+        folder = folders[head] = Path(os.path.realpath(head))
+    return folder / tail
 
 
 def _in_toolkit(path: Path, toolkit: Path) -> bool:
