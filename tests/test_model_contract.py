@@ -524,3 +524,31 @@ def test_a_model_that_exits_on_its_first_samples_or_at_import_leaves_no_run(tmp_
     with pytest.raises(StudyError) as err:
         resolve("n:f", folder, "n.toml")
     assert str(err.value) == "n.toml: study.model: module 'n' failed to import: SystemExit: 1"
+
+
+def test_a_schema_already_stored_is_not_written_again_but_a_new_attribute_is(monkeypatch):
+    """Implementation check of check_storable's memo: a probe of the same names, dtypes and
+    attributes (a variant's values differ) skips the round trip; any other schema, and any
+    string or object variable (encoded from its values), is written."""
+    from study import contract
+
+    writes = []
+    real = xr.Dataset.to_netcdf
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda self, *a, **k: writes.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(contract, "_STORABLE", set())
+    ds = xr.Dataset({"y": ("sample", np.arange(4.0))}, coords={"sample": np.arange(4)})
+    contract.check_storable(ds, "m:f")
+    contract.check_storable(ds * 3, "m:f")
+    assert len(writes) == 1
+    ds["y"].attrs["units"] = "1"
+    contract.check_storable(ds, "m:f")
+    labels = ds.assign(tag=("sample", np.array(["a", "b", "c", "d"], dtype=object)))
+    contract.check_storable(labels, "m:f")
+    contract.check_storable(labels, "m:f")
+    assert len(writes) == 4
+    bad = ds.copy()
+    bad["y"].attrs["meta"] = {"nested": 1}  # refused each time: a failure is never remembered
+    for _ in range(2):
+        with pytest.raises(ModelContractError, match="must return outputs netCDF can store"):
+            contract.check_storable(bad, "m:f")
+    assert len(writes) == 6
