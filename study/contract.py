@@ -653,12 +653,14 @@ _STORABLE: set[str] = set()
 
 def _schema(ds: xr.Dataset) -> str | None:
     """What netCDF's acceptance of ``ds`` depends on: names, dimensions, dtypes, attributes
-    and encodings; None where values matter too (strings, objects and dates are encoded
-    from their values), so that such a dataset is always written."""
+    and encodings, and the values of fixed-width text (labels of a dimension, written as
+    strings); None where other values matter too (objects and dates are encoded from their
+    values), so that such a dataset is always written."""
     parts = [repr(sorted(ds.attrs.items())), repr(sorted(ds.encoding.items()))]
     for name, v in sorted(ds.variables.items(), key=lambda kv: str(kv[0])):
-        if v.dtype.kind not in "biuf":
+        if v.dtype.kind not in "biufUS":
             return None
+        text = v.values.tolist() if v.dtype.kind in "US" else None
         parts.append(repr((str(name), v.dims, v.dtype.str, v.shape[1:], sorted(v.attrs.items()),
-                           sorted(v.encoding.items()))))
+                           sorted(v.encoding.items()), text)))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

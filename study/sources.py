@@ -44,10 +44,14 @@ def local_sources(study_dir, files=()) -> dict[str, str]:
     root = Path(study_dir).resolve()
     toolkit = Path(__file__).resolve().parents[1]
     found = {}
-    folders: dict[str, Path] = {}
+    folders: dict[str, str] = {}
+    inside = os.path.join(str(root), "")  # with the separator: /a/b does not hold /a/bc
     for module in list(sys.modules.values()):
-        path = _source_path(module, folders)
-        if path is None or not path.is_relative_to(root) or _in_toolkit(path, toolkit) or not path.is_file():
+        name = _source_path(module, folders)
+        if name is None or not name.startswith(inside):  # a string test: most modules are elsewhere
+            continue
+        path = Path(name)
+        if _in_toolkit(path, toolkit) or not path.is_file():
             continue
         found[path.relative_to(root).as_posix()] = file_sha256(path)
     for path in map(Path, files):
@@ -55,7 +59,7 @@ def local_sources(study_dir, files=()) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _source_path(module, folders: dict[str, Path]) -> Path | None:
+def _source_path(module, folders: dict[str, str]) -> str | None:
     """The module's ``.py`` file with every symbolic link resolved (``Path.resolve``'s answer).
 
     A process holds ~1,800 modules from a few hundred folders: each folder is resolved once
@@ -66,12 +70,12 @@ def _source_path(module, folders: dict[str, Path]) -> Path | None:
     if not isinstance(name, str) or not name.endswith(".py"):
         return None
     if os.path.islink(name):
-        return Path(os.path.realpath(name))
+        return os.path.realpath(name)
     head, tail = os.path.split(os.path.abspath(name))
     folder = folders.get(head)
     if folder is None:
-        folder = folders[head] = Path(os.path.realpath(head))
-    return folder / tail
+        folder = folders[head] = os.path.realpath(head)
+    return os.path.join(folder, tail)
 
 
 def _in_toolkit(path: Path, toolkit: Path) -> bool:

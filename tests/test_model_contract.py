@@ -546,9 +546,14 @@ def test_a_schema_already_stored_is_not_written_again_but_a_new_attribute_is(mon
     contract.check_storable(labels, "m:f")
     contract.check_storable(labels, "m:f")
     assert len(writes) == 4
+    named = ds.assign_coords(actor=["us", "eu"]).assign(z=(("sample", "actor"), np.zeros((4, 2))))
+    contract.check_storable(named, "m:f")
+    contract.check_storable(named * 2, "m:f")  # fixed-width labels: their values are in the schema
+    contract.check_storable(named.assign_coords(actor=["us", "jp"]), "m:f")
+    assert len(writes) == 6
     bad = ds.copy()
     bad["y"].attrs["meta"] = {"nested": 1}  # refused each time: a failure is never remembered
     for _ in range(2):
         with pytest.raises(ModelContractError, match="must return outputs netCDF can store"):
             contract.check_storable(bad, "m:f")
-    assert len(writes) == 6
+    assert len(writes) == 8
