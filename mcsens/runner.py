@@ -50,14 +50,22 @@ def analysis_scope(study: Study) -> dict:
     scenario discovery are read by nothing (the appendix reads the main run's), so a
     variant run (and a ``shift_runs`` re-run, which the appendix reads only the results of)
     skips them: ``"scenarios": False`` (PRIM and its tree took 1.5 of a re-run's 2.8 s).
+    Nothing reads a variant's second-order indices either: a Sobol' variant's design leaves
+    out its ``BA`` blocks (``"second_order": False``), which halves its model runs.
     """
     a = study.analysis
     # compare ranks a run's drivers by the first method on the draws it has, in registry
     # order (Sobol', then delta): that one alone, where the run's design allows it.
     usable = [m.name for m in ranking(METHODS, on_draws=True)
               if m.name in a.methods and (not m.sampling or study.sampling.method in m.sampling)]
-    return {"methods": usable[:1], "outputs": list(a.headline), "scenarios": False,
-            "reason": "a variant run: study compare reads only its headline outputs' drivers"}
+    scope = {"methods": usable[:1], "outputs": list(a.headline), "scenarios": False,
+             "reason": "a variant run: study compare reads only its headline outputs' drivers"}
+    if study.sampling.method == "sobol" and study.sampling.second_order:
+        # compare reads total-order indices, never S2: the design's BA blocks (d of its
+        # 2d + 2 blocks, half its model runs) would be evaluated for nothing. Its A, B and
+        # AB blocks are the same rows either way.
+        scope["second_order"] = False
+    return scope
 
 
 def _progress(total: int, desc: str):

@@ -59,7 +59,7 @@ class _Side:
 
 def _plan_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, workers, scheduler) -> list[_Side]:
     """A :class:`_Side` per ``[analysis].variants`` file, in the study's order."""
-    from .runner import _study_file, designs_of
+    from .runner import _study_file, analysis_scope, designs_of
 
     base = _study_file(manifest["study"]).parent
     root = run_dir.parent.parent  # variants go beside this run's study folder, wherever it is
@@ -78,7 +78,8 @@ def _plan_variants(study: Study, run_dir: Path, manifest: store.Manifest, *, wor
         else:
             # Designs differ in what a sample size may be: keep Sobol's power of two and replicates.
             size = max(n, 2 * vs.sampling.replicates) if vs.sampling.method == "sobol" else n
-            runs = sum(d.n_samples for d in designs_of(vs.replace(samples=size)).values())
+            scoped = vs.replace(samples=size).scoped(analysis_scope(vs))  # what the variant run evaluates
+            runs = sum(d.n_samples for d in designs_of(scoped).values())
             sides.append(_Side("variant", label, runs=runs,
                                call=dict(path=path, samples=size, out=root, variant_of=run_dir, **common)))
     return sides

@@ -220,7 +220,8 @@ class Study:
         return replace(self, sampling=replace(self.sampling, **changes))
 
     def scoped(self, scope: dict | None) -> "Study":
-        """A copy whose analysis computes only ``scope["methods"]`` on ``scope["outputs"]``.
+        """A copy whose analysis computes only ``scope["methods"]`` on ``scope["outputs"]``
+        (and, where the scope says ``"second_order": False``, whose Sobol' design has no ``BA`` blocks).
 
         A variant run records such a scope in its manifest (see ``analysis_scope`` in
         :mod:`mcsens.runner`); ``None`` leaves the study as it is.
@@ -229,8 +230,11 @@ class Study:
             return self
         from dataclasses import replace
 
-        return replace(self, analysis=replace(self.analysis, methods=tuple(scope["methods"]),
-                                              outputs=tuple(scope["outputs"])))
+        sampling = self.sampling
+        if "second_order" in scope:  # a variant's design without BA blocks (nothing reads its S2)
+            sampling = replace(sampling, second_order=scope["second_order"])
+        return replace(self, sampling=sampling, analysis=replace(self.analysis, methods=tuple(scope["methods"]),
+                                                                 outputs=tuple(scope["outputs"])))
 
 
 # -- helpers that produce the one wording ------------------------------------------------

@@ -55,6 +55,32 @@ def test_a_variant_run_computes_only_what_its_comparison_reads(tmp_path):
     assert compared["driver_1"] == st.sort_values("value", ascending=False)["param"].iloc[0]
 
 
+def test_a_second_order_variant_is_run_without_its_ba_blocks_and_compares_the_same(tmp_path):
+    """compare reads total-order indices only: a variant's BA blocks (half of a second-order
+    design) are left out, and its ST rows are those of the whole design to rounding (S1 is
+    centred over fewer blocks, so it moves within its noise; nothing reads it)."""
+    main, variant = _variant_pair(tmp_path)
+    variant.write_text(variant.read_text().replace("second_order = false", "second_order = true"))
+    main_dir = run_study(main, out=tmp_path / "runs", figures=False, appendix=False)
+    v_dir, = (tmp_path / "runs" / "v").iterdir()
+    manifest = json.loads((v_dir / "manifest.json").read_text())
+    assert manifest["analysis_scope"]["second_order"] is False and manifest["samples"]["second_order"] is False
+    assert manifest["samples"]["runs_completed"] == (2 + 2) * 64  # (d + 2) N, not (2d + 2) N
+    alone = run_study(variant, out=tmp_path / "alone", figures=False, appendix=False)
+    with xr.open_dataset(alone / "results.nc") as whole:  # its Sobol' design (Morris has its own file)
+        assert whole.sizes["sample"] == (2 * 2 + 2) * 64
+    key = ["method", "output", "param", "index"]
+    table, full = pd.read_csv(v_dir / "indices.csv"), pd.read_csv(alone / "indices.csv")
+    assert "S2" not in set(table["index"]) and "S2" in set(full["index"])
+    both = table.merge(full, on=key, suffixes=("", "_full"))
+    st = both[both["index"] == "ST"]
+    assert len(st) == 2 and np.allclose(st["value"], st["value_full"], rtol=1e-12, atol=0)
+    compared = pd.read_csv(main_dir / "variants" / "compare.csv").set_index("study").loc["v"]
+    st_full = full[(full["method"] == "sobol") & (full["index"] == "ST") & (full["output"] == "y_high")]
+    assert compared["driver_1"] == st_full.sort_values("value", ascending=False)["param"].iloc[0]
+    assert np.isclose(compared["driver_1_value"], st_full["value"].max(), rtol=1e-12, atol=0)
+
+
 def _kernel_sums(y, starts, n_c, scale, inv_h, grid):
     """The kernel sums straight from their definition, one class at a time."""
     out = []
