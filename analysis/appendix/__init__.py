@@ -203,9 +203,11 @@ def build_appendix(run, *, figures_ready=None) -> Path:
 
     Parameters
     ----------
-    run : str, Path or analysis.run.Run
-        A run directory (see ``docs/architecture.md``) or its record. Figures missing
-        from its ``figures/`` folder are drawn first.
+    run : str, Path, analysis.run.Run or analysis.figures.data.RunData
+        A run directory (see ``docs/architecture.md``), its record, or the run as
+        :func:`analysis.figures.load_run` read it (a stage that has read it for the
+        figures passes it on: read again, the flagship's takes 1.1 CPU-s). Figures
+        missing from its ``figures/`` folder are drawn first.
     figures_ready : callable, optional
         Called with no arguments, exactly once, when everything that does not need the
         run's own figures is computed (every block, the translations, the tables, the
@@ -226,7 +228,7 @@ def build_appendix(run, *, figures_ready=None) -> Path:
         Whatever ``figures_ready`` raises; no file of the appendix is written then.
     """
     with background_saves():  # the figures the sections draw are saved while the next is computed
-        return _build(load_run(run), figures_ready)
+        return _build(run if isinstance(run, RunData) else load_run(run), figures_ready)
 
 
 def _build(data: RunData, figures_ready=None) -> Path:
