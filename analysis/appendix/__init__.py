@@ -215,7 +215,8 @@ def build_appendix(run, *, figures_ready=None) -> Path:
         :func:`analysis.figures.figure_specs` are on disk, and raise if saving them
         failed. Only then are the figures' files read (for their widths), and the
         appendix written. So the appendix can be built while the figures are saved in
-        other processes. None (the default): the figures are taken as they are on disk.
+        other processes. Not called if computing the blocks fails (that error is raised
+        instead). None (the default): the figures are taken as they are on disk.
 
     Returns
     -------
