@@ -342,7 +342,7 @@ def _feed_values(h, feed, name: str, v, block_bytes: int = 64 << 20) -> None:
     n = v.shape[0] if v.ndim else 0
     row = int(np.prod(v.shape[1:], dtype=np.int64)) if v.ndim else 1
     step = max(1, block_bytes // max(1, row * 8))
-    first = np.ascontiguousarray(v[0:min(step, n)]) if n else None
+    first = v[0:min(step, n)] if n else None
     if first is None or first.dtype == object:  # scalars, empty and string variables: whole
         values = np.ascontiguousarray(v[...])
         feed("var", name, v.dimensions, str(values.dtype),
@@ -350,9 +350,15 @@ def _feed_values(h, feed, name: str, v, block_bytes: int = 64 << 20) -> None:
         return
     feed("var", name, v.dimensions, str(first.dtype))
     h.update((first.itemsize * row * n).to_bytes(8, "little"))  # the length prefix of the whole
-    h.update(first.tobytes())
+    h.update(_raw(first))
     for start in range(len(first), n, step):
-        h.update(np.ascontiguousarray(v[start:start + step]).tobytes())
+        h.update(_raw(v[start:start + step]))
+
+
+def _raw(values: np.ndarray) -> memoryview:
+    """The bytes of ``values`` in C order, as a view: ``tobytes`` would copy every block read
+    (a copy of the whole file's data, 0.1 CPU-s of 0.8 for the flagship's results.nc)."""
+    return memoryview(np.ascontiguousarray(values).reshape(-1).view(np.uint8))
 
 
 def _attr(value):

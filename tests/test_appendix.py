@@ -123,7 +123,7 @@ def no_figures(monkeypatch):
     """Skip drawing figures where a test is about the text only (saves ~10 s each)."""
     import analysis.appendix as appendix
 
-    monkeypatch.setattr(appendix, "_ensure_figures", lambda data: {})
+    monkeypatch.setattr(appendix, "_main_figures", lambda data: [])
 
 
 def test_absent_data_give_one_line_notes(latin_run, tmp_path, no_figures):
@@ -201,6 +201,61 @@ def test_a_study_name_edited_into_markdown_or_tex_is_refused_when_the_run_is_rea
     with pytest.raises(StudyError, match=r"study\.toml: study\.name: must be a plain name of 1 to 64 characters"):
         build_appendix(run)
     assert not (run / "appendix" / "appendix.tex").exists()
+
+
+def _documents(appdir: Path) -> dict[str, bytes]:
+    """Every text file of an appendix folder (documents and tables), by relative path."""
+    return {str(p.relative_to(appdir)): p.read_bytes() for p in sorted(appdir.rglob("*"))
+            if p.suffix in (".tex", ".md", ".csv")}
+
+
+def test_figures_ready_is_awaited_once_before_any_figure_is_read(run, tmp_path, monkeypatch):
+    # study run builds the appendix while other processes still save the figures: until
+    # figures_ready returns, the figures are not on disk here (moved aside), and none may
+    # be read or drawn; the documents are those of an appendix built on the figures.
+    import shutil
+
+    from analysis.figures import figure_specs
+    from analysis.run import Run
+
+    copy = copy_run(run, tmp_path)
+    want = _documents(copy / "appendix")
+    shutil.rmtree(copy / "appendix")
+    names = [s.name for s in figure_specs(load_run(copy))]
+    aside = tmp_path / "saving"
+    aside.mkdir()
+    for n in names:
+        for ext in (".pdf", ".png"):
+            (copy / "figures" / f"{n}{ext}").rename(aside / f"{n}{ext}")
+    events, real = [], Run.image_size
+    monkeypatch.setattr(Run, "image_size", lambda self, name: events.append(name) or real(self, name))
+
+    def ready():
+        events.append("ready")
+        assert not any((copy / "figures" / f"{n}.png").exists() for n in names)  # none drawn meanwhile
+        for f in aside.iterdir():
+            f.rename(copy / "figures" / f.name)
+
+    build_appendix(load_run(copy), figures_ready=ready)  # as study run passes it: read once, for the figures too
+    assert events[0] == "ready" and events.count("ready") == 1
+    assert sorted(events[1:]) == sorted(f"figures/{n}.png" for n in names)
+    assert _documents(copy / "appendix") == want
+
+
+def test_a_failing_figures_ready_propagates_and_leaves_no_appendix(run, tmp_path):
+    class SaveFailed(Exception):
+        pass
+
+    def ready():
+        raise SaveFailed("figure indices-x could not be saved")
+
+    import shutil
+
+    copy = copy_run(run, tmp_path)
+    shutil.rmtree(copy / "appendix")
+    with pytest.raises(SaveFailed, match="indices-x could not be saved"):
+        build_appendix(copy, figures_ready=ready)
+    assert not (copy / "appendix").exists()  # not a file of it written, not even its folder
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,11 +434,11 @@ def claim_run(tmp_path_factory):
     _claim_study(folder, "cl_rival", 0.3)
     main = _claim_study(folder, "cl_main", 0.0, variants='variants = ["cl_rival.toml"]')
     run = run_study(main, out=folder / "runs", figures=False, appendix=False)
-    keep, appendix._ensure_figures = appendix._ensure_figures, lambda data: {}
+    keep, appendix._main_figures = appendix._main_figures, lambda data: []
     try:
         build_appendix(run)
     finally:
-        appendix._ensure_figures = keep
+        appendix._main_figures = keep
     return run
 
 
@@ -437,11 +492,11 @@ def test_a_copied_run_says_its_variant_runs_are_not_beside_it(claim_run, tmp_pat
     import analysis.appendix as appendix
 
     copy = copy_run(claim_run, tmp_path / "elsewhere")
-    keep, appendix._ensure_figures = appendix._ensure_figures, lambda data: {}
+    keep, appendix._main_figures = appendix._main_figures, lambda data: []
     try:
         build_appendix(copy)
     finally:
-        appendix._ensure_figures = keep
+        appendix._main_figures = keep
     md = (copy / "appendix" / "appendix.md").read_text(encoding="utf-8")
     said = (f"1 of the variant runs this run was compared with are not beside it (under {tmp_path.name}/, as its "
             "variants/compare.csv names them: a moved or copied run directory?), so their probabilities are not shown.")

@@ -11,6 +11,7 @@ import pytest
 
 from analysis.appendix import build_appendix
 from analysis.appendix.lang import GLOSSARY
+from analysis.figures import FigureSpec
 from mcsens.cli import main
 from mcsens.runner import run_study
 from tests.helpers import need as _need
@@ -76,7 +77,8 @@ def _write(folder, report='[report]\nlanguages = ["en", "zh"]\n'):
 
 
 def _tiny_figure(run):
-    """A one-inch probability figure, so the Chinese caption can be checked without drawing all."""
+    """A one-inch probability figure (PDF, and the 300-dpi PNG the appendix reads its width
+    from), so the Chinese caption can be checked without drawing all."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,6 +87,7 @@ def _tiny_figure(run):
     fig = plt.figure(figsize=(1, 1))
     (run / "figures").mkdir(exist_ok=True)
     fig.savefig(run / "figures" / "probability.pdf")
+    fig.savefig(run / "figures" / "probability.png", dpi=300)
     plt.close(fig)
 
 
@@ -95,12 +98,12 @@ def zh_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zh")
     run = run_study(_write(folder), out=folder / "runs", figures=False, appendix=False)
     _tiny_figure(run)
-    keep = appendix._ensure_figures
-    appendix._ensure_figures = lambda data: {"probability": ("uncertainty", "Probability.", 1.0)}
+    keep = appendix._main_figures
+    appendix._main_figures = lambda data: [FigureSpec("probability", "uncertainty", "Probability.", None)]
     try:
         build_appendix(run)
     finally:
-        appendix._ensure_figures = keep
+        appendix._main_figures = keep
     return run
 
 
@@ -151,7 +154,7 @@ def test_the_chinese_appendix_compiles_and_prints_the_numbers_and_the_glossary(z
 def test_default_is_english_only(tmp_path, monkeypatch):
     import analysis.appendix as appendix
 
-    monkeypatch.setattr(appendix, "_ensure_figures", lambda data: {})
+    monkeypatch.setattr(appendix, "_main_figures", lambda data: [])
     run = run_study(_write(tmp_path, report=""), out=tmp_path / "runs", figures=False, appendix=False)
     build_appendix(run)
     assert not list((run / "appendix").glob("*zh*"))

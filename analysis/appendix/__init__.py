@@ -41,23 +41,51 @@ _PACKAGES = ["booktabs", "longtable", "array", "graphicx"]
 _LANGUAGE_PREAMBLE = {"zh": (r"\renewcommand{\tablename}{表}", r"\renewcommand{\figurename}{图}")}
 
 
-def _ensure_figures(data: RunData) -> dict[str, tuple[str, str, float]]:
-    """Figures the appendix refers to: ``name -> (section, caption, width in inches)``.
+def _main_figures(data: RunData) -> list:
+    """The run's own figures the appendix refers to (:func:`analysis.figures.figure_specs`).
 
-    Figures not yet on disk are drawn; the width is read back from the 300-dpi PNG.
+    Only their names, sections and captions are read here: no figure file is touched, so
+    the blocks can be built while the figures are still being saved elsewhere.
+    """
+    return figure_specs(data)
+
+
+def _entries(specs: list) -> dict[str, tuple[str, str, None]]:
+    """``name -> (section, caption, None)``: the figures as the sections take them, widths unset."""
+    return {spec.name: (spec.section, spec.caption, None) for spec in specs}
+
+
+def _ensure_figures(data: RunData, specs: list) -> dict[str, float]:
+    """Width in inches of each of ``specs``' figures, read back from its 300-dpi PNG.
+
+    Figures not yet on disk are drawn first.
     """
     run = data.record
-    figs = {}
-    for spec in figure_specs(data):
+    widths = {}
+    for spec in specs:
         if not all(run.has(f"figures/{spec.name}{ext}") for ext in (".pdf", ".png")):
             save(spec.draw(), run.file("figures"), spec.name)
-        width = run.image_size(f"figures/{spec.name}.png")[0] / DPI
-        figs[spec.name] = (spec.section, spec.caption, width)
-    return figs
+        widths[spec.name] = run.image_size(f"figures/{spec.name}.png")[0] / DPI
+    return widths
 
 
-def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str]]) -> list:
-    """All appendix blocks, in the order of the checklist in ``docs/``."""
+def _fill_widths(blocks: list, widths: dict[str, float]) -> None:
+    """Set the width of every figure block built with its width unset, by figure name.
+
+    The appendix's own figures (drawn while it is built) know their width already and
+    are left as they are.
+    """
+    for b in blocks:
+        if isinstance(b, Fig) and b.width_in is None:
+            b.width_in = widths[b.name]
+
+
+def appendix_blocks(data: RunData, figs: dict[str, tuple[str, str, float | None]]) -> list:
+    """All appendix blocks, in the order of the checklist in ``docs/``.
+
+    ``figs`` maps each figure's name to its section, caption and width in inches; a
+    width of None leaves the figure's block to be filled once the file is on disk.
+    """
     name = data.study["study"]["name"]  # required by the loader, which validated the run's study.toml
     blocks = [Heading(f"Robustness appendix: {name}", 1, "appendix"),
               Para(f"Generated from run {data.path.name}. Every number below is read from "
@@ -170,67 +198,105 @@ def _standalone(name: str, cjk: bool, body: str = "appendix-body", main: str = "
     ])
 
 
-def build_appendix(run) -> Path:
+def build_appendix(run, *, figures_ready=None) -> Path:
     """Write the robustness appendix of a run (LaTeX, Markdown and tables).
 
     Parameters
     ----------
-    run : str, Path or analysis.run.Run
-        A run directory (see ``docs/architecture.md``) or its record. Figures missing
-        from its ``figures/`` folder are drawn first.
+    run : str, Path, analysis.run.Run or analysis.figures.data.RunData
+        A run directory (see ``docs/architecture.md``), its record, or the run as
+        :func:`analysis.figures.load_run` read it (a stage that has read it for the
+        figures passes it on: read again, the flagship's takes 1.1 CPU-s). Figures
+        missing from its ``figures/`` folder are drawn first.
+    figures_ready : callable, optional
+        Called with no arguments, exactly once, when everything that does not need the
+        run's own figures is computed (every block, the translations, the tables, the
+        appendix's own figures): it must block until the figures of
+        :func:`analysis.figures.figure_specs` are on disk, and raise if saving them
+        failed. Only then are the figures' files read (for their widths), and the
+        appendix written. So the appendix can be built while the figures are saved in
+        other processes. Not called if computing the blocks fails (that error is raised
+        instead). None (the default): the figures are taken as they are on disk.
 
     Returns
     -------
     Path
         ``<run>/appendix/appendix.tex``.
+
+    Raises
+    ------
+    Exception
+        Whatever ``figures_ready`` raises; no file of the appendix is written then.
     """
     with background_saves():  # the figures the sections draw are saved while the next is computed
-        return _build(load_run(run))
+        return _build(run if isinstance(run, RunData) else load_run(run), figures_ready)
 
 
-def _build(data: RunData) -> Path:
-    figs = _ensure_figures(data)
+def _build(data: RunData, figures_ready=None) -> Path:
+    specs = _main_figures(data)
+    figs = _entries(specs)
     blocks = appendix_blocks(data, figs)
+    translations = {lang: language_blocks(data, figs, lang) for lang in languages(data) if lang != "en"}
     # The name goes into TeX comments only: one line (plain) keeps it inside the comment.
     name = plain(data.study["study"]["name"])  # a plain name of 1 to 64 characters (the loader's rule)
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + "-"
+    tables = _table_files([b for b in blocks if isinstance(b, Table)], prefix)
+    # Nothing below this call reads before it returns: the run's figures may still be saving.
+    if figures_ready is not None:
+        figures_ready()
+    widths = _ensure_figures(data, specs)
+    for b in (blocks, *translations.values()):
+        _fill_widths(b, widths)
     out = data.path / "appendix"
     (out / "tables").mkdir(parents=True, exist_ok=True)
     _copy_fonts(out)
+    for path, text in tables.items():
+        # A CSV as pandas writes it to a file: its line ends untranslated (and a cell may hold one).
+        _write(out / "tables" / path, text, newline="" if path.endswith(".csv") else None)
+    for lang, lang_blocks in translations.items():
+        _write_translation(lang_blocks, lang, name, prefix, out)
     body = to_latex(blocks, prefix=prefix)
     cjk = has_cjk(body)
-    (out / "appendix-body.tex").write_text(
-        _header(name, _PACKAGES, cjk) + r"\providecommand{\studyrundir}{}" + "\n\n" + body,
-        encoding="utf-8")
-    (out / "appendix.tex").write_text(_standalone(name, cjk), encoding="utf-8")
-    (out / "appendix.md").write_text(to_markdown(blocks), encoding="utf-8")
-    for t in (b for b in blocks if isinstance(b, Table)):
-        (out / "tables" / f"{t.name}.tex").write_text(
-            f"% Table '{t.name}' of the appendix; needs booktabs, longtable and array.\n"
-            + table_latex(t, prefix) + "\n", encoding="utf-8")
-        write_csv(t.data, out / "tables" / f"{t.name}.csv")
-    for lang in languages(data):
-        if lang != "en":
-            _write_translation(data, figs, lang, name, prefix, out)
+    _write(out / "appendix-body.tex",
+           _header(name, _PACKAGES, cjk) + r"\providecommand{\studyrundir}{}" + "\n\n" + body)
+    _write(out / "appendix.md", to_markdown(blocks))
+    _write(out / "appendix.tex", _standalone(name, cjk))  # last: the file a reader opens first
     return out / "appendix.tex"
 
 
-def _write_translation(data: RunData, figs: dict, lang: str, name: str, prefix: str, out: Path) -> None:
+def _table_files(tables: list[Table], prefix: str) -> dict[str, str]:
+    """Each table's ``<name>.tex`` and ``<name>.csv`` (for ``tables/``), rendered, not yet written."""
+    import io
+
+    files = {}
+    for t in tables:
+        files[f"{t.name}.tex"] = (f"% Table '{t.name}' of the appendix; needs booktabs, longtable and array.\n"
+                                  + table_latex(t, prefix) + "\n")
+        csv = io.StringIO()
+        write_csv(t.data, csv)
+        files[f"{t.name}.csv"] = csv.getvalue()
+    return files
+
+
+def _write(path: Path, text: str, newline: str | None = None) -> None:
+    with open(path, "w", encoding="utf-8", newline=newline) as f:
+        f.write(text)
+
+
+def _write_translation(blocks: list, lang: str, name: str, prefix: str, out: Path) -> None:
     """``appendix.<lang>.tex`` (standalone), ``appendix-body-<lang>.tex`` and ``appendix.<lang>.md``.
 
     Its tables' data are those of the English tables (``tables/*.csv``), so none is
     written twice.
     """
-    blocks = language_blocks(data, figs, lang)
     body = f"appendix-body-{lang}"
     tex = to_latex(blocks, prefix=prefix)
     cjk = has_cjk(tex)
     main = f"appendix.{lang}.tex"
-    (out / f"{body}.tex").write_text(_header(name, _PACKAGES, cjk, body, main)
-                                     + r"\providecommand{\studyrundir}{}" + "\n\n" + tex, encoding="utf-8")
-    (out / main).write_text(_standalone(name, cjk, body, main, _LANGUAGE_PREAMBLE.get(lang, ())),
-                            encoding="utf-8")
-    (out / f"appendix.{lang}.md").write_text(to_markdown(blocks), encoding="utf-8")
+    _write(out / f"{body}.tex", _header(name, _PACKAGES, cjk, body, main)
+           + r"\providecommand{\studyrundir}{}" + "\n\n" + tex)
+    _write(out / main, _standalone(name, cjk, body, main, _LANGUAGE_PREAMBLE.get(lang, ())))
+    _write(out / f"appendix.{lang}.md", to_markdown(blocks))
 
 
 def compile_pdf(run) -> tuple[Path | None, str]:

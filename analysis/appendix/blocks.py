@@ -82,7 +82,7 @@ class Table:
 class Fig:
     name: str
     caption: str
-    width_in: float = 7.2  # the figure's own width; it is placed at that size, not blown up
+    width_in: float | None = 7.2  # the figure's own width (placed at that size, not blown up); None: not read yet
 
 
 # Natural width of a character of \small text, and a conservative text width (a 6.3 in
