@@ -251,8 +251,7 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
 
             talk.stage("%s: appendix", run_dir.parent.name)
             t = time.perf_counter()
-            figures_ready()  # TODO(merge): build_appendix(run, figures_ready=figures_ready)
-            build_appendix(run)
+            build_appendix(run, figures_ready=figures_ready)  # computed while the figures save
             _, how = compile_pdf(run)
             manifest.update(appendix_pdf=how)
             if how.startswith("xelatex failed"):

@@ -77,8 +77,16 @@ def test_figures_saved_beside_the_comparison_are_the_files_a_rebuild_writes(tmp_
     monkeypatch.setattr(runner, "_start_figures", lambda run: order.append("figures") or start(run))
     monkeypatch.setattr(runner, "record_sides",  # the variant's own run has no side runs: None
                         lambda run, side, dirs: (side and order.append("compare")) or record(run, side, dirs))
+    import analysis.appendix as appendix
+
+    build = appendix.build_appendix
+
+    def appendix_first(run, *, figures_ready=None):  # the appendix is computed, then waits
+        return build(run, figures_ready=lambda: order.append("figures ready") or figures_ready())
+
+    monkeypatch.setattr(appendix, "build_appendix", appendix_first)
     run_dir = run_study(_main_with_variant(tmp_path), out=tmp_path / "runs")
-    assert order == ["figures", "compare"]
+    assert order == ["figures", "compare", "figures ready"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["variants"]) == 1
     assert manifest["timings"]["figures_s"] > 0 and (run_dir / "appendix" / "appendix.tex").is_file()
