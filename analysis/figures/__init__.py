@@ -297,8 +297,8 @@ def start_figures(run, workers: int | None = None) -> Saving:
 
     Parameters
     ----------
-    run : str, Path or analysis.run.Run
-        A run directory or its record.
+    run : str, Path, analysis.run.Run or RunData
+        A run directory, its record, or the run as :func:`load_run` read it.
     workers : int, optional
         As for :func:`build_figures`.
 
@@ -306,5 +306,5 @@ def start_figures(run, workers: int | None = None) -> Saving:
     -------
     analysis.figures.parallel.Saving
     """
-    data = load_run(run)
+    data = run if isinstance(run, RunData) else load_run(run)
     return start_all(figure_specs(data), data.path / "figures", save, workers)
