@@ -649,7 +649,10 @@ class ResultsStore:
             self._close_netcdf()
             # best-effort: a filesystem without locks is warned of by locked(); the run's
             # flock already keeps a second writer out. No chunk cache: no chunk is read.
-            self.h5 = h5py.File(self.path, "r+", locking="best-effort", rdcc_nbytes=0)
+            try:
+                self.h5 = h5py.File(self.path, "r+", locking="best-effort", rdcc_nbytes=0)
+            except ValueError:  # an HDF5 older than 1.12.1 has no such option: its default
+                self.h5 = h5py.File(self.path, "r+", rdcc_nbytes=0)
         return self.h5
 
     def _chunk_blocks(self, b0: int, b1: int) -> int:
@@ -779,7 +782,9 @@ def _digest(items) -> str:
     h = hashlib.sha256()
     for name, values in items:
         h.update(name.encode() + b"\0")
-        h.update(np.ascontiguousarray(values).tobytes())
+        values = np.ascontiguousarray(values)
+        # A numeric array's own buffer is its C-order bytes: no copy (tobytes() makes one).
+        h.update(values if values.dtype.kind in "biuf" else values.tobytes())
     return h.hexdigest()
 
 
