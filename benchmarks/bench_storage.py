@@ -6,8 +6,11 @@ of ``--repeat``), so a busy machine slows all of them alike:
 
 - **chunks + combine**: the store before issue 17's one-write work: each chunk to its own
   plain netCDF file, then every sample rewritten, deflated, into one file at seal;
-- **one write, float64 deflate** (the default, :class:`study.store.ResultsStore`), and the
-  same with ``[storage] precision = "float32"`` and with no compression;
+- **one write, float64 deflate** (the default, :class:`study.store.ResultsStore`: whole HDF5
+  chunks written by h5py, deflated by ISA-L), and the same with ``[storage] precision =
+  "float32"`` and with no compression;
+- **netCDF4's write** of the same, float64 and float32 (``store.DIRECT_CHUNKS = False``: HDF5's
+  own deflate filter, zlib level 1, the store's write before the direct chunks);
 - **one write, h5netcdf**: the same regions written through h5netcdf instead of netCDF4-python,
   if h5netcdf is importable (it is not a dependency: it is measured to choose between them).
 
@@ -94,6 +97,8 @@ def _options(flags) -> dict:
         "chunks + combine (before)": (_chunks_then_combine, {}),
         "one write, float64 deflate (default)": (_store, {"flags": flags}),
         "one write, float32 deflate": (_store, {"flags": flags, "precision": "float32"}),
+        "one write, float64, netCDF4's zlib": (_store, {"flags": flags, "direct": False}),
+        "one write, float32, netCDF4's zlib": (_store, {"flags": flags, "precision": "float32", "direct": False}),
         "one write, no compression": ("plain", {"flags": flags}),
     }
     try:
@@ -107,6 +112,13 @@ def _options(flags) -> dict:
 
 def _run(option, folder, chunks, block_size, blocks):
     fn, kw = option
+    if "direct" in kw:
+        kw = dict(kw)
+        saved, store.DIRECT_CHUNKS = store.DIRECT_CHUNKS, kw.pop("direct")
+        try:
+            return fn(folder, chunks, block_size, blocks, **kw)
+        finally:
+            store.DIRECT_CHUNKS = saved
     if fn == "plain":
         saved, store.COMPRESSION = store.COMPRESSION, {}
         try:
@@ -121,8 +133,11 @@ def small_design(chunk, block_size: int, region: int, repeat: int) -> dict:
     b1 = chunk.sizes["sample"] // block_size
     best = {}
     for _ in range(repeat):
-        for label, blocks in (("chunks sized for the design (now)", None), ("chunks sized for a region (before)", region)):
-            saved = store.ResultsStore._chunk_blocks
+        for label, blocks, direct in (("chunks sized for the design (now)", None, True),
+                                      ("sized for the design, netCDF4's zlib", None, False),
+                                      ("chunks sized for a region (before)", region, False)):
+            saved, saved_direct = store.ResultsStore._chunk_blocks, store.DIRECT_CHUNKS
+            store.DIRECT_CHUNKS = direct
             if blocks is not None:
                 store.ResultsStore._chunk_blocks = lambda self, b0, b1: self.region_blocks
             try:
@@ -135,7 +150,7 @@ def small_design(chunk, block_size: int, region: int, repeat: int) -> dict:
                     cpu = time.process_time() - c0
                     size = path.stat().st_size
             finally:
-                store.ResultsStore._chunk_blocks = saved
+                store.ResultsStore._chunk_blocks, store.DIRECT_CHUNKS = saved, saved_direct
             best[label] = (min(cpu, best.get(label, (float("inf"),))[0]), size / chunk.sizes["sample"])
     return best
 
@@ -221,17 +236,17 @@ def main(argv=None) -> None:
               for b0 in range(0, args.regions * args.blocks, args.blocks)]
     n = sum(ds.sizes["sample"] for _, ds in chunks)
     options = _options(study.analysis.headline)
-    best = {k: [float("inf"), 0] for k in options}
+    best = {k: [float("inf"), float("inf"), 0] for k in options}
     err = None
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             for name, option in options.items():  # alternately: load changes hit all of them
                 folder = Path(tmp) / "run"
                 folder.mkdir()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 path = _run(option, folder, chunks, design.block_size, args.blocks)
-                elapsed = time.perf_counter() - t0
-                best[name] = [min(best[name][0], elapsed), path.stat().st_size]
+                elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+                best[name] = [min(best[name][0], elapsed), min(best[name][1], cpu), path.stat().st_size]
                 if "float32" in name:
                     err = _float32_error(path, chunks)
                 for f in folder.iterdir():
@@ -242,9 +257,9 @@ def main(argv=None) -> None:
     print(f"{args.regions} flagship chunks of {args.blocks} blocks: {n:,} samples, {len(chunks[0][1].variables)} "
           f"variables; best of {args.repeat}")
     before = best["chunks + combine (before)"]
-    for name, (t, size) in best.items():
+    for name, (t, cpu, size) in best.items():
         print(f"  {name:<38}{size / n:8.1f} bytes/sample  write {1e6 * t / n:6.2f} µs/sample "
-              f"({t:6.2f} s, {before[0] / t:4.2f}x the before)")
+              f"({t:6.2f} s, {before[0] / t:4.2f}x the before; CPU {cpu:6.2f} s)")
     if err is not None:
         print(f"  float32: largest relative error on the flagship's outputs {err:.3e} "
               f"(bound 2^-24 = {2.0 ** -24:.3e})")

@@ -188,3 +188,104 @@ def test_hdf5_chunks_divide_the_design_when_it_is_smaller_than_a_region(tmp_path
     with netCDF4.Dataset(path) as nc:
         assert nc.variables["y"].chunking() == [chunk]
         np.testing.assert_array_equal(nc.variables["y"][:], np.arange(4.0 * n_blocks))
+
+
+def _as_stored(path):
+    """Every variable of a results file as stored (no unpacking, no masking): name -> array."""
+    with netCDF4.Dataset(path) as nc:
+        nc.set_auto_maskandscale(False)
+        return {k: v[:] for k, v in nc.variables.items()}
+
+
+def _writes(monkeypatch):
+    """Count the regions each write path takes: {"direct": n, "netCDF4": n}."""
+    counts = {"direct": 0, "netCDF4": 0}
+    for label, method in (("direct", "_put_chunks"), ("netCDF4", "_put_netcdf")):
+        real = getattr(store.ResultsStore, method)
+
+        def counted(self, *args, _real=real, _label=label):
+            counts[_label] += 1
+            return _real(self, *args)
+
+        monkeypatch.setattr(store.ResultsStore, method, counted)
+    return counts
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_direct_chunk_writes_store_what_netcdf4s_own_write_stores_bit_for_bit(tmp_path, monkeypatch, precision):
+    # Every storage kind: float64 (y, path, the inputs), float32 opt-in, a boolean and a 0/1
+    # headline packed as bytes, the narrow integer (int16; float64 where failures are recorded).
+    path = _study(tmp_path, precision)
+    counts = _writes(monkeypatch)
+    failures = precision == "float32"
+    direct = run_study(path, out=tmp_path / "direct", allow_failures=failures, figures=False, appendix=False)
+    assert counts == {"direct": 8, "netCDF4": 0}
+    monkeypatch.setattr(store, "DIRECT_CHUNKS", False)
+    sys.modules.pop("storemodel", None)
+    fallback = run_study(path, out=tmp_path / "netcdf4", allow_failures=failures, figures=False, appendix=False)
+    assert counts == {"direct": 8, "netCDF4": 8}
+    a, b = _as_stored(direct / "results.nc"), _as_stored(fallback / "results.nc")
+    assert {k: str(v.dtype) for k, v in a.items()} == {k: str(v.dtype) for k, v in b.items()}
+    assert str(a["y"].dtype) == precision and (a["hot"].dtype, a["high"].dtype) == (np.int8, np.int8)
+    assert a["count"].dtype == (np.float64 if failures else np.int16)
+    for name in a:
+        assert a[name].tobytes() == b[name].tobytes(), name
+    # The chunk records hash the same stored values.
+    assert [r["sha256"] for r in _records(direct)] == [r["sha256"] for r in _records(fallback)]
+    with open_run(direct) as x, open_run(fallback) as y:
+        xr.testing.assert_identical(x.load().drop_attrs(), y.load().drop_attrs())
+
+
+def _records(run_dir):
+    return [json.loads(line) for line in (run_dir / "chunks.jsonl").read_text().splitlines()]
+
+
+def test_the_shared_run_is_written_as_direct_chunks_of_isa_l_deflate(float64_run):
+    # The ncdump and R tests above read this run: each chunk is the store's own zlib stream
+    # (ISA-L's differs from the bytes zlib.compress gives), written whole with no filter skipped.
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(float64_run / "results.nc", "r") as f:
+        for name in ("y", "hot", "count", "path", "x1"):
+            dset = f[name]
+            rows = dset.chunks[0]
+            for s0 in range(0, dset.shape[0], rows):
+                mask, stream = dset.id.read_direct_chunk((s0, *(0,) * (dset.ndim - 1)))
+                assert mask == 0 and stream == store.deflate(dset[s0:s0 + rows].tobytes()), (name, s0)
+
+
+def test_regions_off_chunk_boundaries_fall_back_to_netcdf4_and_a_padded_last_chunk_is_filled_in(tmp_path,
+                                                                                                monkeypatch):
+    # Chunks of 2 blocks (8 rows). Blocks 2-3 end the file mid-chunk: written directly, padded;
+    # blocks 3-4 then start mid-chunk (as --until-converged extends a design): netCDF4 writes them
+    # into that chunk, and blocks 4-5 start on a boundary again.
+    counts = _writes(monkeypatch)
+    n = 6 * 4
+    ds = xr.Dataset({"y": ("sample", np.linspace(-1.0, 1.0, n), {"role": "output"}),
+                     "k": ("sample", np.arange(n) % 7.0, {"role": "output", "model_dtype": "int8"}),
+                     "f": ("sample", np.arange(n) % 2.0, {"role": "output", "model_dtype": "bool"}),
+                     "w": (("sample", "t"), np.arange(3.0 * n).reshape(n, 3), {"role": "output"})},
+                    coords={"sample": np.arange(n)})
+    with store.ResultsStore(tmp_path, "sobol", "results.nc", block_size=4, region_blocks=2, attrs={}) as st:
+        for b0, b1 in ((0, 2), (2, 3), (3, 4), (4, 6)):
+            st.write(b0, b1, ds.isel(sample=slice(4 * b0, 4 * b1)))
+        path = st.seal()
+    assert counts == {"direct": 3, "netCDF4": 1}
+    with netCDF4.Dataset(path) as nc:
+        assert nc.dimensions["sample"].size == n and nc.variables["y"].chunking() == [8]
+        nc.set_auto_maskandscale(False)
+        for name in ("y", "k", "f", "w", "sample"):
+            want = ds[name].values.astype(nc.variables[name].dtype)
+            assert nc.variables[name][:].tobytes() == want.tobytes(), name
+
+
+def test_without_h5py_or_isal_every_region_takes_netcdf4s_write(tmp_path, monkeypatch):
+    counts = _writes(monkeypatch)
+    monkeypatch.setattr(store, "_direct_modules", lambda: None)
+    ds = xr.Dataset({"y": ("sample", np.arange(8.0), {"role": "output"})}, coords={"sample": np.arange(8)})
+    with store.ResultsStore(tmp_path, "sobol", "results.nc", block_size=4, region_blocks=1, attrs={}) as st:
+        st.write(0, 1, ds.isel(sample=slice(0, 4)))
+        st.write(1, 2, ds.isel(sample=slice(4, 8)))
+        path = st.seal()
+    assert counts == {"direct": 0, "netCDF4": 2}
+    with netCDF4.Dataset(path) as nc:
+        np.testing.assert_array_equal(nc.variables["y"][:], np.arange(8.0))
