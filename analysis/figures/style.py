@@ -27,7 +27,6 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
 __all__ = ["SINGLE", "DOUBLE", "PALETTE", "CMAP", "DIVERGING", "SERIF", "CJK_SERIF", "figure", "num", "png_width",
            "save", "serif_files", "style"]
@@ -212,16 +211,22 @@ def _layout_in_draw(fig):
     layouts differ by as much.) The engine and the figure's own ``draw`` are put back after.
     """
     engine = fig.get_layout_engine()
-    if engine is None or isinstance(engine, PlaceHolderLayoutEngine):
-        yield  # no layout to run: savefig draws once already
+    if engine is None:
+        yield  # savefig draws once already
         return
 
     def draw(renderer):
-        if fig.axes:  # as Figure.draw runs its engine, ValueError included
+        if fig.axes:  # as Figure.draw runs its engine (a no-op for "none"), ValueError included
+            # The engine measures with fig._get_renderer(): a new PDF renderer each time
+            # (Agg's canvas keeps one); the writing draw's own renderer measures the same
+            # and keeps the text sizes it measured for the draw.
+            fig._get_renderer = lambda: renderer
             try:
                 engine.execute(fig)
             except ValueError:
                 pass
+            finally:
+                del fig._get_renderer
         type(fig).draw(fig, renderer)
 
     # Setting no engine falls back to the rc settings, and the style's turn on constrained
