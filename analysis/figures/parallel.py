@@ -178,7 +178,8 @@ def save_soon(fig, directory: Path, name: str, save: Callable) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)  # before the caller looks for the folder
     proc = multiprocessing.get_context("fork").Process(target=save, args=(fig, directory, name),
                                                        name=f"save {name}")
-    proc.start()
+    with _frozen_heap():  # the child keeps it frozen (see _frozen_heap)
+        proc.start()
     _BACKGROUND.append((proc, name))
     return [directory / f"{name}.pdf", directory / f"{name}.png"]
 
