@@ -1,6 +1,6 @@
 """The figures and appendix stages of a saved run: this checkout against an earlier commit.
 
-    python benchmarks/bench_render.py RUN_DIR [--against REV] [--repeats 2]
+    python benchmarks/bench_render.py RUN_DIR [--against REV] [--repeats 2] [--stages figures appendix]
 
 Each stage (``build_figures``; ``build_appendix`` then ``compile_pdf``) runs on a copy of
 ``RUN_DIR`` made beside it (so that its variant and re-run paths still resolve), in a fresh
@@ -59,6 +59,7 @@ def main(argv=None) -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--against", default="main")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--stages", nargs="+", choices=("figures", "appendix"), default=["figures", "appendix"])
     args = parser.parse_args(argv)
     source = args.run.resolve()
     copy = source.with_name(source.name + "-bench")
@@ -69,7 +70,7 @@ def main(argv=None) -> None:
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("figures", "appendix"))
         print(f"{source.name}: {args.against} ({_rev(old)}) against this checkout ({_rev(ROOT)}), "
               f"{os.cpu_count()} cores")
-        for stage in ("figures", "appendix"):
+        for stage in args.stages:
             rows = {"old": [], "new": []}
             for _ in range(args.repeats):
                 for key, code in (("old", old), ("new", ROOT)):

@@ -318,3 +318,52 @@ def test_figure_file_names_are_slugs(data):
     names = [s.name for s in figure_specs(data)]
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names)
     assert len({n.casefold() for n in names}) == len(names)
+
+
+def _two_savefigs(fig, directory, name):
+    """What ``save`` did before it laid figures out in the writing draw: two plain savefigs."""
+    from analysis.figures.style import DPI, quiet_fonts, style
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with style(), quiet_fonts():
+        fig.savefig(directory / f"{name}.pdf", metadata={"CreationDate": None, "Creator": "mcsens"})
+        fig.savefig(directory / f"{name}.png", dpi=DPI, metadata={"Software": "mcsens"},
+                    pil_kwargs={"compress_level": 3})
+
+
+def _laid_out_figure():
+    """A figure whose layout constrained layout decides: panels, a colorbar, a suptitle, a
+    legend outside the axes (as the reading figure has) and long tick labels."""
+    from analysis.figures.style import figure, style
+
+    with style():
+        fig, axes = figure(DOUBLE, 0.5 * DOUBLE, 1, 2)
+        axes = axes.ravel()
+        axes[0].barh(range(3), [0.2, 0.5, 0.1], label="S1")
+        axes[0].set_yticks(range(3), ["a long parameter label", "β", "$x_1$"])
+        im = axes[1].imshow(np.arange(12.0).reshape(3, 4))
+        fig.colorbar(im, ax=axes[1], label="ST")
+        fig.suptitle("Indices")
+        fig.legend(frameon=False, loc="outside lower center")
+    return fig
+
+
+def test_save_writes_the_files_two_plain_savefigs_write(tmp_path, monkeypatch):
+    """save runs the layout in the draw that writes each file (one draw per file, not two):
+    the same bytes as savefig's own measuring draw, and the figure keeps its engine."""
+    from matplotlib.figure import Figure
+
+    from analysis.figures.style import save
+
+    fig = _laid_out_figure()
+    engine = fig.get_layout_engine()
+    draws = []
+    plain = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or plain(self, renderer))
+    save(fig, tmp_path / "new", "f")
+    assert len(draws) == 2  # savefig alone draws each file twice
+    monkeypatch.undo()
+    assert fig.get_layout_engine() is engine and "draw" not in vars(fig)
+    _two_savefigs(_laid_out_figure(), tmp_path / "old", "f")
+    for ext in ("pdf", "png"):
+        assert (tmp_path / "new" / f"f.{ext}").read_bytes() == (tmp_path / "old" / f"f.{ext}").read_bytes(), ext

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -189,11 +190,57 @@ def save(fig, directory: Path, name: str) -> list[Path]:
     paths = [directory / f"{name}.pdf", directory / f"{name}.png"]
     # Tick labels, and the PDF's font embedding, are made while saving, from the rc
     # settings of that moment: save inside the style, or the PDF gets Type 3 fonts.
-    with style(), quiet_fonts():
+    with style(), quiet_fonts(), _layout_in_draw(fig):
         # A fixed creation date keeps the PDF byte-stable across rebuilds of the same run.
         fig.savefig(paths[0], metadata={"CreationDate": None, "Creator": "mcsens"})
-        fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"})
+        # zlib level 3, not PIL's 6: the same pixels, 28% less time compressing them for
+        # files 4% larger (the appendix's TeX places the PDFs; the PNGs are for screens).
+        fig.savefig(paths[1], dpi=DPI, metadata={"Software": "mcsens"}, pil_kwargs={"compress_level": 3})
     return paths
+
+
+@contextmanager
+def _layout_in_draw(fig):
+    """Within the block, ``fig`` is laid out by the draw that writes each file, not before it.
+
+    ``savefig`` of a figure with a layout engine draws it twice: a measuring draw that runs
+    the layout, then the draw that writes the file, with the engine off. Here the engine is
+    taken off the figure, so ``savefig`` goes straight to the writing draw, and that draw
+    runs the same engine first, measuring with its own renderer (the format's, at its dpi):
+    each format keeps its own layout, the files are byte for byte those of two draws, and
+    a save costs a fifth less CPU. (Reusing the PDF's layout for the PNG would save more,
+    but Agg's hinted text at 300 dpi measures apart from the PDF's: the layouts differ by
+    up to 23 pixels.) The engine and the class's ``draw`` are back when the block ends.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        yield  # savefig draws once already
+        return
+
+    def draw(renderer):
+        if fig.axes:  # as Figure.draw runs its engine (a no-op for "none"), ValueError included
+            # The engine measures with fig._get_renderer(), for a PDF a new renderer (and
+            # file) each time; the writing one measures alike, and the text sizes it
+            # caches as it lays out serve its draw.
+            fig._get_renderer = lambda: renderer
+            try:
+                engine.execute(fig)
+            except ValueError:
+                pass
+            finally:
+                del fig._get_renderer
+        type(fig).draw(fig, renderer)
+
+    # Setting no engine falls back to the rc settings, and the style's turn on constrained
+    # layout: off for the block, since savefig too sets "none" and puts back what it found.
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+        fig.draw = draw  # an instance attribute over the class's method, deleted below
+        try:
+            yield
+        finally:
+            del fig.draw
+            fig.set_layout_engine(engine)
 
 
 def png_width(fig) -> float:
