@@ -16,7 +16,9 @@ unless the reason is an estimate outside [0, 1], which is kept and explained in 
 from __future__ import annotations
 
 import json
+import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,7 +74,16 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
     run = read_run(run)
     run_dir, study = run.path, run.study
     a = study.analysis
-    with run.open_results() as results:
+    # A variant run's scope says whether anything reads its scenarios (mcsens.runner.analysis_scope).
+    scenarios = bool(a.headline) and (run.manifest.get("analysis_scope") or {}).get("scenarios", True)
+    # Scenario discovery (PRIM and its tree, one core) runs on a thread beside the methods,
+    # on the same open results: alone after delta it left one of two cores idle for a
+    # second. The executor is left before the results are closed, so it never reads a
+    # closed file. The warning state is restored after both: a library's
+    # catch_warnings on one thread can leave the other's filters in place.
+    with warnings.catch_warnings(), run.open_results() as results, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenarios") as side:
+        found = side.submit(_scenarios, run, results) if scenarios else None
         status = results["status"].values if "status" in results else None
         failed = int((status != 0).sum()) if status is not None else 0
         settings = Settings(results=results, outputs=output_names(results, study),
@@ -85,6 +96,8 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         for method in METHODS.values():  # registry order: the order of indices.csv and indices.nc
             if method.wanted(study):
                 trees[method.name] = method.analyze(run, settings, rng)
+        if found is not None:
+            found.exception()  # wait for it here, while the results are open; raised below
 
     csv_path = run_dir / "indices.csv"
     nc_path = run_dir / "indices.nc"
@@ -94,12 +107,18 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
     table = _table(settings.rows)
     write_atomic(csv_path, lambda tmp: write_csv(table, tmp, float_format="%.10g"))  # no formulas (textsafe)
     write_atomic(nc_path, lambda tmp: _write_trees(tmp, root, trees))
-    # A variant run's scope says whether anything reads its scenarios (mcsens.runner.analysis_scope).
-    if a.headline and (run.manifest.get("analysis_scope") or {}).get("scenarios", True):
-        from .scenario import scenario_discovery
+    if found is not None:
+        from .scenario import write_scenarios
 
-        scenario_discovery(run)
+        write_scenarios(run_dir, *found.result())  # its errors after the indices are written, as before
     return nc_path, csv_path
+
+
+def _scenarios(run: "Run", results: xr.Dataset):
+    """:func:`analysis.scenario.discover_run` with the run's defaults (scipy and sklearn load here)."""
+    from .scenario import discover_run
+
+    return discover_run(run, results)
 
 
 def _headline(results: xr.Dataset, a, settings: Settings) -> xr.Dataset:

@@ -265,32 +265,54 @@ def scenario_discovery(run, outputs=None, *, write: bool = True, threshold: floa
         0/1 indicator along ``sample`` alone.
     """
     run = read_run(run)
-    run_dir = run.path
     with run.open_results() as ds:
-        names = list(outputs) if outputs else _headline_names(ds, run_dir)
-        # PRIM's peeling holds several (rows × inputs) temporaries: a balanced prefix of
-        # at most MAX_ROWS independent draws bounds its memory and time at any N.
-        keep = np.flatnonzero(iid_rows(ds))[:MAX_ROWS]
-        params = [v for v in ds.data_vars if ds[v].attrs.get("role") == "input"]
-        labels = {p: ds[p].attrs.get("label") or p for p in params}
-        x = pd.DataFrame({p: read_rows(ds[p], keep) for p in params})
-        parts, leaves = {}, []
-        for name in names:
-            if name not in ds:
-                raise RunError(run_dir, "analysis.headline", f"must name outputs of the run; got {name!r}")
-            if ds[name].dims != ("sample",):
-                raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample' alone; "
-                               f"got {name!r} with dims {ds[name].dims}")
-            try:
-                part = discover(x, read_rows(ds[name], keep), name=name, label=ds[name].attrs.get("label", ""),
-                                labels=labels, significance=significance, tree_depth=tree_depth,
-                                threshold=threshold, peel_alpha=peel_alpha, paste_alpha=paste_alpha,
-                                mass_min=mass_min, max_boxes=max_boxes)
-            except ValueError as e:
-                raise RunError(run_dir, "analysis.headline", str(e)) from None
-            parts[name] = part
-            leaves.append(pd.DataFrame(json.loads(part.attrs["tree_leaves"])).assign(output=name))
-        design = ds.attrs.get("design", "")
+        result, tree = discover_run(run, ds, outputs, threshold=threshold, peel_alpha=peel_alpha,
+                                    paste_alpha=paste_alpha, mass_min=mass_min, max_boxes=max_boxes,
+                                    significance=significance, tree_depth=tree_depth)
+    if write:
+        write_scenarios(run.path, result, tree)
+    return result
+
+
+def discover_run(run, ds: xr.Dataset, outputs=None, *, threshold: float | None = None, peel_alpha: float = 0.05,
+                 paste_alpha: float = 0.05, mass_min: float = 0.05, max_boxes: int = 2,
+                 significance: float = 0.05, tree_depth: int = 3) -> tuple[xr.Dataset, pd.DataFrame]:
+    """:func:`scenario_discovery` on the run's results ``ds``, already open, without writing.
+
+    :func:`analysis.indices.analyze_run` calls it on its own open results beside the
+    methods (a second handle on the file is not safe, see :meth:`analysis.run.Run.open_results`).
+
+    Returns
+    -------
+    (xarray.Dataset, pandas.DataFrame)
+        The result :func:`scenario_discovery` returns, and the tree's leaves of every
+        output (``scenarios_tree.csv``).
+    """
+    run_dir = run.path
+    names = list(outputs) if outputs else _headline_names(ds, run_dir)
+    # PRIM's peeling holds several (rows × inputs) temporaries: a balanced prefix of
+    # at most MAX_ROWS independent draws bounds its memory and time at any N.
+    keep = np.flatnonzero(iid_rows(ds))[:MAX_ROWS]
+    params = [v for v in ds.data_vars if ds[v].attrs.get("role") == "input"]
+    labels = {p: ds[p].attrs.get("label") or p for p in params}
+    x = pd.DataFrame({p: read_rows(ds[p], keep) for p in params})
+    parts, leaves = {}, []
+    for name in names:
+        if name not in ds:
+            raise RunError(run_dir, "analysis.headline", f"must name outputs of the run; got {name!r}")
+        if ds[name].dims != ("sample",):
+            raise RunError(run_dir, "analysis.headline", f"must name 0/1 outputs along 'sample' alone; "
+                           f"got {name!r} with dims {ds[name].dims}")
+        try:
+            part = discover(x, read_rows(ds[name], keep), name=name, label=ds[name].attrs.get("label", ""),
+                            labels=labels, significance=significance, tree_depth=tree_depth,
+                            threshold=threshold, peel_alpha=peel_alpha, paste_alpha=paste_alpha,
+                            mass_min=mass_min, max_boxes=max_boxes)
+        except ValueError as e:
+            raise RunError(run_dir, "analysis.headline", str(e)) from None
+        parts[name] = part
+        leaves.append(pd.DataFrame(json.loads(part.attrs["tree_leaves"])).assign(output=name))
+    design = ds.attrs.get("design", "")
     result = _combine(parts)
     result.attrs = {
         "study": ds.attrs.get("study", ""), "design": design,
@@ -301,9 +323,11 @@ def scenario_discovery(run, outputs=None, *, write: bool = True, threshold: floa
         "tree_depth": tree_depth, "implementation": "analysis.prim.prim (PRIM, Friedman & Fisher 1999)",
         "source_manifest_sha256": file_sha256(run.file("manifest.json")),
     }
-    if write:
-        write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
-        write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
-        tree = pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
-        write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
-    return result
+    return result, pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
+
+
+def write_scenarios(run_dir: Path, result: xr.Dataset, tree: pd.DataFrame) -> None:
+    """Write ``scenarios.nc``, ``scenarios.csv`` and ``scenarios_tree.csv`` of :func:`discover_run`'s result."""
+    write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
+    write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
+    write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
