@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import warnings
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,10 @@ from .tidy import element_dicts, iid_values
 
 if TYPE_CHECKING:
     from .run import Run
+
+#: Threads the methods run on, beside scenario discovery's: two cores' worth (delta spreads
+#: its own kernel sums over the cores too).
+LANES = 2
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
                "conf_method", "influential", "rank", "converged", "status"]
@@ -76,14 +81,15 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
     a = study.analysis
     # A variant run's scope says whether anything reads its scenarios (mcsens.runner.analysis_scope).
     scenarios = bool(a.headline) and (run.manifest.get("analysis_scope") or {}).get("scenarios", True)
-    # Scenario discovery (PRIM and its tree, one core) runs on a thread beside the methods,
-    # on the same open results: alone after delta it left one of two cores idle for a
-    # second. The executor is left before the results are closed, so it never reads a
-    # closed file. The warning state is restored after both: a library's
-    # catch_warnings on one thread can leave the other's filters in place.
-    with warnings.catch_warnings(), run.open_results() as results, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="scenarios") as side:
-        found = side.submit(_scenarios, run, results) if scenarios else None
+    # The methods run on threads beside one another, and scenario discovery (PRIM and its
+    # tree) beside them, on the same open results: one after another, every phase but
+    # delta's kernel sums kept one of two cores busy while the other idled (sobol, morris
+    # and scenario discovery: 1.7 of the flagship's 9.5 CPU-s). numpy, sklearn's tree and
+    # netCDF's decompression release the GIL. Rows and notes still come in registry order.
+    # The pool is left before the results are closed, so no thread reads a closed file;
+    # the warning state is restored after it: a library's catch_warnings on one thread can
+    # leave another's filters in place.
+    with warnings.catch_warnings(), run.open_results() as results:
         status = results["status"].values if "status" in results else None
         failed = int((status != 0).sum()) if status is not None else 0
         settings = Settings(results=results, outputs=output_names(results, study),
@@ -93,11 +99,21 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
                                   "the probabilities and moment-independent measures")
         trees = {"headline": _headline(results, a, settings)}
         rng = partial(_rng, study)
-        for method in METHODS.values():  # registry order: the order of indices.csv and indices.nc
-            if method.wanted(study):
-                trees[method.name] = method.analyze(run, settings, rng)
-        if found is not None:
-            found.exception()  # wait for it here, while the results are open; raised below
+        wanted = [m for m in METHODS.values() if m.wanted(study)]  # registry order: that of the files
+        jobs = {m.name: replace(settings, rows=[], notes=[]) for m in wanted}
+        # A method reading a design of its own opens that file: netCDF opens a file outside
+        # xarray's lock (reading its metadata), which beside another thread's read failed
+        # with "NetCDF: HDF error". Those run first, alone; the threads only read, locked.
+        done = {m.name: _inline(m.analyze, run, jobs[m.name], rng) for m in wanted if _own_file(m, study)}
+        with ThreadPoolExecutor(max_workers=LANES + 1, thread_name_prefix="analysis") as pool:
+            found = pool.submit(_scenarios, run, results) if scenarios else None
+            done |= {m.name: pool.submit(m.analyze, run, jobs[m.name], rng) for m in wanted if m.name not in done}
+            for m in wanted:
+                trees[m.name] = done[m.name].result()  # the first error in registry order, as before
+                settings.rows.extend(jobs[m.name].rows)
+                settings.notes.extend(jobs[m.name].notes)
+            if found is not None:
+                found.exception()  # wait for it here, while the results are open; raised below
 
     csv_path = run_dir / "indices.csv"
     nc_path = run_dir / "indices.nc"
@@ -112,6 +128,21 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
 
         write_scenarios(run_dir, *found.result())  # its errors after the indices are written, as before
     return nc_path, csv_path
+
+
+def _own_file(method, study) -> bool:
+    """Whether ``method`` reads a design of its own (``results-<design>.nc``), not the main one."""
+    return bool(method.design) and method.design != study.sampling.method
+
+
+def _inline(fn, *args) -> Future:
+    """``fn(*args)`` run here, its result or error held as a finished future's."""
+    out = Future()
+    try:
+        out.set_result(fn(*args))
+    except Exception as e:  # raised in registry order by the caller
+        out.set_exception(e)
+    return out
 
 
 def _scenarios(run: "Run", results: xr.Dataset):
