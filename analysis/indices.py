@@ -146,10 +146,12 @@ def _inline(fn, *args) -> Future:
 
 
 def _scenarios(run: "Run", results: xr.Dataset):
-    """:func:`analysis.scenario.discover_run` with the run's defaults (scipy and sklearn load here)."""
-    from .scenario import discover_run
+    """:func:`analysis.scenario.discover_run` with the run's defaults (scipy and sklearn load here),
+    and its ``scenarios.csv`` table, made on this thread too."""
+    from .scenario import discover_run, tidy
 
-    return discover_run(run, results)
+    result, tree = discover_run(run, results)
+    return result, tree, tidy(result)
 
 
 def _headline(results: xr.Dataset, a, settings: Settings) -> xr.Dataset:

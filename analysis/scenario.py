@@ -326,8 +326,12 @@ def discover_run(run, ds: xr.Dataset, outputs=None, *, threshold: float | None =
     return result, pd.concat(leaves, ignore_index=True)[list(TREE_COLUMNS)]
 
 
-def write_scenarios(run_dir: Path, result: xr.Dataset, tree: pd.DataFrame) -> None:
-    """Write ``scenarios.nc``, ``scenarios.csv`` and ``scenarios_tree.csv`` of :func:`discover_run`'s result."""
+def write_scenarios(run_dir: Path, result: xr.Dataset, tree: pd.DataFrame, table: pd.DataFrame | None = None) -> None:
+    """Write ``scenarios.nc``, ``scenarios.csv`` and ``scenarios_tree.csv`` of :func:`discover_run`'s result.
+
+    ``table`` is ``tidy(result)`` if the caller has it already (made beside other work).
+    """
+    table = tidy(result) if table is None else table
     write_atomic(run_dir / "scenarios.nc", result.to_netcdf)
-    write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(tidy(result), p))
+    write_atomic(run_dir / "scenarios.csv", lambda p: write_csv(table, p))
     write_atomic(run_dir / "scenarios_tree.csv", lambda p: write_csv(tree, p))
