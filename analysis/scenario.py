@@ -176,13 +176,23 @@ def _headline_names(ds: xr.Dataset, run_dir: Path) -> list[str]:
     return names
 
 
+def _without_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds.drop_attrs()``, cleared in place on a shallow copy: drop_attrs rebuilds the
+    Dataset once per variable (0.2 of scenario discovery's 0.65 CPU-s on the flagship)."""
+    ds = ds.copy(deep=False)
+    ds.attrs = {}
+    for v in ds.variables.values():
+        v.attrs = {}
+    return ds
+
+
 def _combine(parts: dict[str, xr.Dataset]) -> xr.Dataset:
     per = []
     for name, ds in parts.items():
         attrs = ds.attrs
         ds = ds.assign(summary=((), attrs["summary"]), tree_rules=((), attrs["tree_rules"]),
                        n=((), attrs["n"]), fails=((), attrs["fails"]), base_rate=((), attrs["base_rate"]))
-        per.append(ds.drop_attrs().expand_dims(output=[name]))
+        per.append(_without_attrs(ds).expand_dims(output=[name]))
     out = xr.concat(per, dim="output", join="outer", fill_value=np.nan)
     out["chosen_step"] = out["chosen_step"].fillna(-1).astype(int)
     return out
@@ -198,30 +208,35 @@ def tidy(ds: xr.Dataset) -> pd.DataFrame:
     """
     rows = []
     sig = float(ds.attrs.get("significance", 0.05))
-    labels = dict(zip(ds.param.values, ds.label.values))
-    for out in ds.output.values:
-        o = ds.sel(output=out)
-        for b in o.box.values:
-            ob = o.sel(box=b)
-            if int(ob.chosen_step) < 0:
+    params = ds.param.values
+    labels = dict(zip(params, ds.label.values))
+    # Each variable read once as an (output, box, ...) array: selecting by label per box
+    # and step through xarray cost 0.1 CPU-s of the flagship's 400 rows.
+    a = {v: ds[v].transpose("output", "box", ...).values for v in
+         ("chosen_step", "coverage", "density", "mass", "low", "high", "box_coverage", "box_density", "box_mass",
+          "box_low", "box_high", "qp_value")}
+    for i, out in enumerate(ds.output.values):
+        for k, b in enumerate(ds.box.values):
+            chosen = int(a["chosen_step"][i, k])
+            if chosen < 0:
                 continue
             for kind in ("peel", "chosen"):
-                steps = np.flatnonzero(np.isfinite(ob.coverage.values)) if kind == "peel" else [int(ob.chosen_step)]
+                steps = np.flatnonzero(np.isfinite(a["coverage"][i, k])) if kind == "peel" else [chosen]
                 for s in steps:
                     if kind == "peel":
-                        lo, hi = ob.low.values[s], ob.high.values[s]
-                        cov, den, mass = (float(ob[v].values[s]) for v in ("coverage", "density", "mass"))
+                        lo, hi = a["low"][i, k, s], a["high"][i, k, s]
+                        cov, den, mass = (float(a[v][i, k, s]) for v in ("coverage", "density", "mass"))
                         qp = np.full(len(lo), np.nan)
                     else:
-                        lo, hi, qp = ob.box_low.values, ob.box_high.values, ob.qp_value.values
-                        cov, den, mass = (float(ob[f"box_{v}"]) for v in ("coverage", "density", "mass"))
+                        lo, hi, qp = a["box_low"][i, k], a["box_high"][i, k], a["qp_value"][i, k]
+                        cov, den, mass = (float(a[f"box_{v}"][i, k]) for v in ("coverage", "density", "mass"))
                     res = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
                     base = {"output": out, "box": int(b), "step": int(s), "kind": kind, "coverage": cov,
                             "density": den, "mass": mass, "n_restricted": len(res)}
                     if not len(res):
                         rows.append({**base, "param": "", "label": ""})
                     for j in res:
-                        p = ds.param.values[j]
+                        p = params[j]
                         rows.append({**base, "param": p, "label": labels[p], "low": lo[j], "high": hi[j],
                                      "qp_value": qp[j], "significant": bool(qp[j] < sig) if kind == "chosen" else None})
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
