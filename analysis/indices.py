@@ -16,9 +16,11 @@ unless the reason is an estimate outside [0, 1], which is kept and explained in 
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -46,6 +48,14 @@ if TYPE_CHECKING:
 #: Threads the methods run on, beside scenario discovery's: two cores' worth (delta spreads
 #: its own kernel sums over the cores too).
 LANES = 2
+
+#: The GIL's switch interval while the methods run on threads (Python's default: 5 ms).
+#: delta's kernel threads hold the GIL for a few microseconds between numpy calls of tens
+#: of microseconds; beside a thread running Python (sobol's, PRIM's bookkeeping) each of
+#: them waited up to the whole interval for it. 40 kernel tasks on two threads beside a
+#: pure-Python thread: 5.4-6.3 s at 5 ms, 2.2-4.4 s at 0.5 ms (alone: 1.3-2.8 s; a
+#: shared 2-core machine).
+SWITCH_INTERVAL = 0.0005
 
 CSV_COLUMNS = ["method", "output", "param", "index", "value", "conf", "conf_low", "conf_high", "estimator",
                "conf_method", "influential", "rank", "converged", "status"]
@@ -105,7 +115,8 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         # xarray's lock (reading its metadata), which beside another thread's read failed
         # with "NetCDF: HDF error". Those run first, alone; the threads only read, locked.
         done = {m.name: _inline(m.analyze, run, jobs[m.name], rng) for m in wanted if _own_file(m, study)}
-        with ThreadPoolExecutor(max_workers=LANES + 1, thread_name_prefix="analysis") as pool:
+        with _switch_interval(SWITCH_INTERVAL), \
+                ThreadPoolExecutor(max_workers=LANES + 1, thread_name_prefix="analysis") as pool:
             found = pool.submit(_scenarios, run, results) if scenarios else None
             done |= {m.name: pool.submit(m.analyze, run, jobs[m.name], rng) for m in wanted if m.name not in done}
             for m in wanted:
@@ -128,6 +139,17 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
 
         write_scenarios(run_dir, *found.result())  # its errors after the indices are written, as before
     return nc_path, csv_path
+
+
+@contextmanager
+def _switch_interval(seconds: float):
+    """The GIL's switch interval set to ``seconds`` inside the block, then put back."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _own_file(method, study) -> bool:
