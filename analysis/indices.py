@@ -111,10 +111,11 @@ def analyze_run(run: "Run | str | Path") -> tuple[Path, Path]:
         rng = partial(_rng, study)
         wanted = [m for m in METHODS.values() if m.wanted(study)]  # registry order: that of the files
         jobs = {m.name: replace(settings, rows=[], notes=[]) for m in wanted}
-        # A method reading a design of its own opens that file: netCDF opens a file outside
-        # xarray's lock (reading its metadata), which beside another thread's read failed
-        # with "NetCDF: HDF error". Those run first, alone; the threads only read, locked.
-        done = {m.name: _inline(m.analyze, run, jobs[m.name], rng) for m in wanted if _own_file(m, study)}
+        # A method with a design of its own opens files (its results, their stored points):
+        # netCDF reads a file's metadata on opening outside xarray's lock, and that beside
+        # another thread's read failed with "NetCDF: HDF error". Those run first, alone; the
+        # threads then only read the open results, under xarray's lock.
+        done = {m.name: _inline(m.analyze, run, jobs[m.name], rng) for m in wanted if _opens_files(m)}
         with _switch_interval(SWITCH_INTERVAL), \
                 ThreadPoolExecutor(max_workers=LANES + 1, thread_name_prefix="analysis") as pool:
             found = pool.submit(_scenarios, run, results) if scenarios else None
@@ -152,9 +153,10 @@ def _switch_interval(seconds: float):
         sys.setswitchinterval(before)
 
 
-def _own_file(method, study) -> bool:
-    """Whether ``method`` reads a design of its own (``results-<design>.nc``), not the main one."""
-    return bool(method.design) and method.design != study.sampling.method
+def _opens_files(method) -> bool:
+    """Whether ``method`` opens results files itself: one with a design of its own (Morris,
+    surrogate) opens that design's results, or reads its stored points from the main one's."""
+    return bool(method.design)
 
 
 def _inline(fn, *args) -> Future:
