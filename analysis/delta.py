@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from collections import deque
 from collections.abc import Sequence
@@ -100,6 +101,21 @@ def _threads() -> int:
 
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="delta")
+
+
+#: Where :func:`analyze` records this thread's warnings of :func:`delta_indices` as notes.
+#: Thread-local, not ``warnings.catch_warnings``: that swaps the process's warning state,
+#: so it would also record (or lose) the warnings of the analyses running beside delta.
+_notes = threading.local()
+
+
+def _warn(message: str) -> None:
+    """A :class:`StudyWarning` from :func:`delta_indices` to its caller, or a note for :func:`analyze`."""
+    log = getattr(_notes, "log", None)
+    if log is None:
+        warnings.warn(message, StudyWarning, stacklevel=3)
+    else:
+        log.append(message)
 
 
 def n_classes(n: int) -> int:
@@ -458,12 +474,12 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
     estimator, notes, kinds = [], {}, []
     flat_x = np.ptp(x, axis=0) == 0
     for j in np.flatnonzero(flat_x):
-        warnings.warn(f"delta: input {params[j]!r} is constant; its delta and S1 are NaN", StudyWarning, stacklevel=2)
+        _warn(f"delta: input {params[j]!r} is constant; its delta and S1 are NaN")
     for e in range(k):
         values, codes = np.unique(y[:, e], return_inverse=True)
         if values.size == 1:
             msg = f"output {elements[e]!r} is constant ({float(y[0, e])!r}): delta and S1 are undefined (NaN)"
-            warnings.warn(f"delta: {msg}", StudyWarning, stacklevel=2)
+            _warn(f"delta: {msg}")
             notes[elements[e]] = msg
             estimator.append("constant")
         elif values.size <= discrete_max:
@@ -547,12 +563,14 @@ def analyze(run, settings, rng) -> xr.Dataset | None:
     for o in settings.outputs:
         values, index, dims = iid_values(results[o], iid)
         labels = element_names(o, index)
-        with warnings.catch_warnings(record=True) as caught:
-            # A constant output (delta undefined) is recorded in the notes, not printed.
-            warnings.simplefilter("always")
+        # A constant input or output (delta undefined) is recorded in the notes, not printed.
+        _notes.log = caught = []
+        try:
             ds = delta_indices(x, values, params=params, conf_level=a.conf_level, elements=labels,
                                resamples=min(a.resamples, DELTA_RESAMPLES), rng=rng("delta", o))
-        settings.notes.extend(f"{w.message}" for w in caught if issubclass(w.category, UserWarning))
+        finally:
+            _notes.log = None
+        settings.notes.extend(caught)
         ds = ds.drop_vars("estimator", errors="ignore").assign_coords(element=np.arange(ds.sizes["element"]))
         settings.rows.extend(tidy_rows(ds, "delta", o, dims, index, {
             "delta": ("param", "Borgonovo delta, Plischke et al. (2013) estimator, jackknifed over "
