@@ -33,6 +33,19 @@ high = 1.0
 """
 
 
+#: x1 uniform on [0, 1], x2 normal(0, 0.5): the parameters of the registry and threads tests.
+NORMAL_PARAMS = """
+[parameters.x1]
+distribution = "uniform"
+low = 0.0
+high = 1.0
+
+[parameters.x2]
+distribution = "normal"
+mean = 0.0
+sd = 0.5
+"""
+
 def write_study(folder: Path, model: str, *, name="t", samples=64, seed=3, methods='["sobol"]',
                 extra="", params=PARAMS, replicates=4, chunk_rows=4, constants="",
                 description="") -> Path:
@@ -67,6 +80,15 @@ def copy_run(run: Path, folder: Path) -> Path:
     """A copy of a session run (tests/conftest.py) under ``folder``, for a test that changes it."""
     return Path(shutil.copytree(run, folder / run.name))
 
+
+def writable_copy(run_dir: Path, to: Path) -> Path:
+    """A writable copy of a sealed run under ``to/<study>/<run>`` (the files keep their bytes,
+    so their sha256)."""
+    dst = to / run_dir.parent.name / run_dir.name
+    shutil.copytree(run_dir, dst)
+    for p in dst.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dst
 
 def need(*tools: str) -> None:
     """Skip a test whose command-line tools are missing, except in CI (env CI), where it fails.

@@ -19,7 +19,7 @@ import xarray as xr
 from analysis import METHODS
 from analysis import indices
 from analysis.indices import analyze_run
-from tests.helpers import write_study
+from tests.helpers import NORMAL_PARAMS, writable_copy, write_study
 
 MODEL = """
     import xarray as xr
@@ -27,17 +27,7 @@ MODEL = """
         return xr.Dataset({"y": 2 * x.x1 + x.x2 ** 2, "flat": 0 * x.x1 + 1.0,
                            "holds": xr.where(x.x1 > 0.3, 1.0, 0.0)})
     """
-PARAMS = """
-[parameters.x1]
-distribution = "uniform"
-low = 0.0
-high = 1.0
-
-[parameters.x2]
-distribution = "normal"
-mean = 0.0
-sd = 0.5
-"""
+PARAMS = NORMAL_PARAMS
 FILES = ("indices.csv", "scenarios.csv", "scenarios_tree.csv")
 
 
@@ -52,14 +42,6 @@ def made(tmp_path_factory):
                         methods='["sobol", "morris", "delta"]',
                         extra='headline = ["holds"]\nkey_output = "y"\nmorris_trajectories = 12')
     return Path(run_study(study, out=folder / "runs", figures=False, appendix=False))
-
-
-def _copy(run_dir: Path, to: Path) -> Path:
-    dst = to / run_dir.parent.name / run_dir.name
-    shutil.copytree(run_dir, dst)
-    for p in dst.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return dst
 
 
 class _OneAfterAnother:
@@ -84,10 +66,10 @@ class _OneAfterAnother:
 
 
 def test_threads_write_the_files_of_one_method_after_another(made, tmp_path, monkeypatch):
-    threaded = _copy(made, tmp_path / "threaded")
+    threaded = writable_copy(made, tmp_path / "threaded")
     analyze_run(threaded)
     monkeypatch.setattr(indices, "ThreadPoolExecutor", _OneAfterAnother)
-    serial = _copy(made, tmp_path / "serial")
+    serial = writable_copy(made, tmp_path / "serial")
     analyze_run(serial)
     for name in FILES:
         assert (threaded / name).read_bytes() == (serial / name).read_bytes(), name
@@ -98,7 +80,7 @@ def test_threads_write_the_files_of_one_method_after_another(made, tmp_path, mon
 def test_a_constant_outputs_delta_note_is_recorded_not_warned(made, tmp_path):
     # The test configuration turns a StudyWarning into an error: one leaking from delta's
     # thread-local log would fail here.
-    run = _copy(made, tmp_path / "c")
+    run = writable_copy(made, tmp_path / "c")
     analyze_run(run)
     with xr.open_dataset(run / "indices.nc") as ds:
         notes = json.loads(ds.attrs["notes"])
@@ -107,7 +89,7 @@ def test_a_constant_outputs_delta_note_is_recorded_not_warned(made, tmp_path):
 
 def test_the_warning_filters_and_the_switch_interval_are_put_back(made, tmp_path):
     filters, interval = list(warnings.filters), sys.getswitchinterval()
-    analyze_run(_copy(made, tmp_path / "w"))
+    analyze_run(writable_copy(made, tmp_path / "w"))
     assert warnings.filters == filters and sys.getswitchinterval() == interval
 
 

@@ -3,7 +3,6 @@ run record, and results hashed once per run."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -19,7 +18,7 @@ from analysis.methods import KINDS, Method, ranking
 from analysis.run import read_run
 from study import store
 from study.errors import RunError
-from tests.helpers import write_study
+from tests.helpers import NORMAL_PARAMS, writable_copy, write_study
 
 MODEL = """
     import xarray as xr
@@ -32,17 +31,7 @@ ANALYSIS = """headline = ["holds"]
 key_output = "y"
 morris_trajectories = 12"""
 
-PARAMS = """
-[parameters.x1]
-distribution = "uniform"
-low = 0.0
-high = 1.0
-
-[parameters.x2]
-distribution = "normal"
-mean = 0.0
-sd = 0.5
-"""
+PARAMS = NORMAL_PARAMS
 
 
 def _write_study(folder: Path, seed: int = 11) -> Path:
@@ -74,15 +63,6 @@ def made(tmp_path_factory):
     finally:
         mp.undo()
     return run_dir, calls
-
-
-def _copy(run_dir: Path, to: Path) -> Path:
-    """A writable copy of a sealed run (the copy keeps the files' bytes, so their sha256)."""
-    dst = to / run_dir.parent.name / run_dir.name
-    shutil.copytree(run_dir, dst)
-    for p in dst.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return dst
 
 
 @pytest.fixture
@@ -134,7 +114,7 @@ def test_a_method_added_to_the_registry_alone_is_computed_ranked_and_triangulate
 
     dummy = Method("dummy", "D", "Dummy D", "dummy D", on_draws=True, analyze=_dummy, applies=lambda study: True)
     registry["dummy"] = dummy  # the one dict every stage reads
-    run = read_run(_copy(made[0], tmp_path))
+    run = read_run(writable_copy(made[0], tmp_path))
     analyze_run(run)
     table = pd.read_csv(run.file("indices.csv"))
     got = table[table["method"] == "dummy"]
@@ -153,7 +133,7 @@ def test_without_its_registry_entry_a_method_is_not_computed(made, tmp_path, reg
     from analysis.indices import analyze_run
     from study.errors import StudyError
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     run = read_run(copy)  # read while morris is registered: the record's study names it
     del registry["morris"]
     analyze_run(run)  # dispatch is over the registry: no special case computes it
@@ -185,7 +165,7 @@ def test_the_analysis_reads_the_stored_morris_grid_not_one_rebuilt_from_the_seed
         t = pd.read_csv(run_dir / "indices.csv")
         return t[(t["method"] == "morris") & (t["index"] == "mu_star")]["value"].tolist()
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     toml = copy / "study.toml"
     toml.write_text(toml.read_text().replace("seed = 11", "seed = 12"))  # another seed, another grid
     assert read_run(copy).study.sampling.seed == 12
@@ -198,7 +178,7 @@ def test_a_morris_file_whose_levels_were_edited_and_resealed_is_refused_in_one_l
 
     from analysis.indices import analyze_run
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     with netCDF4.Dataset(copy / "results-morris.nc", "a") as nc:
         nc.setncattr("levels", 6)
     store.Manifest.load(copy).update(sealed=store.seal(copy))  # the checksums agree: only the grid can tell
@@ -211,7 +191,7 @@ def test_a_morris_file_whose_levels_were_edited_and_resealed_is_refused_in_one_l
 def test_a_run_sealed_before_the_points_were_stored_is_read_from_its_seed(made, tmp_path):
     from analysis.indices import analyze_run
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     with xr.open_dataset(copy / "results-morris.nc") as ds:
         plain = ds.load()
     (copy / "results-morris.nc").unlink()
@@ -237,7 +217,7 @@ def test_each_results_file_is_hashed_once_in_a_run_and_a_record_read_from_disk_v
 def test_a_sealed_record_handed_over_is_trusted_only_while_size_and_mtime_match(made, tmp_path, monkeypatch):
     import os
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     sealed = store.Manifest.load(copy).data["sealed"]
     hashed = []
     monkeypatch.setattr("analysis.run.file_sha256", lambda p: hashed.append(Path(p).name) or store.file_sha256(p))
@@ -265,7 +245,7 @@ def test_the_appendix_opens_no_file_of_the_run_but_through_its_record(made, tmp_
     from analysis.compare import main_compare
     from mcsens import run_study
 
-    copy = _copy(made[0], tmp_path)
+    copy = writable_copy(made[0], tmp_path)
     other = run_study(_write_study(tmp_path / "other", seed=12), out=tmp_path / "runs", figures=False,
                       appendix=False)
     main_compare([copy, other], copy / "variants")
