@@ -137,11 +137,14 @@ def class_labels(n: int) -> np.ndarray:
 
 
 def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndarray, inv_h: np.ndarray,
-         grid: np.ndarray, wide_scale: np.ndarray | None = None):
-    """Per-class sums ``scale_c Σ_i exp(-½ ((g - y_i) inv_h_c)²)`` at every grid point.
+         grid: np.ndarray, wide_scale: np.ndarray | None = None, weights: np.ndarray | None = None):
+    """Per-class sums ``scale_c Σ_i weights_i exp(-½ ((g - y_i) inv_h_c)²)`` at every grid point.
 
     Class ``c`` is the run of ``n_c[c]`` rows from ``starts[c]``, with one bandwidth
-    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 sums to 0. With
+    (``1 / inv_h[c]``) and one ``scale[c]``; a class whose scale is 0 sums to 0. Without
+    ``weights`` every row counts once; a row of weight ``k`` stands for ``k`` equal rows
+    of its class (a resample's copies of one row, see :class:`_Runs`), so its kernel is
+    evaluated once instead of ``k`` times. With
     ``wide_scale`` the sums at the jackknife's second bandwidth ``WIDER / inv_h`` come too,
     scaled by ``wide_scale``: their kernel is the square root of the first one's
     (``exp(-x²/(4h²)) = sqrt(exp(-x²/(2h²)))``), taken in place, so the block's exponents
@@ -177,7 +180,11 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
     direct = ((g[-1] - g[0]) * w) ** 2 > _EXPANDED_MAX
     buf = np.empty((min(_CHUNK, values.size), grid.size))
     floor = _constant(buf.shape, _FLOOR)
-    for r0, r1, pieces in _blocks(tuple(starts.tolist()), tuple(n_c.tolist()), values.size):
+    if weights is None:
+        blocks = _blocks(tuple(starts.tolist()), tuple(n_c.tolist()), values.size)
+    else:
+        blocks = _weighted_blocks(starts, n_c, weights)
+    for r0, r1, pieces in blocks:
         b = np.matmul(p[r0:r1], q, out=buf[: r1 - r0])
         rows = direct[r0:r1]
         if rows.any():
@@ -225,10 +232,33 @@ def _blocks(starts: tuple[int, ...], n_c: tuple[int, ...], n: int) -> tuple:
     return tuple(out)
 
 
+def _weighted_blocks(starts: np.ndarray, n_c: np.ndarray, weights: np.ndarray) -> list:
+    """The blocks of :func:`_blocks` with each piece's ``weights`` in place of its ones
+    (not kept: a resample's runs differ for every input)."""
+    n = weights.size
+    ends = (starts + n_c).tolist()
+    starts = starts.tolist()
+    out, c = [], 0
+    for r0 in range(0, n, _CHUNK):
+        r1 = min(r0 + _CHUNK, n)
+        pieces = []
+        while c < len(starts) and ends[c] <= r0:
+            c += 1
+        k = c
+        while k < len(starts) and starts[k] < r1:
+            a, e = max(starts[k], r0), min(ends[k], r1)
+            if e > a:
+                pieces.append((k, a - r0, e - r0, weights[a:e]))
+            k += 1
+        out.append((r0, r1, pieces))
+    return out
+
+
 def _class_sums(out: np.ndarray, b: np.ndarray, pieces: tuple) -> None:
-    """Add each class's rows of the block ``b`` to its sum, one matrix-vector product each."""
-    for c, a, e, ones in pieces:
-        out[c] += ones @ b[a:e]
+    """Add each class's rows of the block ``b`` to its sum (times their weights), one
+    matrix-vector product each."""
+    for c, a, e, weights in pieces:
+        out[c] += weights @ b[a:e]
 
 
 def _bandwidth_scales(sd: np.ndarray, n_c, ok, widen: float) -> tuple[np.ndarray, np.ndarray]:
@@ -239,15 +269,57 @@ def _bandwidth_scales(sd: np.ndarray, n_c, ok, widen: float) -> tuple[np.ndarray
     return h, np.where(ok, 1.0 / (n_c * h * _SQRT_2PI), 0.0)
 
 
-def _density(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _density(y: np.ndarray, grid: np.ndarray, distinct: np.ndarray | None = None,
+             weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian kernel density of ``y`` on ``grid`` at Silverman's bandwidth and at
-    :data:`WIDER` times it."""
+    :data:`WIDER` times it; with ``weights``, its kernels are those of the ``distinct``
+    values (each standing for ``weights`` of the rows of ``y``)."""
     n, sd = y.size, y.std(ddof=1)
     h = sd * (0.75 * n) ** -0.2
     wide_scale = 1.0 / (n * (WIDER * sd * (0.75 * n) ** -0.2) * _SQRT_2PI)
-    f, f_wide = _kde(y, np.array([0]), np.array([n]), np.array([1.0 / (n * h * _SQRT_2PI)]),
-                     np.array([1.0 / h]), grid, np.array([wide_scale]))
+    values = y if weights is None else distinct
+    f, f_wide = _kde(values, np.array([0]), np.array([values.size]), np.array([1.0 / (n * h * _SQRT_2PI)]),
+                     np.array([1.0 / h]), grid, np.array([wide_scale]), weights)
     return f[0], f_wide[0]
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """A resample's copies of one row, as runs in each input's sorted order.
+
+    Copies of a row sit next to each other in every input's order (see
+    :func:`_sorted_rows`) and have one output value, so within a class their kernels are
+    equal: :func:`_kde` evaluates one per run, weighted by its length. A run that
+    straddles a class boundary is split there. About 37 % of a bootstrap resample's rows
+    are copies (``1/e`` of the rows are missing, the others repeat), so the kernel sums
+    do that much less work. The sums differ from the rows' one by one in their last bits.
+    """
+
+    firsts: np.ndarray  # flat positions (into the (d, n) sorted rows) of each run's first row
+    weights: np.ndarray  # each run's length, as float
+    n_c: np.ndarray  # runs in each (input, class), shape (d, classes)
+    offsets: np.ndarray  # input i's runs are firsts[offsets[i]:offsets[i + 1]]
+
+    @classmethod
+    def of(cls, rows: np.ndarray, starts: np.ndarray) -> "_Runs":
+        """The runs of ``rows`` (row of the sample at each sorted position, shape (d, n))
+        cut at the class ``starts``."""
+        d, n = rows.shape
+        first = np.empty((d, n), dtype=bool)
+        first[:, 0] = True
+        np.not_equal(rows[:, 1:], rows[:, :-1], out=first[:, 1:])
+        first[:, starts] = True  # position 0 among them, so no run crosses from one input to the next
+        firsts = np.flatnonzero(first)
+        n_c = np.add.reduceat(first, starts, axis=1, dtype=np.int64)
+        offsets = np.r_[0, np.cumsum(n_c.sum(axis=1))]
+        return cls(firsts, np.diff(np.r_[firsts, d * n]).astype(float), n_c, offsets)
+
+    def of_input(self, ys: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Input ``i``'s run values (from ``ys``, the output sorted by each input), class
+        starts and sizes in runs, and weights."""
+        s = slice(self.offsets[i], self.offsets[i + 1])
+        n_c = self.n_c[i]
+        return ys.ravel()[self.firsts[s]], np.r_[0, np.cumsum(n_c[:-1])], n_c, self.weights[s]
 
 
 @dataclass(frozen=True)
@@ -277,13 +349,14 @@ def _pairs(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kde_estimates(ys: np.ndarray, cls: _Classes, grid: np.ndarray) -> np.ndarray:
+def _kde_estimates(ys: np.ndarray, cls: _Classes, grid: np.ndarray, runs: _Runs | None = None) -> np.ndarray:
     """delta (SALib's), delta with its biases jackknifed away, and S1, of one output sorted
     by each input.
 
     ``ys`` has shape (inputs, n): row ``i`` is the output's values sorted by input ``i``.
     The steps are vectorised over the inputs but for the kernel sums, one input at a time
-    (their blocks stay in cache). Returns shape (3, inputs).
+    (their blocks stay in cache). With ``runs`` (of a resample's copies of rows), the
+    kernel sums evaluate one kernel per run. Returns shape (3, inputs).
     """
     n, starts, n_c = cls.n, cls.starts, cls.n_c
     # Rows contiguous: numpy sums a strided row in another order (other last bits).
@@ -300,8 +373,17 @@ def _kde_estimates(ys: np.ndarray, cls: _Classes, grid: np.ndarray) -> np.ndarra
     # Kernel sums at both bandwidths, for the classes and (once) for the whole sample.
     f_c, f_wide = np.empty((2, ys.shape[0], cls.m, grid.size))
     for i in range(ys.shape[0]):
-        f_c[i], f_wide[i] = _kde(ys[i], starts, n_c, scale[i], 1.0 / h[i], grid, wide_scale[i])
-    f_y, f_y_wide = _density(ys[0], grid)
+        if runs is None:
+            f_c[i], f_wide[i] = _kde(ys[i], starts, n_c, scale[i], 1.0 / h[i], grid, wide_scale[i])
+        else:
+            values, run_starts, run_n_c, weights = runs.of_input(ys, i)
+            f_c[i], f_wide[i] = _kde(values, run_starts, run_n_c, scale[i], 1.0 / h[i], grid, wide_scale[i],
+                                     weights)
+    if runs is None:
+        f_y, f_y_wide = _density(ys[0], grid)
+    else:
+        values, _, _, weights = runs.of_input(ys, 0)
+        f_y, f_y_wide = _density(ys[0], grid, values, weights)
     # Plischke et al.'s eq. 26 at both bandwidths, and over classes merged in pairs (the
     # size-weighted mean of the two densities, so only the class width differs).
     weight = n_c * ok
@@ -499,16 +581,18 @@ def delta_indices(x: np.ndarray, y: np.ndarray, *, params: Sequence[str], conf_l
         the draws are made here, in order, whatever the threads do."""
         for r, counts in enumerate(_resample_counts(n, resamples, rng)):
             rows = _sorted_rows(order, counts)  # (d + 1, n)
+            # The sample itself has no copies: its kernels stay one per row.
+            runs = None if r == 0 else _Runs.of(rows, cls.starts)
             for e, kind, extra in kinds:
                 if kind == "discrete":
                     values, codes = extra
                     delta, s1 = _delta_s1_discrete(codes[rows], labels, values.size, values)
                     res[e, r] = delta, delta, s1  # frequencies are not smoothed: nothing to jackknife
                 else:
-                    yield e, r, y[:, e][rows], extra
+                    yield e, r, y[:, e][rows], extra, runs
 
-    def estimate(e, r, ys, grid):
-        return e, r, _kde_estimates(ys, cls, grid)
+    def estimate(e, r, ys, grid, runs):
+        return e, r, _kde_estimates(ys, cls, grid, runs)
 
     threads = _threads()
     with _pool() as pool:

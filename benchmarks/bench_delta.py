@@ -6,8 +6,11 @@ input, resample and bandwidth. This times ``_kde`` on a block like the flagship'
 reach the far tails the clamp is for; Plischke et al.'s 16 classes, 100 grid points)
 against ``np.exp`` (and ``np.exp`` then ``np.sqrt``) over a block of the same shape,
 alternately in one process (best of ``--repeat``, CPU time): at one bandwidth, and at
-both of the jackknife's (the wider kernel is the square root of the narrower). Then the
-whole estimator (``delta_indices``, 25 inputs, 30 resamples) on one thread and on every core.
+both of the jackknife's (the wider kernel is the square root of the narrower). Then one
+bootstrap resample's estimates (``_kde_estimates``, 25 inputs and the dummy) with a kernel
+per row against a kernel per run of copies of a row (the weighted kernel), alternately in
+one process (CPU time). Then the whole estimator (``delta_indices``, 25 inputs,
+30 resamples) on one thread and on every core.
 
 Run: ``python benchmarks/bench_delta.py [--n 4096] [--repeat 50]``
 """
@@ -68,6 +71,7 @@ def main(argv=None) -> None:
 
     x = rng.random((n, 25))
     yy = x @ rng.random(25) + rng.normal(size=n)
+    _resample_row(x, yy, cls, args.repeat)
     params = [f"p{i}" for i in range(25)]
     cores = delta._threads()
     times = {}
@@ -78,6 +82,27 @@ def main(argv=None) -> None:
         times[threads] = time.perf_counter() - t0
     print(f"delta_indices, 25 inputs, 30 resamples (wall): 1 thread {times[1]:.2f} s, {cores} threads "
           f"{times[cores]:.2f} s ({times[1] / times[cores]:.2f}x); load average {os.getloadavg()[0]:.2f}")
+
+
+def _resample_row(x: np.ndarray, y: np.ndarray, cls, repeat: int) -> None:
+    """One resample's estimates, a kernel per row against a kernel per run (CPU time)."""
+    rng = np.random.default_rng(2)
+    n = y.size
+    x = np.column_stack([x, rng.permutation(n)])
+    counts = np.bincount(rng.integers(n, size=n), minlength=n)
+    rows = delta._sorted_rows(np.argsort(x, axis=0, kind="stable"), counts)
+    ys = y[rows]
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    runs = delta._Runs.of(rows, cls.starts)
+    t = _best({"rows": lambda: delta._kde_estimates(ys, cls, grid),
+               "runs": lambda: delta._kde_estimates(ys, cls, grid, runs),
+               "find": lambda: delta._Runs.of(rows, cls.starts)}, max(3, repeat // 5))
+    diff = np.abs(delta._kde_estimates(ys, cls, grid, runs) - delta._kde_estimates(ys, cls, grid)).max()
+    print(f"one resample's estimates, {x.shape[1]} inputs, {runs.firsts.size / rows.size:.1%} of the rows "
+          f"distinct; best of {max(3, repeat // 5)} (CPU time)")
+    print(f"  a kernel per row                    {t['rows'] * 1e3:8.3f} ms")
+    print(f"  a kernel per run (weighted)         {t['runs'] * 1e3:8.3f} ms   {t['runs'] / t['rows']:.2f}x, "
+          f"finding the runs {t['find'] * 1e3:.3f} ms; max abs difference {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -246,3 +246,39 @@ def test_estimates_vectorised_over_inputs_equal_one_input_at_a_time():
     alone = np.column_stack([delta._kde_estimates(ys[[0, i]], cls, grid)[:, 1] for i in range(4)])
     np.testing.assert_array_equal(together, alone)
     assert together[0, 0] > 0.3 > together[0, 3]  # x1 drives y, x4 does not
+
+
+def test_weighted_kernel_of_a_resample_equals_its_repeated_rows():
+    # A resample's copies of one row are evaluated once, weighted by their number; runs that
+    # straddle a class boundary are split there. Equal to the row-by-row sums to rounding.
+    from analysis import delta
+
+    rng = np.random.default_rng(9)
+    n = 1000
+    x = rng.random((n, 3))
+    y = np.exp(2 * x[:, 0]) + x[:, 1] + 0.2 * rng.normal(size=n)
+    order = np.argsort(x, axis=0, kind="stable")
+    cls = delta._Classes.of(n)
+    counts = np.bincount(rng.integers(n, size=n), minlength=n)
+    rows = delta._sorted_rows(order, counts)
+    # Copies of one row on both sides of a class boundary: the case the split is for.
+    straddling = rows[:, cls.starts[1:]] == rows[:, cls.starts[1:] - 1]
+    assert straddling.sum() >= 3
+    runs = delta._Runs.of(rows, cls.starts)
+    assert 0.55 < runs.firsts.size / rows.size < 0.7  # about 1 - 1/e of the rows are distinct
+    ys = y[rows]
+    grid = np.linspace(y.min(), y.max(), delta.GRID_POINTS)
+    inv_h, scale, wide_scale = 1 / np.linspace(0.05, 0.3, cls.m), np.linspace(1, 2, cls.m), np.ones(cls.m)
+    for i in range(3):
+        values, starts, n_c, weights = runs.of_input(ys, i)
+        assert weights.sum() == n and n_c.sum() == values.size
+        np.testing.assert_array_equal(np.repeat(values, weights.astype(int)), ys[i])
+        want = delta._kde(ys[i], cls.starts, cls.n_c, scale, inv_h, grid, wide_scale)
+        got = delta._kde(values, starts, n_c, scale, inv_h, grid, wide_scale, weights)
+        for g, w in zip(got, want):
+            assert (np.abs(g - w) <= 1e-12 * w.max(axis=1, keepdims=True)).all()
+    values, _, _, weights = runs.of_input(ys, 0)
+    for g, w in zip(delta._density(ys[0], grid, values, weights), delta._density(ys[0], grid)):
+        assert np.abs(g - w).max() <= 1e-12 * w.max()
+    np.testing.assert_allclose(delta._kde_estimates(ys, cls, grid, runs), delta._kde_estimates(ys, cls, grid),
+                               rtol=0, atol=1e-12)
