@@ -146,9 +146,11 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
     of its class (a resample's copies of one row, see :class:`_Runs`), so its kernel is
     evaluated once instead of ``k`` times. With
     ``wide_scale`` the sums at the jackknife's second bandwidth ``WIDER / inv_h`` come too,
-    scaled by ``wide_scale``: their kernel is the square root of the first one's
-    (``exp(-x²/(4h²)) = sqrt(exp(-x²/(2h²)))``), taken in place, so the block's exponents
-    are computed once for both bandwidths.
+    scaled by ``wide_scale``. Then the block's exponents are those of the wider kernel
+    (``w = inv_h / 2`` below) and the first kernel is its square
+    (``exp(-x²/(2h²)) = exp(-x²/(4h²))²``), taken in place: one ``exp`` and one multiply
+    for both bandwidths (a square root of the first kernel would cost as much as the
+    ``exp``). The square's rounding (about 1e-16 relative) is far below the exponent's.
 
     With ``w = inv_h / √2``, ``g' = g - o`` and ``Y = (y - o) w`` (``o`` the grid's centre) the
     exponent is ``-(w g'_k - Y_i)² = -Y_i² + 2 w_i Y_i g'_k - w_i² g'_k²``: one rank-3 matrix
@@ -168,18 +170,21 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
     centre = 0.5 * (grid[0] + grid[-1])
     g = grid - centre
     q = np.stack([np.ones_like(g), g, g * g])
-    w = np.repeat(inv_h / np.sqrt(2.0), n_c)
+    # With both bandwidths the exponents are the wider kernel's, half the first one's.
+    half = 1.0 if wide is None else 0.5
+    w = np.repeat(inv_h / np.sqrt(2.0) if wide is None else 0.5 * inv_h, n_c)
     y = (values - centre) * w
     p = np.column_stack([-y * y, 2.0 * w * y, -w * w])
     # Far tails would underflow to subnormals, which are 100 times slower to compute with;
     # exp(_FLOOR) is already negligible beside any kernel sum. The exponent is smallest at
-    # an end of the grid, so only rows with a far end need the clamp.
-    far = np.maximum(np.abs(g[0] * w - y), np.abs(g[-1] * w - y)) ** 2 > -_FLOOR
+    # an end of the grid, so only rows with a far end need the clamp (at half of it for
+    # the wider kernel, whose square then stops at exp(_FLOOR)).
+    far = np.maximum(np.abs(g[0] * w - y), np.abs(g[-1] * w - y)) ** 2 > -_FLOOR * half
     # Where the grid spans more than 100 bandwidths the expansion's cancellation would
     # cost more than 1e-12 of the exponent: those rows take the direct form.
-    direct = ((g[-1] - g[0]) * w) ** 2 > _EXPANDED_MAX
+    direct = ((g[-1] - g[0]) * w) ** 2 > _EXPANDED_MAX * half
     buf = np.empty((min(_CHUNK, values.size), grid.size))
-    floor = _constant(buf.shape, _FLOOR)
+    floor = _constant(buf.shape, _FLOOR * half)
     if weights is None:
         blocks = _blocks(tuple(starts.tolist()), tuple(n_c.tolist()), values.size)
     else:
@@ -193,10 +198,10 @@ def _kde(values: np.ndarray, starts: np.ndarray, n_c: np.ndarray, scale: np.ndar
         if far[r0:r1].any():
             np.maximum(b, floor[: r1 - r0], out=b)
         np.exp(b, out=b)
-        _class_sums(out, b, pieces)
         if wide is not None:
-            np.sqrt(b, out=b)
             _class_sums(wide, b, pieces)
+            np.multiply(b, b, out=b)
+        _class_sums(out, b, pieces)
     out *= scale[:, None]
     if wide is None:
         return out
