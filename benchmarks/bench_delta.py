@@ -4,9 +4,10 @@ The arithmetic bound of the kernel sums is their ``exp``: ``n × 100`` exponenti
 input, resample and bandwidth. This times ``_kde`` on a block like the flagship's
 (``n = 4096`` rows sorted by an input that drives the output, so that narrow classes
 reach the far tails the clamp is for; Plischke et al.'s 16 classes, 100 grid points)
-against ``np.exp`` (and ``np.exp`` then ``np.sqrt``) over a block of the same shape,
-alternately in one process (best of ``--repeat``, CPU time): at one bandwidth, and at
-both of the jackknife's (the wider kernel is the square root of the narrower). Then one
+against ``np.exp`` (and ``np.exp`` then ``np.sqrt``, the wider kernel as ``_kde`` took it
+before it squared the wider one instead) over a block of the same shape, alternately in
+one process (best of ``--repeat``, CPU time): at one bandwidth, and at both of the
+jackknife's (one ``exp`` of the wider kernel's exponents, the narrower kernel its square). Then one
 bootstrap resample's estimates (``_kde_estimates``, 25 inputs and the dummy) with a kernel
 per row against a kernel per run of copies of a row (the weighted kernel), alternately in
 one process (CPU time). Then the whole estimator (``delta_indices``, 25 inputs,
