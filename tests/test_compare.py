@@ -141,6 +141,25 @@ def test_main_compare_writes_table_and_figure_once(tmp_path):
         main_compare(runs, out)
 
 
+def test_main_compare_figures_are_stable_and_the_png_lightly_compressed(tmp_path):
+    from PIL import Image
+
+    runs = [sobol_run(tmp_path), latin_run(tmp_path)]
+    first, second = main_compare(runs, tmp_path / "a"), main_compare(runs, tmp_path / "b")
+    # No creation date: the same runs give the same PDF bytes.
+    assert (first / "compare.pdf").read_bytes() == (second / "compare.pdf").read_bytes()
+    assert b"/CreationDate" not in (first / "compare.pdf").read_bytes()
+    # zlib level 3 (the run's figures' level), not PIL's default 6: the same pixels, re-encoded.
+    png = first / "compare.png"
+    with Image.open(png) as im:
+        pixels = np.asarray(im)
+        again = tmp_path / "level6.png"
+        im.save(again, compress_level=6)
+    assert png.stat().st_size > 1.02 * again.stat().st_size  # PIL's default packs it tighter
+    with Image.open(again) as im:
+        assert np.array_equal(np.asarray(im), pixels)
+
+
 def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
