@@ -160,6 +160,41 @@ def test_main_compare_figures_are_stable_and_the_png_lightly_compressed(tmp_path
         assert np.array_equal(np.asarray(im), pixels)
 
 
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_a_measuring_draw_that_only_lays_out_gives_savefigs_own_files(tmp_path, outputs):
+    import io
+
+    from PIL import Image
+
+    from analysis.compare import _measured_by_layout
+    from analysis.figures.style import style
+
+    df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
+    if outputs == 2:  # a second headline column, its drivers in another order
+        other = df.assign(output="other", output_label="Other", p_holds=1 - df["p_holds"],
+                          ci_low=1 - df["ci_high"], ci_high=1 - df["ci_low"])
+        df = pd.concat([df, other], ignore_index=True)
+
+    def saved(measured_by_layout: bool):
+        fig, files = plot_compare(df), (io.BytesIO(), io.BytesIO())
+        with style():
+            if measured_by_layout:
+                with _measured_by_layout(fig):
+                    for f, fmt in zip(files, ("pdf", "png")):
+                        fig.savefig(f, format=fmt, dpi=300, bbox_inches="tight", pad_inches=0.03,
+                                    metadata={"CreationDate": None} if fmt == "pdf" else None)
+            else:
+                for f, fmt in zip(files, ("pdf", "png")):
+                    fig.savefig(f, format=fmt, dpi=300, bbox_inches="tight", pad_inches=0.03,
+                                metadata={"CreationDate": None} if fmt == "pdf" else None)
+        assert "draw" not in vars(fig)  # the class's draw is back
+        return files[0].getvalue(), np.asarray(Image.open(files[1]))
+
+    (pdf, png), (pdf_ref, png_ref) = saved(True), saved(False)
+    assert pdf == pdf_ref
+    assert png.shape == png_ref.shape and np.array_equal(png, png_ref)
+
+
 def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
