@@ -195,6 +195,54 @@ def test_a_measuring_draw_that_only_lays_out_gives_savefigs_own_files(tmp_path, 
     assert png.shape == png_ref.shape and np.array_equal(png, png_ref)
 
 
+@pytest.mark.parametrize("make", ["sobol", "latin"])
+def test_the_rows_read_with_netcdf4_are_those_the_analysis_reads(tmp_path, make):
+    import netCDF4
+
+    from analysis.compare import _coordinates, _iid_rows, _rows
+    from analysis.draws import iid_rows, read_rows
+
+    run = sobol_run(tmp_path) if make == "sobol" else latin_run(tmp_path)
+    with xr.open_dataset(run / "results.nc") as ds:
+        want_keep = iid_rows(ds)
+        want_y = read_rows(ds["europe_flip"], np.flatnonzero(want_keep))
+    with netCDF4.Dataset(run / "results.nc") as nc:
+        nc.set_always_mask(False)
+        keep = _iid_rows(nc, {k: nc.getncattr(k) for k in nc.ncattrs()}, _coordinates([nc["europe_flip"]]))
+        y = _rows(nc["europe_flip"], keep)
+    assert keep.sum() == (100 if make == "sobol" else 75)  # A and B rows of 50; the evaluations that did not fail
+    np.testing.assert_array_equal(keep, want_keep)
+    np.testing.assert_array_equal(y, want_y)
+
+
+def test_a_missing_value_is_read_as_nan_in_blocks(tmp_path, monkeypatch):
+    import netCDF4
+
+    import analysis.compare as cmp
+
+    path = tmp_path / "r.nc"
+    values = np.array([0, 1, -127, 1, 0], np.int8)
+    xr.Dataset({"y": ("sample", values, {}, {"_FillValue": np.int8(-127)})}).to_netcdf(path)
+    monkeypatch.setattr(cmp, "BLOCK_BYTES", 2)  # blocks of two rows
+    with netCDF4.Dataset(path) as nc, xr.open_dataset(path) as ds:
+        nc.set_always_mask(False)
+        got = cmp._rows(nc["y"], np.array([True, True, True, False, True]))
+        np.testing.assert_array_equal(got, ds["y"].values[[0, 1, 2, 4]])  # [0, 1, nan, 0]
+    assert np.isnan(got[2]) and got.tolist()[:2] == [0, 1]
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_run_without_readable_results_is_refused_in_one_line(tmp_path, damage):
+    runs = [sobol_run(tmp_path), latin_run(tmp_path)]
+    path = runs[1] / "results.nc"
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(RunError, match="has no results.nc" if damage == "missing" else "not a readable netCDF"):
+        compare(runs)
+
+
 def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
