@@ -128,9 +128,9 @@ def _results(run: Run):
     Opened as a Dataset (:meth:`analysis.run.Run.open_results`), the file's every variable
     (72 in the flagship) would be decoded and its index coordinates read (``sample``,
     ``term``): measured on the old flagship's variants, a variant's rows took 54-61 ms of
-    CPU that way against 28-32 ms this way. The file was verified when
-    the record was read (:func:`analysis.run.read_run`); a missing or unreadable one is
-    reported by the record's own opening, in one line.
+    CPU that way against 28-32 ms this way. The file was verified when the record was read
+    (:func:`analysis.run.read_run`); a missing or unreadable one is reported by the
+    record's own opening, in one line.
     """
     import netCDF4
 
