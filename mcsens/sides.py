@@ -148,6 +148,9 @@ class _SideRuns:
     def __init__(self, sides: list[_Side], jobs: int):
         self.sides, self.jobs = sides, jobs
         self.pool, self.futures = None, {}
+        # Side run index -> the ``sealed`` record of the run made (or resumed) here, for
+        # read_run(verified=...): a reused earlier run has none and is hashed when read.
+        self.sealed: dict[int, dict] = {}
 
     def start(self) -> "_SideRuns":
         """Submit the side runs to the workers (nothing happens here with one job)."""
@@ -172,11 +175,13 @@ class _SideRuns:
                 talk.stage("%s", s.label)
                 if s.call is not None:
                     dirs[i] = Path(run_study(**s.call))
+                    self.sealed[i] = _sealed_record(dirs[i])
             return dirs
         index = {f: i for i, f in self.futures.items()}
         for f in as_completed(index):
             i = index[f]
-            dirs[i] = Path(f.result())  # a side run's error ends this run, as in order
+            done, self.sealed[i] = f.result()  # a side run's error ends this run, as in order
+            dirs[i] = Path(done)
             talk.stage("%s: done", self.sides[i].label)
         self.close()
         return dirs
@@ -206,10 +211,24 @@ def _worker_init() -> None:
     talk.configure(-1)  # the main process says which side run finished; workers print warnings only
 
 
-def _side_run(call: dict) -> str:
+def _side_run(call: dict) -> tuple[str, dict | None]:
+    """A side run in a worker: its directory and the record of the results it sealed."""
     from .runner import run_study
 
-    return str(run_study(**call))
+    run_dir = run_study(**call)
+    return str(run_dir), _sealed_record(run_dir)
+
+
+def _sealed_record(run_dir) -> dict | None:
+    """The ``sealed`` record (sha256, size, mtime of each results file) of a run that this
+    process has just made, read back from its manifest as soon as the run returns.
+
+    The main process reads the run with it as ``read_run(verified=...)``: a file whose
+    size and mtime are still the sealed ones is not hashed again (the sha256 of the
+    flagship's six variants, 60 MB, would be computed a second time moments after the
+    seal). A run reused from an earlier ``study run`` gets no record and is hashed.
+    """
+    return store.Manifest.load(Path(run_dir)).data.get("sealed")
 
 
 def start_sides(run: "runner._Session", variants: bool, jobs: int | None, *, workers, scheduler) -> "_SideRuns | None":
@@ -239,11 +258,17 @@ def record_sides(run: "runner._Session", side: "_SideRuns | None", dirs: list[Pa
     if side is None:
         return
     from analysis.compare import main_compare
+    from analysis.run import read_run
 
-    variant_dirs = [d for s, d in zip(side.sides, dirs) if s.kind == "variant"]
+    variants = [(i, d) for i, (s, d) in enumerate(zip(side.sides, dirs)) if s.kind == "variant"]
+    variant_dirs = [d for _, d in variants]
     if variant_dirs:
         talk.stage("%s: comparing the variants", run.study.name)
-        main_compare([run.run_dir, *variant_dirs], run.run_dir / "variants")
+        # Each results file sealed moments ago (this run's and the variants' just run) is
+        # checked by size and mtime, not hashed again; a reused variant run is hashed.
+        records = [read_run(run.run_dir, verified=run.sealed),
+                   *(read_run(d, verified=side.sealed.get(i)) for i, d in variants)]
+        main_compare(records, run.run_dir / "variants")
         run.manifest.update(variants=[str(Path(d).resolve()) for d in variant_dirs])
     shifts = [{"param": s.param, "fraction": s.fraction, "run": str(Path(d).resolve())}
               for s, d in zip(side.sides, dirs) if s.kind == "shift"]

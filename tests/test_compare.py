@@ -141,6 +141,108 @@ def test_main_compare_writes_table_and_figure_once(tmp_path):
         main_compare(runs, out)
 
 
+def test_main_compare_figures_are_stable_and_the_png_lightly_compressed(tmp_path):
+    from PIL import Image
+
+    runs = [sobol_run(tmp_path), latin_run(tmp_path)]
+    first, second = main_compare(runs, tmp_path / "a"), main_compare(runs, tmp_path / "b")
+    # No creation date: the same runs give the same PDF bytes.
+    assert (first / "compare.pdf").read_bytes() == (second / "compare.pdf").read_bytes()
+    assert b"/CreationDate" not in (first / "compare.pdf").read_bytes()
+    # zlib level 3 (the run's figures' level), not PIL's default 6: the same pixels, re-encoded.
+    png = first / "compare.png"
+    with Image.open(png) as im:
+        pixels = np.asarray(im)
+        again = tmp_path / "level6.png"
+        im.save(again, compress_level=6)
+    assert png.stat().st_size > 1.02 * again.stat().st_size  # PIL's default packs it tighter
+    with Image.open(again) as im:
+        assert np.array_equal(np.asarray(im), pixels)
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_a_measuring_draw_that_only_lays_out_gives_savefigs_own_files(tmp_path, outputs):
+    import io
+
+    from PIL import Image
+
+    from analysis.compare import _measured_by_layout
+    from analysis.figures.style import style
+
+    df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
+    if outputs == 2:  # a second headline column, its drivers in another order
+        other = df.assign(output="other", output_label="Other", p_holds=1 - df["p_holds"],
+                          ci_low=1 - df["ci_high"], ci_high=1 - df["ci_low"])
+        df = pd.concat([df, other], ignore_index=True)
+
+    def saved(measured_by_layout: bool):
+        fig, files = plot_compare(df), (io.BytesIO(), io.BytesIO())
+        with style():
+            if measured_by_layout:
+                with _measured_by_layout(fig):
+                    for f, fmt in zip(files, ("pdf", "png")):
+                        fig.savefig(f, format=fmt, dpi=300, bbox_inches="tight", pad_inches=0.03,
+                                    metadata={"CreationDate": None} if fmt == "pdf" else None)
+            else:
+                for f, fmt in zip(files, ("pdf", "png")):
+                    fig.savefig(f, format=fmt, dpi=300, bbox_inches="tight", pad_inches=0.03,
+                                metadata={"CreationDate": None} if fmt == "pdf" else None)
+        assert "draw" not in vars(fig)  # the class's draw is back
+        return files[0].getvalue(), np.asarray(Image.open(files[1]))
+
+    (pdf, png), (pdf_ref, png_ref) = saved(True), saved(False)
+    assert pdf == pdf_ref
+    assert png.shape == png_ref.shape and np.array_equal(png, png_ref)
+
+
+@pytest.mark.parametrize("make", ["sobol", "latin"])
+def test_the_rows_read_with_netcdf4_are_those_the_analysis_reads(tmp_path, make):
+    import netCDF4
+
+    from analysis.compare import _coordinates, _iid_rows, _rows
+    from analysis.draws import iid_rows, read_rows
+
+    run = sobol_run(tmp_path) if make == "sobol" else latin_run(tmp_path)
+    with xr.open_dataset(run / "results.nc") as ds:
+        want_keep = iid_rows(ds)
+        want_y = read_rows(ds["europe_flip"], np.flatnonzero(want_keep))
+    with netCDF4.Dataset(run / "results.nc") as nc:
+        nc.set_always_mask(False)
+        keep = _iid_rows(nc, {k: nc.getncattr(k) for k in nc.ncattrs()}, _coordinates([nc["europe_flip"]]))
+        y = _rows(nc["europe_flip"], keep)
+    assert keep.sum() == (100 if make == "sobol" else 75)  # A and B rows of 50; the evaluations that did not fail
+    np.testing.assert_array_equal(keep, want_keep)
+    np.testing.assert_array_equal(y, want_y)
+
+
+def test_a_missing_value_is_read_as_nan_in_blocks(tmp_path, monkeypatch):
+    import netCDF4
+
+    import analysis.compare as cmp
+
+    path = tmp_path / "r.nc"
+    values = np.array([0, 1, -127, 1, 0], np.int8)
+    xr.Dataset({"y": ("sample", values, {}, {"_FillValue": np.int8(-127)})}).to_netcdf(path)
+    monkeypatch.setattr(cmp, "BLOCK_BYTES", 2)  # blocks of two rows
+    with netCDF4.Dataset(path) as nc, xr.open_dataset(path) as ds:
+        nc.set_always_mask(False)
+        got = cmp._rows(nc["y"], np.array([True, True, True, False, True]))
+        np.testing.assert_array_equal(got, ds["y"].values[[0, 1, 2, 4]])  # [0, 1, nan, 0]
+    assert np.isnan(got[2]) and got.tolist()[:2] == [0, 1]
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_run_without_readable_results_is_refused_in_one_line(tmp_path, damage):
+    runs = [sobol_run(tmp_path), latin_run(tmp_path)]
+    path = runs[1] / "results.nc"
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(RunError, match="has no results.nc" if damage == "missing" else "not a readable netCDF"):
+        compare(runs)
+
+
 def test_plot_is_sorted_by_probability(tmp_path):
     df = compare([sobol_run(tmp_path), latin_run(tmp_path)])
     fig = plot_compare(df)
