@@ -296,6 +296,116 @@ def _start_figures(run: "_Session") -> _Saving:
     return _Saving(start_figures(data), t, data)
 
 
+class _ManifestUpdates:
+    """A manifest that records its updates instead of writing them (in the comparing child).
+
+    Reads go to the manifest as it was when the child was forked.
+    """
+
+    def __init__(self, manifest: store.Manifest):
+        self._manifest = manifest
+        self.updates: list[dict] = []
+
+    def update(self, **fields) -> None:
+        self.updates.append(fields)
+
+    def __getattr__(self, name):
+        return getattr(self._manifest, name)
+
+    def __getitem__(self, key):
+        return self._manifest[key]
+
+
+class _Comparing:
+    """:func:`record_sides` being run in a forked child process; :meth:`record` waits for it.
+
+    The child writes ``<run>/variants/`` as :func:`record_sides` does in process; what
+    it would have recorded in the manifest comes back through a pipe, and this process
+    records it, so only this process ever writes the manifest.
+    """
+
+    def __init__(self, process, conn):
+        self.process, self.conn = process, conn
+
+    def record(self, manifest: store.Manifest) -> None:
+        """Wait for the comparison, then record in ``manifest`` what it did; raise what it raised."""
+        from study.errors import InternalError
+
+        try:
+            ok, got = self.conn.recv()
+        except EOFError:  # it died without a word (killed, or out of memory)
+            self.process.join()
+            raise InternalError("mcsens.runner", "comparison", "the process comparing the variants died with "
+                                f"exit status {self.process.exitcode}") from None
+        finally:
+            self.conn.close()
+        self.process.join()
+        if not ok:
+            raise got
+        for fields in got:
+            manifest.update(**fields)
+
+    def cancel(self) -> None:
+        """Stop the child now (this process failed); its ``variants/`` may be incomplete."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.conn.close()
+
+
+def _start_comparison(run: "_Session", side, dirs: list[Path]) -> "_Comparing | None":
+    """Start :func:`record_sides` in a forked child, or None where it should run in process.
+
+    Worth it where there are variants to compare and a second core, on Linux (forking a
+    process that has used some macOS frameworks is unsafe; Windows cannot fork). The
+    modules the comparison and the figures share (matplotlib, the figures' style) are
+    imported first, so the child inherits them instead of importing them again.
+    """
+    if side is None or not any(s.kind == "variant" for s in side.sides):
+        return None
+    from .workers import cores
+
+    if not sys.platform.startswith("linux") or cores() < 2:
+        return None
+    import multiprocessing
+
+    import analysis.compare  # noqa: F401 - inherited by the child
+    import analysis.figures  # noqa: F401 - inherited by the child, and read next by this process
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    # Threads do not survive a fork: the child is forked where the figure workers are
+    # (after the side-run pool is shut down), with this process's threads idle.
+    process = ctx.Process(target=_compare_in_child, args=(run, side, dirs, send), daemon=True,
+                          name="compare variants")
+    process.start()
+    send.close()
+    return _Comparing(process, receive)
+
+
+def _compare_in_child(run: "_Session", side, dirs: list[Path], conn) -> None:
+    """In the forked child: :func:`record_sides`, sending back ``(True, updates)`` or ``(False, error)``."""
+    import dataclasses
+    import pickle
+
+    # The parent handles Ctrl-C and stops the child with SIGTERM (Comparing.cancel): end at
+    # once then, not through the run's own handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    manifest = _ManifestUpdates(run.manifest)
+    try:
+        record_sides(dataclasses.replace(run, manifest=manifest), side, dirs)
+        result = (True, manifest.updates)
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+        try:
+            pickle.loads(pickle.dumps(e))
+        except Exception:  # noqa: BLE001 - one that would not survive the trip: its text
+            e = RuntimeError(f"comparing the variants: {type(e).__name__}: {e}")
+        result = (False, e)
+    conn.send(result)
+    conn.close()
+
+
 def run_study(path=None, *, samples: int | None = None, seed: int | None = None, out=DEFAULT_ROOT,
               workers: int | None = None, scheduler: str | None = None, resume=None,
               allow_failures: bool = False, figures: bool = True, appendix: bool = True,
@@ -388,7 +498,7 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                                  "model_dir": str(Path(model_dir).resolve()) if model_dir is not None else None,
                                  "argv": argv or store.argv()}, model=model, given=client)
         allow = allow_failures or run.manifest.data.get("allow_failures", False)
-        side = saving = None
+        side = saving = comparing = None
         try:
             if not until_converged:  # side runs do not depend on the main one's N: start them now
                 side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
@@ -397,15 +507,23 @@ def run_study(path=None, *, samples: int | None = None, seed: int | None = None,
                 _converge(run, max_samples or 16 * run.study.sampling.samples, allow_failures=allow)
                 side = start_sides(run, variants, jobs, workers=workers, scheduler=scheduler)
             dirs = wait_sides(side)
+            # The variants are compared in a child process while this one reads the run for
+            # the figures (each about a second of one core), if there are figures to read it for.
+            comparing = _start_comparison(run, side, dirs) if figures else None
             # The figures read only this run's results and indices, both whole now: their
-            # workers save them while this process compares the variants and writes the
-            # appendix (forked after the side-run pool is shut down, so they copy none of it).
+            # workers save them while this process writes the appendix (forked after the
+            # side-run pool is shut down, so they copy none of it).
             saving = _start_figures(run) if figures else None
-            record_sides(run, side, dirs)
+            if comparing is None:
+                record_sides(run, side, dirs)
+            else:
+                comparing.record(run.manifest)
             _finish(run, started, saving=saving, appendix=appendix)
         except BaseException as e:
             if side is not None:
                 side.close(stop=True)
+            if comparing is not None:
+                comparing.cancel()
             if saving is not None:
                 saving.cancel()
             replacement = _failed(run, e)

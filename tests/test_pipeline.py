@@ -15,6 +15,8 @@ from mcsens.workers import names_side_runs
 from tests.helpers import MODELS, write_study
 
 FLAGSHIP = Path(__file__).resolve().parent.parent / "params" / "asia_pacification.toml"
+#: Whether a run compares its variants in a forked child (Linux, two cores or more).
+COMPARE_FORKS = default_workers(2) >= 2
 
 
 def test_the_peek_counts_side_runs_through_extends(tmp_path):
@@ -68,15 +70,21 @@ def _main_with_variant(tmp_path):
 
 @pytest.mark.slow  # a run with a variant, figures and the appendix
 def test_figures_saved_beside_the_comparison_are_the_files_a_rebuild_writes(tmp_path, monkeypatch):
-    """The figures start before the variants are compared, and the run's files are those of
-    ``study figures`` on the finished run (the order is an implementation check; the bytes are not)."""
+    """The variants are compared in another process while this one reads the run for the
+    figures, and the run's files are those of ``study figures`` on the finished run (the
+    order is an implementation check; the bytes are not)."""
     from mcsens import runner, sides
 
-    order = []
+    order, comparers = [], tmp_path / "compared-by"
     start, record = runner._start_figures, sides.record_sides
+
+    def recording(run, side, dirs):  # in the comparing child: its pid, in a file
+        if side is not None:  # the variant's own run has no side runs: None
+            comparers.write_text(str(os.getpid()))
+        return record(run, side, dirs)
+
     monkeypatch.setattr(runner, "_start_figures", lambda run: order.append("figures") or start(run))
-    monkeypatch.setattr(runner, "record_sides",  # the variant's own run has no side runs: None
-                        lambda run, side, dirs: (side and order.append("compare")) or record(run, side, dirs))
+    monkeypatch.setattr(runner, "record_sides", recording)
     import analysis.appendix as appendix
 
     build = appendix.build_appendix
@@ -86,7 +94,9 @@ def test_figures_saved_beside_the_comparison_are_the_files_a_rebuild_writes(tmp_
 
     monkeypatch.setattr(appendix, "build_appendix", appendix_first)
     run_dir = run_study(_main_with_variant(tmp_path), out=tmp_path / "runs")
-    assert order == ["figures", "compare", "figures ready"]
+    assert order == ["figures", "figures ready"]
+    if COMPARE_FORKS:
+        assert int(comparers.read_text()) != os.getpid()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["variants"]) == 1
     assert manifest["timings"]["figures_s"] > 0 and (run_dir / "appendix" / "appendix.tex").is_file()
@@ -110,3 +120,82 @@ def test_a_figure_that_fails_while_the_variants_are_compared_fails_the_run(tmp_p
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "cannot save" in manifest["error"]
     assert os.listdir(run_dir / "variants")  # the comparison ran meanwhile
+
+
+def _status(tmp_path) -> dict:
+    run_dir, = (tmp_path / "runs" / "main").iterdir()
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def _no_children_left():
+    import multiprocessing
+
+    return not [p for p in multiprocessing.active_children() if p.name == "compare variants"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COMPARE_FORKS, reason="the comparison forks on Linux with two cores only")
+def test_a_comparison_that_fails_in_its_child_fails_the_run_with_its_error(tmp_path, monkeypatch):
+    import analysis.compare as compare
+    from study.errors import RunError
+
+    def broken(run_dirs, out_dir):
+        raise RunError(out_dir, "", "cannot compare these runs")
+
+    monkeypatch.setattr(compare, "main_compare", broken)  # the child is forked: it sees it too
+    with pytest.raises(RunError, match="cannot compare these runs"):
+        run_study(_main_with_variant(tmp_path), out=tmp_path / "runs", appendix=False)
+    manifest = _status(tmp_path)
+    assert manifest["status"] == "failed" and "cannot compare these runs" in manifest["error"]
+    assert "variants" not in manifest and _no_children_left()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COMPARE_FORKS, reason="the comparison forks on Linux with two cores only")
+def test_a_comparing_child_that_dies_fails_the_run(tmp_path, monkeypatch):
+    from mcsens import runner
+    from study.errors import InternalError
+
+    record = runner.record_sides
+    monkeypatch.setattr(runner, "record_sides",
+                        lambda run, side, dirs: os._exit(3) if side is not None else record(run, side, dirs))
+    with pytest.raises(InternalError, match="died with exit status 3"):
+        run_study(_main_with_variant(tmp_path), out=tmp_path / "runs", appendix=False)
+    manifest = _status(tmp_path)
+    assert manifest["status"] == "failed" and "variants" not in manifest
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COMPARE_FORKS, reason="the comparison forks on Linux with two cores only")
+def test_ctrl_c_while_the_variants_are_compared_stops_the_comparison(tmp_path, monkeypatch):
+    from mcsens import runner
+    from study.errors import Interrupted
+
+    record = runner.record_sides
+    monkeypatch.setattr(runner, "record_sides",  # a comparison that would take a minute
+                        lambda run, side, dirs: time.sleep(60) if side is not None else record(run, side, dirs))
+
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_start_figures", interrupted)
+    t = time.perf_counter()
+    with pytest.raises(Interrupted):
+        run_study(_main_with_variant(tmp_path), out=tmp_path / "runs", appendix=False)
+    assert time.perf_counter() - t < 50  # the child was stopped, not waited for
+    assert _status(tmp_path)["status"] == "interrupted" and _no_children_left()
+
+
+def test_the_program_freezes_its_heap_before_it_exits_and_a_caller_is_left_alone(tmp_path, monkeypatch):
+    import gc
+    import sys
+
+    from mcsens import cli
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    assert cli.main(["list", str(tmp_path)]) == 0  # a caller (a test, a notebook) goes on
+    assert frozen == []
+    monkeypatch.setattr(sys, "argv", ["study", "list", str(tmp_path)])
+    assert cli.main() == 0  # the program itself: it ends next
+    assert frozen == [True]
