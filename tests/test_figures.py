@@ -348,9 +348,20 @@ def _laid_out_figure():
     return fig
 
 
+def _same_png(a, b) -> bool:
+    """The same image: mode, size, every pixel, resolution and Software text (not the bytes)."""
+    from PIL import Image
+
+    with Image.open(a) as x, Image.open(b) as y:
+        return (x.mode, x.size, x.info.get("dpi"), x.info.get("Software")) == \
+            (y.mode, y.size, y.info.get("dpi"), y.info.get("Software")) and \
+            np.array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_save_writes_the_files_two_plain_savefigs_write(tmp_path, monkeypatch):
     """save runs the layout in the draw that writes each file (one draw per file, not two):
-    the same bytes as savefig's own measuring draw, and the figure keeps its engine."""
+    the PDF's bytes and the PNG's pixels of savefig's own measuring draw (the PNG is
+    encoded by analysis.figures.png, not Pillow), and the figure keeps its engine."""
     from matplotlib.figure import Figure
 
     from analysis.figures.style import save
@@ -365,5 +376,26 @@ def test_save_writes_the_files_two_plain_savefigs_write(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert fig.get_layout_engine() is engine and "draw" not in vars(fig)
     _two_savefigs(_laid_out_figure(), tmp_path / "old", "f")
-    for ext in ("pdf", "png"):
-        assert (tmp_path / "new" / f"f.{ext}").read_bytes() == (tmp_path / "old" / f"f.{ext}").read_bytes(), ext
+    assert (tmp_path / "new" / "f.pdf").read_bytes() == (tmp_path / "old" / "f.pdf").read_bytes()
+    assert _same_png(tmp_path / "new" / "f.png", tmp_path / "old" / "f.png")
+    assert (tmp_path / "new" / "f.png").read_bytes() != (tmp_path / "old" / "f.png").read_bytes()
+
+
+def test_encode_png_is_read_back_pixel_for_pixel():
+    """Any RGBA array (odd sizes, every byte value, alpha included) decodes as it was given."""
+    import io
+
+    from PIL import Image
+
+    from analysis.figures.png import encode_png
+
+    rgba = np.random.default_rng(3).integers(0, 256, (37, 51, 4), dtype=np.uint8)
+    rgba[:5] = 255  # a flat run, as most of a figure is
+    with Image.open(io.BytesIO(encode_png(rgba.tobytes(), 51, 37, dpi=300, text={"Software": "mcsens"}))) as im:
+        im.load()  # verifies every chunk's CRC and the deflate stream
+        assert (im.mode, im.size, im.info["Software"]) == ("RGBA", (51, 37), "mcsens")
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=1e-3)
+        assert np.array_equal(np.asarray(im), rgba)
+    with pytest.raises(ValueError, match="not 50 x 37 RGBA pixels"):
+        encode_png(rgba.tobytes(), 50, 37, dpi=300)
+
