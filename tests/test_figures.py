@@ -399,3 +399,13 @@ def test_encode_png_is_read_back_pixel_for_pixel():
     with pytest.raises(ValueError, match="not 50 x 37 RGBA pixels"):
         encode_png(rgba.tobytes(), 50, 37, dpi=300)
 
+
+def test_save_cost_ranks_the_kinds_of_figure():
+    from analysis.figures import FigureSpec, save_cost
+
+    def cost(name):
+        return save_cost(FigureSpec(name, "", "", lambda: None))
+
+    assert cost("scatter-x") > cost("indices-x") > cost("indices-grouped-x") > cost("probability")
+    assert cost("indices-over-time-x") == cost("indices-over-year-y") != cost("indices-x")
+    assert cost("something-new") == cost("other")
