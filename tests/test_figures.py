@@ -409,3 +409,25 @@ def test_save_cost_ranks_the_kinds_of_figure():
     assert cost("scatter-x") > cost("indices-x") > cost("indices-grouped-x") > cost("probability")
     assert cost("indices-over-time-x") == cost("indices-over-year-y") != cost("indices-x")
     assert cost("something-new") == cost("other")
+
+
+def test_font_lookups_are_kept_within_a_save_and_put_back_after(monkeypatch):
+    from matplotlib import font_manager
+
+    from analysis.figures.style import _font_lookups_kept, style
+
+    manager = font_manager.fontManager
+    calls = []
+    plain = manager._find_fonts_by_props
+    monkeypatch.setattr(type(manager), "_find_fonts_by_props",  # the lookups that reach the manager
+                        lambda self, *a, **k: calls.append(a) or plain(*a, **k))
+    with style():
+        prop = font_manager.FontProperties(size=7)
+        expected = plain(prop)
+        with _font_lookups_kept():
+            with _font_lookups_kept():  # an inner block keeps the outer one's answers
+                got = [manager._find_fonts_by_props(prop) for _ in range(3)]
+            got.append(manager._find_fonts_by_props(font_manager.FontProperties(size=7)))  # equal properties
+        assert "_find_fonts_by_props" not in vars(manager)
+    assert got == [expected] * 4 and len(calls) == 1
+    assert len({id(g) for g in got}) == 4  # each caller its own list
