@@ -391,13 +391,25 @@ def test_encode_png_is_read_back_pixel_for_pixel():
 
     rgba = np.random.default_rng(3).integers(0, 256, (37, 51, 4), dtype=np.uint8)
     rgba[:5] = 255  # a flat run, as most of a figure is
-    with Image.open(io.BytesIO(encode_png(rgba.tobytes(), 51, 37, dpi=300, text={"Software": "mcsens"}))) as im:
+    with Image.open(io.BytesIO(encode_png(rgba, dpi=300, text={"Software": "mcsens"}))) as im:
         im.load()  # verifies every chunk's CRC and the deflate stream
         assert (im.mode, im.size, im.info["Software"]) == ("RGBA", (51, 37), "mcsens")
         assert im.info["dpi"] == pytest.approx((300, 300), abs=1e-3)
         assert np.array_equal(np.asarray(im), rgba)
-    with pytest.raises(ValueError, match="not 50 x 37 RGBA pixels"):
-        encode_png(rgba.tobytes(), 50, 37, dpi=300)
+    with pytest.raises(ValueError, match="not an RGBA image"):
+        encode_png(rgba[..., :3], dpi=300)
+
+
+def test_write_png_has_the_pixels_of_savefig_with_a_tight_box(tmp_path):
+    """Arguments savefig takes pass through: a tight box crops as it does in matplotlib's PNG."""
+    from analysis.figures.png import write_png
+
+    # A figure each: a second tight save of one figure measures the layout the first left.
+    _laid_out_figure().savefig(tmp_path / "plain.png", dpi=100, bbox_inches="tight",
+                               metadata={"Software": "mcsens"})
+    write_png(_laid_out_figure(), tmp_path / "own.png", dpi=100, text={"Software": "mcsens"},
+              bbox_inches="tight")
+    assert _same_png(tmp_path / "plain.png", tmp_path / "own.png")
 
 
 def test_save_cost_ranks_the_kinds_of_figure():

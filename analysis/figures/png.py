@@ -11,6 +11,7 @@ array; only the bytes of the file differ.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -27,15 +28,13 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
 
 
-def encode_png(rgba, width: int, height: int, *, dpi: float, text: dict[str, str] | None = None) -> bytes:
+def encode_png(rgba: np.ndarray, *, dpi: float, text: dict[str, str] | None = None) -> bytes:
     """The PNG file of an 8-bit RGBA image, rows unfiltered, deflated by ISA-L at level 1.
 
     Parameters
     ----------
-    rgba : bytes-like
-        ``height`` rows of ``width`` RGBA pixels, top row first (Agg's ``buffer_rgba``).
-    width, height : int
-        Size in pixels.
+    rgba : numpy.ndarray of uint8, shape (height, width, 4)
+        The pixels, top row first (Agg's ``buffer_rgba``).
     dpi : float
         Resolution, stored as a ``pHYs`` chunk in pixels per metre, rounded as Pillow does.
     text : dict, optional
@@ -47,11 +46,12 @@ def encode_png(rgba, width: int, height: int, *, dpi: float, text: dict[str, str
     """
     from isal import isal_zlib
 
-    pixels = np.frombuffer(rgba, np.uint8)
-    if pixels.size != width * height * 4:
-        raise ValueError(f"{pixels.size} bytes are not {width} x {height} RGBA pixels")
+    rgba = np.asarray(rgba)
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"not an RGBA image of bytes: {rgba.dtype} array of shape {rgba.shape}")
+    height, width = rgba.shape[:2]
     rows = np.zeros((height, 1 + width * 4), np.uint8)  # each row opens with filter type 0 (none)
-    rows[:, 1:] = pixels.reshape(height, width * 4)
+    rows[:, 1:] = rgba.reshape(height, width * 4)
     ppm = int(dpi / 0.0254 + 0.5)
     parts = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, *_RGBA8))]
     parts += [_chunk(b"tEXt", k.encode("latin-1") + b"\0" + v.encode("latin-1")) for k, v in (text or {}).items()]
@@ -60,19 +60,24 @@ def encode_png(rgba, width: int, height: int, *, dpi: float, text: dict[str, str
     return b"".join(parts)
 
 
-def write_png(fig, path: Path, *, dpi: float, text: dict[str, str] | None = None) -> None:
+class _Pixels(io.BytesIO):
+    """A file for ``savefig(format="raw")`` that keeps the RGBA buffer with its shape
+    (a BytesIO, since savefig takes only a path or a file it can seek in)."""
+
+    def write(self, buffer) -> int:
+        self.rgba = np.array(buffer, np.uint8)  # a copy: the renderer's buffer is reused
+        return self.rgba.nbytes
+
+
+def write_png(fig, path: Path, *, dpi: float, text: dict[str, str] | None = None, **savefig) -> None:
     """Render ``fig`` with Agg at ``dpi`` and write it to ``path`` with :func:`encode_png`.
 
     The figure is rendered by ``savefig(format="raw")``, the same call (size, dpi,
-    facecolour, layout) that writes a PNG, up to the point where Agg's buffer goes to
-    Pillow; here it goes to :func:`encode_png` instead.
+    facecolour, layout, and any further ``savefig`` arguments, e.g. ``bbox_inches``) that
+    writes a PNG, up to the point where Agg's buffer goes to Pillow; here it goes to
+    :func:`encode_png` instead. This is how :func:`analysis.figures.style.save` writes
+    its PNGs.
     """
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="raw", dpi=dpi)
-    raw = buf.getbuffer()
-    # Agg's canvas is int(size * dpi) pixels, as matplotlib's own PNG is.
-    width = int(fig.get_figwidth() * dpi)
-    height = len(raw) // (4 * width)
-    Path(path).write_bytes(encode_png(raw, width, height, dpi=dpi, text=text))
+    pixels = _Pixels()
+    fig.savefig(pixels, format="raw", dpi=dpi, **savefig)
+    Path(path).write_bytes(encode_png(pixels.rgba, dpi=dpi, text=text))
