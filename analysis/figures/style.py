@@ -217,8 +217,8 @@ def _font_lookups_kept():
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    if "_find_fonts_by_props" in vars(manager):  # a block inside another keeps the outer one
-        yield
+    if "_find_fonts_by_props" in vars(manager) or not hasattr(manager, "_find_fonts_by_props"):
+        yield  # a block inside another keeps the outer one; a matplotlib without it saves as it is
         return
     plain = manager._find_fonts_by_props
     kept = {}
