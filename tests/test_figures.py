@@ -348,9 +348,20 @@ def _laid_out_figure():
     return fig
 
 
+def _same_png(a, b) -> bool:
+    """The same image: mode, size, every pixel, resolution and Software text (not the bytes)."""
+    from PIL import Image
+
+    with Image.open(a) as x, Image.open(b) as y:
+        return (x.mode, x.size, x.info.get("dpi"), x.info.get("Software")) == \
+            (y.mode, y.size, y.info.get("dpi"), y.info.get("Software")) and \
+            np.array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_save_writes_the_files_two_plain_savefigs_write(tmp_path, monkeypatch):
     """save runs the layout in the draw that writes each file (one draw per file, not two):
-    the same bytes as savefig's own measuring draw, and the figure keeps its engine."""
+    the PDF's bytes and the PNG's pixels of savefig's own measuring draw (the PNG is
+    encoded by analysis.figures.png, not Pillow), and the figure keeps its engine."""
     from matplotlib.figure import Figure
 
     from analysis.figures.style import save
@@ -365,5 +376,70 @@ def test_save_writes_the_files_two_plain_savefigs_write(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert fig.get_layout_engine() is engine and "draw" not in vars(fig)
     _two_savefigs(_laid_out_figure(), tmp_path / "old", "f")
-    for ext in ("pdf", "png"):
-        assert (tmp_path / "new" / f"f.{ext}").read_bytes() == (tmp_path / "old" / f"f.{ext}").read_bytes(), ext
+    assert (tmp_path / "new" / "f.pdf").read_bytes() == (tmp_path / "old" / "f.pdf").read_bytes()
+    assert _same_png(tmp_path / "new" / "f.png", tmp_path / "old" / "f.png")
+    assert (tmp_path / "new" / "f.png").read_bytes() != (tmp_path / "old" / "f.png").read_bytes()
+
+
+def test_encode_png_is_read_back_pixel_for_pixel():
+    """Any RGBA array (odd sizes, every byte value, alpha included) decodes as it was given."""
+    import io
+
+    from PIL import Image
+
+    from analysis.figures.png import encode_png
+
+    rgba = np.random.default_rng(3).integers(0, 256, (37, 51, 4), dtype=np.uint8)
+    rgba[:5] = 255  # a flat run, as most of a figure is
+    with Image.open(io.BytesIO(encode_png(rgba, dpi=300, text={"Software": "mcsens"}))) as im:
+        im.load()  # verifies every chunk's CRC and the deflate stream
+        assert (im.mode, im.size, im.info["Software"]) == ("RGBA", (51, 37), "mcsens")
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=1e-3)
+        assert np.array_equal(np.asarray(im), rgba)
+    with pytest.raises(ValueError, match="not an RGBA image"):
+        encode_png(rgba[..., :3], dpi=300)
+
+
+def test_write_png_has_the_pixels_of_savefig_with_a_tight_box(tmp_path):
+    """Arguments savefig takes pass through: a tight box crops as it does in matplotlib's PNG."""
+    from analysis.figures.png import write_png
+
+    # A figure each: a second tight save of one figure measures the layout the first left.
+    _laid_out_figure().savefig(tmp_path / "plain.png", dpi=100, bbox_inches="tight",
+                               metadata={"Software": "mcsens"})
+    write_png(_laid_out_figure(), tmp_path / "own.png", dpi=100, text={"Software": "mcsens"},
+              bbox_inches="tight")
+    assert _same_png(tmp_path / "plain.png", tmp_path / "own.png")
+
+
+def test_save_cost_ranks_the_kinds_of_figure():
+    from analysis.figures import FigureSpec, save_cost
+
+    def cost(name):
+        return save_cost(FigureSpec(name, "", "", lambda: None))
+
+    assert cost("scatter-x") > cost("indices-x") > cost("indices-grouped-x") > cost("probability")
+    assert cost("indices-over-time-x") == cost("indices-over-year-y") != cost("indices-x")
+    assert cost("something-new") == cost("other")
+
+
+def test_font_lookups_are_kept_within_a_save_and_put_back_after(monkeypatch):
+    from matplotlib import font_manager
+
+    from analysis.figures.style import _font_lookups_kept, style
+
+    manager = font_manager.fontManager
+    calls = []
+    plain = manager._find_fonts_by_props
+    monkeypatch.setattr(type(manager), "_find_fonts_by_props",  # the lookups that reach the manager
+                        lambda self, *a, **k: calls.append(a) or plain(*a, **k))
+    with style():
+        prop = font_manager.FontProperties(size=7)
+        expected = plain(prop)
+        with _font_lookups_kept():
+            with _font_lookups_kept():  # an inner block keeps the outer one's answers
+                got = [manager._find_fonts_by_props(prop) for _ in range(3)]
+            got.append(manager._find_fonts_by_props(font_manager.FontProperties(size=7)))  # equal properties
+        assert "_find_fonts_by_props" not in vars(manager)
+    assert got == [expected] * 4 and len(calls) == 1
+    assert len({id(g) for g in got}) == 4  # each caller its own list

@@ -49,6 +49,42 @@ def _fails():
 
 
 @linux
+def test_the_costliest_jobs_start_first_and_the_paths_keep_the_jobs_order(tmp_path, monkeypatch):
+    """The pool takes the jobs by cost, highest first (its workers take them in that order);
+    the paths come back in the jobs' own order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from analysis.figures.parallel import Saving, _costliest_first, start_all
+
+    submitted = []
+    submit = ProcessPoolExecutor.submit
+    monkeypatch.setattr(ProcessPoolExecutor, "submit",
+                        lambda self, fn, i: submitted.append(i) or submit(self, fn, i))
+
+    started = tmp_path / "started"
+
+    def job(name):
+        def draw():
+            with open(started, "a") as f:
+                f.write(name + "\n")
+            from matplotlib.figure import Figure
+
+            return Figure(figsize=(1, 1))
+        return Job(name, draw)
+
+    jobs = [job("a"), job("b"), job("c"), job("d")]
+    cost = {"a": 1, "b": 3, "c": 2, "d": 3}
+    assert _costliest_first(jobs, lambda j: cost[j.name]) == [1, 3, 2, 0]  # ties in their order
+    assert _costliest_first(jobs, None) == [0, 1, 2, 3]
+    handle = start_all(jobs, tmp_path / "out", save, workers=2, cost=lambda j: cost[j.name])
+    assert isinstance(handle, Saving)
+    got = handle.wait()
+    assert [p.name for p in got] == [f"{n}.{e}" for n in "abcd" for e in ("pdf", "png")]
+    assert submitted == [1, 3, 2, 0]
+    assert sorted(started.read_text().split()) == ["a", "b", "c", "d"]
+
+
+@linux
 def test_a_failing_figure_raises_its_own_error_in_the_caller(specs, tmp_path):
     jobs = [specs[0], Job("broken", _fails), specs[1]]
     with pytest.raises(StudyError, match=r"^study.toml: report.languages: must be a list; got 'zh'$"):

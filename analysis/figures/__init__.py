@@ -269,6 +269,27 @@ def figure_specs(data: RunData) -> list[FigureSpec]:
     return [replace(s, name=n) for s, n in zip(specs, unique_names([s.name for s in specs]))]
 
 
+# CPU seconds to draw and save one figure of each kind, the flagship's as measured (their
+# order is what counts: the workers take the costliest figures first, see start_all);
+# a kind not listed counts as a typical figure.
+_SAVE_COST = {"scatter": 0.48, "distribution": 0.35, "indices": 0.39, "ranks": 0.37,
+              "decomposition": 0.33, "s2": 0.33, "convergence": 0.32, "morris": 0.30,
+              "indices-over": 0.30, "indices-grouped": 0.15, "noise-share": 0.12, "probability": 0.10}
+_TYPICAL_COST = 0.3
+
+
+def save_cost(spec: FigureSpec) -> float:
+    """Estimated CPU seconds to draw and save ``spec``, from its kind (the start of its name).
+
+    Examples
+    --------
+    >>> save_cost(FigureSpec("indices-grouped-x", "grouped", "", lambda: None)) == _SAVE_COST["indices-grouped"]
+    True
+    """
+    kinds = [k for k in _SAVE_COST if spec.name == k or spec.name.startswith(k + "-")]
+    return _SAVE_COST[max(kinds, key=len)] if kinds else _TYPICAL_COST
+
+
 def build_figures(run, workers: int | None = None) -> list[Path]:
     """Write every figure the run supports to ``<run>/figures`` (PDF and PNG).
 
@@ -307,4 +328,4 @@ def start_figures(run, workers: int | None = None) -> Saving:
     analysis.figures.parallel.Saving
     """
     data = run if isinstance(run, RunData) else load_run(run)
-    return start_all(figure_specs(data), data.path / "figures", save, workers)
+    return start_all(figure_specs(data), data.path / "figures", save, workers, cost=save_cost)

@@ -72,12 +72,19 @@ def save_all(jobs: Sequence, directory: Path, save: Callable, workers: int | Non
     return start_all(jobs, directory, save, workers).wait()
 
 
-def start_all(jobs: Sequence, directory: Path, save: Callable, workers: int | None = None) -> "Saving":
+def start_all(jobs: Sequence, directory: Path, save: Callable, workers: int | None = None,
+              cost: Callable | None = None) -> "Saving":
     """:func:`save_all`, returning at once: the workers save while the caller goes on.
 
     The workers are forked here, so they see the data as it is now; what the caller
     changes afterwards is not theirs. With one worker (or off Linux) nothing is saved
     until :meth:`Saving.wait`, which then saves in this process.
+
+    ``cost(job)``, if given, estimates a job's CPU time: the workers take the jobs most
+    costly first, each the next one as it comes free, so the last to finish are small ones
+    and the workers end close together (in the order given, a costly figure near the end
+    may keep one worker busy while the other idles). The files and the order of the
+    returned paths do not depend on it.
 
     Returns
     -------
@@ -97,10 +104,18 @@ def start_all(jobs: Sequence, directory: Path, save: Callable, workers: int | No
         # A fork-context pool forks all its workers at the first submit: after that the
         # jobs are in every worker and this process may drop them.
         with _frozen_heap():
-            futures = [pool.submit(_one, i) for i in range(len(jobs))]
+            order = _costliest_first(jobs, cost)
+            submitted = {i: pool.submit(_one, i) for i in order}
     finally:
         _JOBS = None
-    return Saving(jobs, directory, save, pool, futures)
+    return Saving(jobs, directory, save, pool, [submitted[i] for i in range(len(jobs))])
+
+
+def _costliest_first(jobs: Sequence, cost: Callable | None) -> list[int]:
+    """Indices of ``jobs`` by decreasing ``cost(job)``, ties in their own order; as given without it."""
+    if cost is None:
+        return list(range(len(jobs)))
+    return sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
 
 
 class Saving:
