@@ -13,6 +13,7 @@ accessors that read on first use and keep what they read (:meth:`Run.table`,
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -23,8 +24,13 @@ import xarray as xr
 
 from study.errors import RunError
 from study.spec import Study, load_study, samples_key
-from study.store import DESIGN_GROUP, SEALED_RESULTS, Manifest, file_sha256, open_run, results_name
+from study.store import (DESIGN_GROUP, SEALED_RESULTS, Manifest, _small_chunk_cache, file_sha256, open_run,
+                         results_name)
+from xarray.backends import BackendArray
+from xarray.backends.netCDF4_ import NetCDF4DataStore
+from xarray.core import indexing
 
+from .chunks import ChunkFile
 from .methods import check_study
 from .textsafe import read_csv
 
@@ -224,12 +230,76 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:
-    """Open a results file, or say in one line that it is not a readable netCDF file."""
+    """Open a results file, or say in one line that it is not a readable netCDF file.
+
+    As :func:`study.store.open_run` opens it (netCDF4, lazily, nothing cached), except that
+    the variables whose chunks are their stored values are read from those chunks
+    (:mod:`analysis.chunks`): the same values, decoded by xarray alike, for a third of the
+    CPU that netCDF4's inflate takes.
+    """
     try:
-        return open_run(run_dir, design)
+        path = Path(run_dir) / results_name(design or "", design is None)
+        if not path.is_file():
+            return open_run(run_dir, design)  # its one-line error for a run without the file
+        with _small_chunk_cache(CHUNK_CACHE_BYTES):  # netCDF4's, for the variables it still reads
+            ds = xr.open_dataset(_ChunkStore.open_chunked(path), cache=False)
+        ds.encoding["source"] = os.path.abspath(path)  # as xarray records a file it opens by name
+        return ds
     except OSError as e:  # netCDF4's "[Errno -101] NetCDF: HDF error" for a truncated file
         name = f"results-{design}.nc" if design else "results.nc"
         raise RunError(run_dir / name, "", f"is not a readable netCDF file (truncated or damaged?): {e}") from None
+
+
+class _ChunkStore(NetCDF4DataStore):
+    """xarray's netCDF4 store, whose variables with a :class:`analysis.chunks.ChunkLayout`
+    read their chunks instead (:class:`_ChunkArray`); attributes, encoding and decoding are
+    netCDF4's."""
+
+    @classmethod
+    def open_chunked(cls, path: Path) -> "_ChunkStore":
+        store = cls.open(path, mode="r")
+        try:
+            store.chunks = ChunkFile(path).open()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def open_store_variable(self, name: str, var):
+        variable = super().open_store_variable(name, var)
+        layout = self.chunks.layout(var.group().path, name, var.shape, var.dtype)
+        if layout is None:
+            return variable
+        data = indexing.LazilyIndexedArray(_ChunkArray(self.chunks, layout))
+        return xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
+
+    def close(self, **kwargs) -> None:
+        super().close(**kwargs)
+        self.chunks.close()
+
+
+class _ChunkArray(BackendArray):
+    """A variable read from its chunks (:meth:`analysis.chunks.ChunkFile.rows`), by xarray's
+    basic indexing: integers and slices; xarray applies any other indexer to what it returns."""
+
+    def __init__(self, chunks: ChunkFile, layout):
+        self.chunks, self.layout = chunks, layout
+        self.shape, self.dtype = layout.shape, layout.dtype
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        first, rest = key[0], tuple(key[1:])
+        picked = range(self.shape[0])[first]  # an int (IndexError past the end) or a range
+        if isinstance(picked, int):
+            return self.chunks.rows(self.layout, picked, picked + 1)[(0, *rest)]
+        if len(picked) == 0:
+            return self.chunks.rows(self.layout, 0, 0)[(slice(None), *rest)]
+        lo, hi = min(picked[0], picked[-1]), max(picked[0], picked[-1]) + 1
+        block = self.chunks.rows(self.layout, lo, hi)
+        rows = slice(None) if picked.step == 1 else np.asarray(picked) - lo
+        return block[(rows, *rest)]
 
 
 def _read_points(path: Path):
@@ -322,17 +392,16 @@ def content_sha256(path: Path, *, block_bytes: int = 64 << 20) -> str:
             # results.nc at N = 2^14, growing with N. Blocks are read in row order, so a
             # few chunks' worth is enough.
             v.set_var_chunk_cache(size=CHUNK_CACHE_BYTES)
-            stored = chunks(group.path, name, v)
-            if stored is not None:  # its deflated chunks, inflated here: same bytes, a third of the CPU
-                _feed_chunks(h, feed, name, v, stored)
+            layout = raw.layout(group.path, name, v.shape, v.dtype)
+            if layout is not None:  # its chunks inflated by ISA-L: the same bytes, for a third of the CPU
+                _feed_chunks(h, feed, name, v, raw, layout)
             else:
                 _feed_values(h, feed, name, v, block_bytes)
             feed(*[(k, _attr(v.getncattr(k))) for k in sorted(v.ncattrs())])
         for sub in sorted(group.groups):
             walk(group.groups[sub])
 
-    with netCDF4.Dataset(path) as ds, _RawChunks(path) as raw:
-        chunks = raw.reader
+    with netCDF4.Dataset(path) as ds, ChunkFile(path) as raw:
         walk(ds)
     return h.hexdigest()
 
@@ -360,88 +429,14 @@ def _feed_values(h, feed, name: str, v, block_bytes: int = 64 << 20) -> None:
         h.update(_raw(v[start:start + step]))
 
 
-class _RawChunks:
-    """The deflated HDF5 chunks of a netCDF file's variables, for :func:`content_sha256`.
-
-    netCDF4 inflates with zlib and holds the GIL while it reads (1.2 CPU-s for a flagship
-    results.nc); the store writes each region's chunks deflated whole (ISA-L, see
-    :func:`study.store.deflate`), and ISA-L inflates them at a third of zlib's cost. A
-    variable is read this way only when its chunks are exactly the rows netCDF4 would give:
-    see :meth:`reader`. Without h5py or isal, or for a file h5py cannot open, nothing is.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.h5 = self.inflate = None
-
-    def __enter__(self) -> "_RawChunks":
-        try:
-            import h5py
-            from isal import isal_zlib
-        except ImportError:
-            return self
-        try:
-            # A second, read-only handle of another HDF5 library; netCDF4's is unaffected.
-            self.h5 = h5py.File(self.path, "r", locking=False)
-        except OSError:
-            return self
-        self.inflate = isal_zlib.decompress
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.h5 is not None:
-            self.h5.close()
-
-    def reader(self, group_path: str, name: str, v):
-        """A function yielding ``v``'s values as C-order bytes, chunk by chunk, or None.
-
-        None unless the HDF5 dataset behind ``v`` is numeric in native byte order with
-        netCDF4's dtype and shape, chunked along its first dimension only (whole in the
-        others), deflated and nothing else (no shuffle, no checksum) or unfiltered, and
-        holds every chunk of its extent (a missing chunk reads as fill values, which
-        netCDF4 supplies and this reader would not).
-        """
-        if self.h5 is None or v.ndim == 0 or v.shape[0] == 0:
-            return None
-        dset = self.h5.get(f"{group_path.rstrip('/')}/{name}")
-        if dset is None or not hasattr(dset, "id") or dset.chunks is None:
-            return None
-        dtype = np.dtype(dset.dtype)
-        if (dtype.kind not in "biuf" or not dtype.isnative or dtype != np.dtype(v.dtype)
-                or dset.shape != tuple(v.shape) or tuple(dset.chunks[1:]) != dset.shape[1:]):
-            return None
-        plist = dset.id.get_create_plist()
-        codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-        if codes not in ([], [1]):  # 1: H5Z_FILTER_DEFLATE
-            return None
-        rows = dset.chunks[0]
-        n = dset.shape[0]
-        count = -(-n // rows)
-        if dset.id.get_num_chunks() != count:
-            return None
-        row_bytes = dtype.itemsize * int(np.prod(dset.shape[1:], dtype=np.int64))
-        return lambda: self._pieces(dset, rows, n, row_bytes, bool(codes))
-
-    def _pieces(self, dset, rows: int, n: int, row_bytes: int, deflated: bool):
-        tail = (0,) * (dset.ndim - 1)
-        for start in range(0, n, rows):
-            mask, data = dset.id.read_direct_chunk((start, *tail))
-            if deflated and not mask & 1:  # bit 0 set: the filter was skipped for this chunk
-                data = self.inflate(data, bufsize=rows * row_bytes)
-            if len(data) != rows * row_bytes:
-                raise OSError(f"{self.path}: chunk at row {start} of {dset.name} has {len(data)} bytes, "
-                              f"not {rows * row_bytes}")
-            yield memoryview(data)[:min(rows, n - start) * row_bytes]  # the last chunk is padded
-
-
-def _feed_chunks(h, feed, name: str, v, pieces) -> None:
-    """Hash a variable as :func:`_feed_values` does, from the raw bytes ``pieces()`` yields."""
+def _feed_chunks(h, feed, name: str, v, raw: ChunkFile, layout) -> None:
+    """Hash a variable as :func:`_feed_values` does, from its chunks' bytes."""
     n = v.shape[0]
     row = int(np.prod(v.shape[1:], dtype=np.int64))
     dtype = np.dtype(v.dtype)
     feed("var", name, v.dimensions, str(dtype))
     h.update((dtype.itemsize * row * n).to_bytes(8, "little"))
-    for piece in pieces():
+    for piece in raw.pieces(layout):
         h.update(piece)
 
 

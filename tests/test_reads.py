@@ -11,10 +11,12 @@ import sys
 import netCDF4
 import numpy as np
 import pytest
+import xarray as xr
 
-import analysis.run as run_module
-from analysis.run import content_sha256
+from analysis.chunks import ChunkFile
+from analysis.run import _ChunkArray, _ChunkStore, _open, content_sha256
 from mcsens import run_study
+from study.store import open_run
 from tests.helpers import write_study
 
 MODEL = '''import numpy as np
@@ -49,23 +51,23 @@ def _store_run(folder, precision=None, **options):
 def _slow_digest(path, monkeypatch):
     """The digest through netCDF4 only (the fast path refused for every variable)."""
     with monkeypatch.context() as m:
-        m.setattr(run_module._RawChunks, "reader", lambda self, *a: None)
+        m.setattr(ChunkFile, "layout", lambda self, *a: None)
         return content_sha256(path)
 
 
 def _chunk_read(path, monkeypatch) -> tuple[str, set[str]]:
     """The digest, and the variables whose chunks were inflated directly."""
     taken = set()
-    reader = run_module._RawChunks.reader
+    layout = ChunkFile.layout
 
-    def spy(self, group_path, name, v):
-        got = reader(self, group_path, name, v)
+    def spy(self, group_path, name, *args):
+        got = layout(self, group_path, name, *args)
         if got is not None:
             taken.add(name)
         return got
 
     with monkeypatch.context() as m:
-        m.setattr(run_module._RawChunks, "reader", spy)
+        m.setattr(ChunkFile, "layout", spy)
         return content_sha256(path), taken
 
 
@@ -148,3 +150,52 @@ def test_a_file_rewritten_shuffled_keeps_its_digest_read_by_netcdf4(tmp_path, mo
     fast, taken = _chunk_read(copy, monkeypatch)
     assert "y" not in taken  # shuffled: netCDF4 reads it
     assert fast == content_sha256(src)
+
+
+def _same_reads(fast, slow, names):
+    """``fast`` and ``slow`` hold the same data, encodings and attributes, and index alike."""
+    xr.testing.assert_identical(fast.load(), slow.load())
+    assert list(fast.variables) == list(slow.variables)
+    for k in slow.variables:  # repr: a NaN _FillValue is not == itself
+        assert repr(fast[k].encoding) == repr(slow[k].encoding) and repr(fast[k].attrs) == repr(slow[k].attrs), k
+
+
+def _indexing_alike(fast, slow, names, dim):
+    n = slow.sizes[dim]
+    for name in names:
+        for sel in (slice(3, 17), 2, -1, slice(None, None, 7), slice(None, None, -3), [1, 4, 9],
+                    slice(n - 5, None), slice(4, 4), slice(n - 1, n + 10)):
+            np.testing.assert_array_equal(fast[name].isel({dim: sel}).values, slow[name].isel({dim: sel}).values,
+                                          err_msg=f"{name}[{sel}]")
+
+
+@pytest.mark.parametrize("precision, failures", [(None, False), ("float32", True)])
+def test_a_run_opened_for_the_analysis_reads_its_chunks_and_gives_what_netcdf4_gives(tmp_path, precision,
+                                                                                   failures):
+    run_dir = _store_run(tmp_path, precision, allow_failures=failures)
+    with _open(run_dir) as fast, open_run(run_dir) as slow:
+        chunked = {k for k, v in fast.variables.items() if isinstance(_backend(v), _ChunkArray)}
+        assert {"y", "high", "hot", "count", "path", "x1", "matrix"} <= chunked
+        assert fast.encoding == slow.encoding
+        _indexing_alike(fast, slow, ["y", "hot", "path", "x1", "status" if failures else "count"], "sample")
+        _same_reads(fast, slow, list(slow.variables))
+
+
+def _backend(variable):
+    """The backend array under xarray's lazy indexing and CF decoding wrappers."""
+    data = variable._data
+    while hasattr(data, "array"):
+        data = data.array
+    return data
+
+
+def test_a_file_the_store_did_not_write_opens_alike_each_variable_by_the_path_it_allows(tmp_path):
+    path = tmp_path / "hand.nc"
+    _hand_made(path)
+    with xr.open_dataset(_ChunkStore.open_chunked(path), cache=False) as fast, \
+            xr.open_dataset(path, cache=False) as slow:
+        assert {k for k, v in fast.variables.items() if isinstance(_backend(v), _ChunkArray)} == {"padded", "whole"}
+        _indexing_alike(fast, slow, ["padded", "short", "shuffled"], "sample")
+        _indexing_alike(fast, slow, ["holes", "whole", "split", "plain", "big"], "fixed")
+        np.testing.assert_array_equal(fast["whole"][5:9, 2:5].values, slow["whole"][5:9, 2:5].values)
+        _same_reads(fast, slow, list(slow.variables))
