@@ -73,17 +73,20 @@ class ChunkFile:
     """A results file open through h5py, for reading its variables' chunks (a context manager).
 
     A second, read-only handle, of h5py's own HDF5 library: netCDF4's handle on the same
-    file is unaffected. :meth:`layout` says which variables can be read; :meth:`chunk` and
-    :meth:`rows` read them. The last chunk inflated is kept (one chunk, at most the store's
-    4 MiB), so reads in blocks that split a chunk inflate it once. Safe to use from several
-    threads: h5py serialises its own calls.
+    file is unaffected. :meth:`layout` says which variables can be read; :meth:`chunk`,
+    :meth:`pieces` and :meth:`rows` read them. The last chunk inflated of each variable is
+    kept until the file closes, as netCDF-C's chunk cache keeps it (the 4 MiB a variable
+    :func:`study.store.open_run` gives it; the store's chunks are at most that): the
+    analysis reads each input and output several times (per method, per output), and a
+    flagship variable is one chunk, inflated once. Safe to use from several threads: h5py
+    serialises its own calls.
     """
 
     def __init__(self, path):
         self.path = path
         self.h5 = self._inflate = None
         self._lock = threading.Lock()
-        self._last = (None, None)
+        self._last: dict = {}  # dataset id -> (chunk index, its bytes)
 
     def __enter__(self) -> "ChunkFile":
         return self.open()
@@ -109,7 +112,7 @@ class ChunkFile:
         if self.h5 is not None:
             self.h5.close()
             self.h5 = None
-        self._last = (None, None)
+        self._last = {}
 
     def layout(self, group_path: str, name: str, shape, dtype) -> ChunkLayout | None:
         """:func:`chunk_layout` of variable ``name`` of the netCDF group at ``group_path``, or None."""
@@ -118,12 +121,14 @@ class ChunkFile:
         dset = self.h5.get(f"{group_path.rstrip('/')}/{name}")
         return None if dset is None else chunk_layout(dset, shape, dtype)
 
-    def chunk(self, layout: ChunkLayout, index: int) -> memoryview:
-        """The raw bytes of chunk ``index`` of ``layout``'s variable, whole (the last one padded)."""
-        key = (layout.dset.id.id, index)
+    def chunk(self, layout: ChunkLayout, index: int, keep: bool = True) -> memoryview:
+        """The raw bytes of chunk ``index`` of ``layout``'s variable, whole (the last one padded);
+        kept as the variable's last chunk unless ``keep`` is false."""
+        key = layout.dset.id.id
         with self._lock:
-            if self._last[0] == key:
-                return self._last[1]
+            kept = self._last.get(key)
+            if kept is not None and kept[0] == index:
+                return kept[1]
         start = index * layout.rows
         mask, data = layout.dset.id.read_direct_chunk((start, *(0,) * len(layout.tail)))
         if layout.deflated and not mask & 1:  # bit 0 set: the filter was skipped for this chunk
@@ -132,16 +137,18 @@ class ChunkFile:
             raise OSError(f"{self.path}: chunk {index} of {layout.dset.name} holds {len(data)} bytes, "
                           f"not {layout.chunk_bytes}")
         view = memoryview(data)
-        with self._lock:
-            self._last = (key, view)
+        if keep:
+            with self._lock:
+                self._last[key] = (index, view)
         return view
 
     def pieces(self, layout: ChunkLayout):
-        """The variable's values as C-order bytes, chunk by chunk (the padding left out)."""
+        """The variable's values as C-order bytes, chunk by chunk (the padding left out), none
+        kept: a reader of the whole file once (its digest) would hold a chunk of every variable."""
         n = layout.shape[0]
         for index in range(layout.count()):
             rows = min(layout.rows, n - index * layout.rows)
-            yield self.chunk(layout, index)[:rows * layout.row_bytes]
+            yield self.chunk(layout, index, keep=False)[:rows * layout.row_bytes]
 
     def rows(self, layout: ChunkLayout, lo: int, hi: int) -> np.ndarray:
         """Rows ``[lo, hi)`` of the variable as a new array."""
