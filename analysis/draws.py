@@ -103,6 +103,35 @@ def read_rows(da: xr.DataArray, positions: np.ndarray) -> np.ndarray:
     return out
 
 
+def read_selection(ds: xr.Dataset, positions: np.ndarray) -> xr.Dataset:
+    """``ds.isel(sample=positions)``, every variable read now with :func:`read_rows`.
+
+    What :func:`select_rows` gives once loaded (same variables in the same order, dims and
+    attributes), without dask: its delayed reads ran on dask's thread pool, which on the
+    flagship cost about 1 s on one core for what this does in a few tenths, most of it
+    waiting on the pool's threads (and importing ``distributed`` to pick a scheduler); the
+    reads take xarray's file lock one after another either way.
+    """
+    return _selected(ds, positions, lambda name: read_rows(ds[name], positions))
+
+
+def _selected(ds: xr.Dataset, positions: np.ndarray, values) -> xr.Dataset:
+    """``ds`` at ``positions`` along ``sample``, each variable's data ``values(name)``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    out = ds.drop_vars([v for v in ds.variables if "sample" in ds[v].dims])
+    picked = {}
+    for name, da in ds.variables.items():
+        if "sample" not in da.dims or name == "sample":
+            continue
+        other = [d for d in da.dims if d != "sample"]
+        picked[name] = xr.Variable(("sample", *other), values(name), da.attrs).transpose(*da.dims)
+    coords = {k: v for k, v in picked.items() if k in ds.coords}
+    if "sample" in ds.coords:
+        coords["sample"] = ("sample", read_rows(ds["sample"], positions), ds["sample"].attrs)
+    data = {k: v for k, v in picked.items() if k not in ds.coords}
+    return out.assign_coords(coords).assign(data)
+
+
 def select_rows(ds: xr.Dataset, positions: np.ndarray) -> xr.Dataset:
     """``ds.isel(sample=positions)``, each variable read with :func:`read_rows` when used.
 
@@ -116,17 +145,10 @@ def select_rows(ds: xr.Dataset, positions: np.ndarray) -> xr.Dataset:
     import dask.array
 
     positions = np.asarray(positions, dtype=np.int64)
-    out = ds.drop_vars([v for v in ds.variables if "sample" in ds[v].dims])
-    lazy = {}
-    for name, da in ds.variables.items():
-        if "sample" not in da.dims or name == "sample":
-            continue
-        other = [d for d in da.dims if d != "sample"]
-        shape = (positions.size, *[ds.sizes[d] for d in other])
-        arr = dask.array.from_delayed(dask.delayed(read_rows)(ds[name], positions), shape, dtype=da.dtype)
-        lazy[name] = xr.Variable(("sample", *other), arr, da.attrs).transpose(*da.dims)
-    coords = {k: v for k, v in lazy.items() if k in ds.coords}
-    if "sample" in ds.coords:
-        coords["sample"] = ("sample", read_rows(ds["sample"], positions), ds["sample"].attrs)
-    data = {k: v for k, v in lazy.items() if k not in ds.coords}
-    return out.assign_coords(coords).assign(data)
+
+    def lazy(name: str):
+        shape = (positions.size, *[ds.sizes[d] for d in ds[name].dims if d != "sample"])
+        return dask.array.from_delayed(dask.delayed(read_rows)(ds[name], positions), shape,
+                                       dtype=ds[name].dtype)
+
+    return _selected(ds, positions, lazy)

@@ -13,6 +13,7 @@ accessors that read on first use and keep what they read (:meth:`Run.table`,
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -23,8 +24,13 @@ import xarray as xr
 
 from study.errors import RunError
 from study.spec import Study, load_study, samples_key
-from study.store import DESIGN_GROUP, SEALED_RESULTS, Manifest, file_sha256, open_run, results_name
+from study.store import (DESIGN_GROUP, SEALED_RESULTS, Manifest, _small_chunk_cache, file_sha256, open_run,
+                         results_name)
+from xarray.backends import BackendArray
+from xarray.backends.netCDF4_ import NetCDF4DataStore
+from xarray.core import indexing
 
+from .chunks import ChunkFile
 from .methods import check_study
 from .textsafe import read_csv
 
@@ -224,12 +230,76 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:
-    """Open a results file, or say in one line that it is not a readable netCDF file."""
+    """Open a results file, or say in one line that it is not a readable netCDF file.
+
+    As :func:`study.store.open_run` opens it (netCDF4, lazily, nothing cached), except that
+    the variables whose chunks are their stored values are read from those chunks
+    (:mod:`analysis.chunks`): the same values, decoded by xarray alike, for a third of the
+    CPU that netCDF4's inflate takes.
+    """
     try:
-        return open_run(run_dir, design)
+        path = Path(run_dir) / results_name(design or "", design is None)
+        if not path.is_file():
+            return open_run(run_dir, design)  # its one-line error for a run without the file
+        with _small_chunk_cache(CHUNK_CACHE_BYTES):  # netCDF4's, for the variables it still reads
+            ds = xr.open_dataset(_ChunkStore.open_chunked(path), cache=False)
+        ds.encoding["source"] = os.path.abspath(path)  # as xarray records a file it opens by name
+        return ds
     except OSError as e:  # netCDF4's "[Errno -101] NetCDF: HDF error" for a truncated file
         name = f"results-{design}.nc" if design else "results.nc"
         raise RunError(run_dir / name, "", f"is not a readable netCDF file (truncated or damaged?): {e}") from None
+
+
+class _ChunkStore(NetCDF4DataStore):
+    """xarray's netCDF4 store, whose variables with a :class:`analysis.chunks.ChunkLayout`
+    read their chunks instead (:class:`_ChunkArray`); attributes, encoding and decoding are
+    netCDF4's."""
+
+    @classmethod
+    def open_chunked(cls, path: Path) -> "_ChunkStore":
+        store = cls.open(path, mode="r")
+        try:
+            store.chunks = ChunkFile(path).open()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def open_store_variable(self, name: str, var):
+        variable = super().open_store_variable(name, var)
+        layout = self.chunks.layout(var.group().path, name, var.shape, var.dtype)
+        if layout is None:
+            return variable
+        data = indexing.LazilyIndexedArray(_ChunkArray(self.chunks, layout))
+        return xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
+
+    def close(self, **kwargs) -> None:
+        super().close(**kwargs)
+        self.chunks.close()
+
+
+class _ChunkArray(BackendArray):
+    """A variable read from its chunks (:meth:`analysis.chunks.ChunkFile.rows`), by xarray's
+    basic indexing: integers and slices; xarray applies any other indexer to what it returns."""
+
+    def __init__(self, chunks: ChunkFile, layout):
+        self.chunks, self.layout = chunks, layout
+        self.shape, self.dtype = layout.shape, layout.dtype
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        first, rest = key[0], tuple(key[1:])
+        picked = range(self.shape[0])[first]  # an int (IndexError past the end) or a range
+        if isinstance(picked, int):
+            return self.chunks.rows(self.layout, picked, picked + 1)[(0, *rest)]
+        if len(picked) == 0:
+            return self.chunks.rows(self.layout, 0, 0)[(slice(None), *rest)]
+        lo, hi = min(picked[0], picked[-1]), max(picked[0], picked[-1]) + 1
+        block = self.chunks.rows(self.layout, lo, hi)
+        rows = slice(None) if picked.step == 1 else np.asarray(picked) - lo
+        return block[(rows, *rest)]
 
 
 def _read_points(path: Path):
@@ -322,12 +392,16 @@ def content_sha256(path: Path, *, block_bytes: int = 64 << 20) -> str:
             # results.nc at N = 2^14, growing with N. Blocks are read in row order, so a
             # few chunks' worth is enough.
             v.set_var_chunk_cache(size=CHUNK_CACHE_BYTES)
-            _feed_values(h, feed, name, v, block_bytes)
+            layout = raw.layout(group.path, name, v.shape, v.dtype)
+            if layout is not None:  # its chunks inflated by ISA-L: the same bytes, for a third of the CPU
+                _feed_chunks(h, feed, name, v, raw, layout)
+            else:
+                _feed_values(h, feed, name, v, block_bytes)
             feed(*[(k, _attr(v.getncattr(k))) for k in sorted(v.ncattrs())])
         for sub in sorted(group.groups):
             walk(group.groups[sub])
 
-    with netCDF4.Dataset(path) as ds:
+    with netCDF4.Dataset(path) as ds, ChunkFile(path) as raw:
         walk(ds)
     return h.hexdigest()
 
@@ -353,6 +427,17 @@ def _feed_values(h, feed, name: str, v, block_bytes: int = 64 << 20) -> None:
     h.update(_raw(first))
     for start in range(len(first), n, step):
         h.update(_raw(v[start:start + step]))
+
+
+def _feed_chunks(h, feed, name: str, v, raw: ChunkFile, layout) -> None:
+    """Hash a variable as :func:`_feed_values` does, from its chunks' bytes."""
+    n = v.shape[0]
+    row = int(np.prod(v.shape[1:], dtype=np.int64))
+    dtype = np.dtype(v.dtype)
+    feed("var", name, v.dimensions, str(dtype))
+    h.update((dtype.itemsize * row * n).to_bytes(8, "little"))
+    for piece in raw.pieces(layout):
+        h.update(piece)
 
 
 def _raw(values: np.ndarray) -> memoryview:

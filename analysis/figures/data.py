@@ -17,7 +17,7 @@ import xarray as xr
 from study.spec import Parameter
 
 from .. import draws
-from ..draws import iid_positions, select_rows
+from ..draws import iid_positions, read_selection, select_rows
 from ..run import Run, read_run
 
 __all__ = ["Factor", "RunData", "load_run", "INDEX_COLUMNS", "output_cells", "cell_title",
@@ -247,7 +247,7 @@ def load_run(run) -> RunData:
     # balanced prefix, see analysis.draws): what they hold is then bounded at any N.
     with run.open_results() as lazy:
         keep = iid_positions(lazy)
-        results = select_rows(lazy, keep[:draws.MAX_DRAWS]).load()
+        results = read_selection(lazy, keep[:draws.MAX_DRAWS])
     indices = run.indices()
     if indices is not None:
         indices["param"] = indices["param"].fillna("").astype(str)
