@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -46,6 +47,17 @@ def utc_now() -> str:
 
 
 def versions() -> dict[str, str]:
+    """The versions of Python and of the :data:`VERSIONED` packages, for a run's manifest.
+
+    Looked up once per process: each lookup scans the installed distributions (14 ms, which
+    every side run a worker process evaluates paid again). A package upgraded under a
+    running process keeps the version first looked up; the modules it imported are that one.
+    """
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in VERSIONED:
         try:

@@ -557,3 +557,31 @@ def test_a_schema_already_stored_is_not_written_again_but_a_new_attribute_is(mon
         with pytest.raises(ModelContractError, match="must return outputs netCDF can store"):
             contract.check_storable(bad, "m:f")
     assert len(writes) == 8
+
+
+def test_a_probe_that_changes_some_variables_writes_only_those_and_its_coordinates(monkeypatch):
+    """Implementation check of check_storable's per-variable memo: a variant's probe shares
+    the model's outputs and coordinates with the run before it; its round trip writes its
+    coordinates and the inputs it changes, and a new coordinate writes everything again."""
+    from study import contract
+
+    written = []
+    real = xr.Dataset.to_netcdf
+    monkeypatch.setattr(xr.Dataset, "to_netcdf",
+                        lambda self, *a, **k: written.append(sorted(map(str, self.variables))) or real(self, *a, **k))
+    monkeypatch.setattr(contract, "_STORABLE", set())
+    base = xr.Dataset({"x1": ("sample", np.zeros(4), {"role": "input", "distribution": "uniform"}),
+                       "y": (("sample", "actor"), np.zeros((4, 2)), {"role": "output"})},
+                      coords={"sample": np.arange(4), "actor": ["us", "eu"]})
+    contract.check_storable(base, "m:f")
+    moved = base.copy()
+    moved["x1"].attrs["distribution"] = "normal"
+    contract.check_storable(moved.assign(k=("sample", np.ones(4), {"role": "constant"})), "m:f")
+    contract.check_storable(moved, "m:f")  # every variable already stored in this frame
+    contract.check_storable(base.assign_coords(actor=["us", "jp"]), "m:f")
+    assert written == [["actor", "sample", "x1", "y"], ["actor", "k", "sample", "x1"],
+                       ["actor", "sample", "x1", "y"]]
+    bad = base.copy()
+    bad["y"].attrs["meta"] = {"nested": 1}  # a new attribute on a stored output is written, and refused
+    with pytest.raises(ModelContractError, match="must return outputs netCDF can store"):
+        contract.check_storable(bad, "m:f")

@@ -289,3 +289,18 @@ def test_without_h5py_or_isal_every_region_takes_netcdf4s_write(tmp_path, monkey
     assert counts == {"direct": 0, "netCDF4": 2}
     with netCDF4.Dataset(path) as nc:
         np.testing.assert_array_equal(nc.variables["y"][:], np.arange(8.0))
+
+
+def test_versions_are_looked_up_once_per_process_and_each_caller_gets_its_own_copy(monkeypatch):
+    """Implementation check: a worker running several side runs scans the installed
+    distributions once; a manifest that edits its versions does not change the next one's."""
+    calls = []
+    real = store.metadata.version
+    monkeypatch.setattr(store.metadata, "version", lambda name: calls.append(name) or real(name))
+    store._versions.cache_clear()
+    first = store.versions()
+    first["numpy"] = "edited"
+    second = store.versions()
+    assert calls == list(store.VERSIONED)
+    assert second["numpy"] == real("numpy") and second["python"] == first["python"]
+    store._versions.cache_clear()  # the next test looks up the real versions again
