@@ -349,6 +349,11 @@ class _Comparing:
         """Stop the child now (this process failed); its ``variants/`` may be incomplete."""
         if self.process.is_alive():
             self.process.terminate()
+            # A SIGTERM that reaches the child before it has put back the default action
+            # runs the handler it inherited (or none): then it is killed.
+            self.process.join(timeout=2)
+            if self.process.is_alive():
+                self.process.kill()
         self.process.join()
         self.conn.close()
 
