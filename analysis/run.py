@@ -24,7 +24,7 @@ import xarray as xr
 
 from study.errors import RunError
 from study.spec import Study, load_study, samples_key
-from study.store import (DESIGN_GROUP, SEALED_RESULTS, Manifest, _small_chunk_cache, file_sha256, open_run,
+from study.store import (DESIGN_GROUP, SEALED_RESULTS, Manifest, small_chunk_cache, file_sha256, open_run,
                          results_name)
 from xarray.backends import BackendArray
 from xarray.backends.netCDF4_ import NetCDF4DataStore
@@ -241,7 +241,7 @@ def _open(run_dir: Path, design: str | None = None) -> xr.Dataset:
         path = Path(run_dir) / results_name(design or "", design is None)
         if not path.is_file():
             return open_run(run_dir, design)  # its one-line error for a run without the file
-        with _small_chunk_cache(CHUNK_CACHE_BYTES):  # netCDF4's, for the variables it still reads
+        with small_chunk_cache(CHUNK_CACHE_BYTES):  # netCDF4's, for the variables it still reads
             ds = xr.open_dataset(_ChunkStore.open_chunked(path), cache=False)
         ds.encoding["source"] = os.path.abspath(path)  # as xarray records a file it opens by name
         return ds

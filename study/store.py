@@ -268,7 +268,7 @@ COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": False}
 
 
 @contextlib.contextmanager
-def _small_chunk_cache(size: int = 1 << 20):
+def small_chunk_cache(size: int = 1 << 20):
     """netCDF-C's chunk cache at `size` bytes per variable for files opened in the block.
 
     Its default, 64 MiB for each variable of a compressed file, grows with N: writing a
@@ -540,7 +540,7 @@ class ResultsStore:
         import netCDF4
 
         self._close_hdf5()
-        with _small_chunk_cache():
+        with small_chunk_cache():
             self.nc = netCDF4.Dataset(self.path, "r+")
         self.nc.set_auto_maskandscale(False)  # values as stored: what the records hash
         self.id = str(self.nc.getncattr("store_id"))
@@ -756,7 +756,7 @@ class ResultsStore:
 def _write_template(template: xr.Dataset, tmp: Path, encoding: dict) -> None:
     import warnings
 
-    with _small_chunk_cache(), warnings.catch_warnings():
+    with small_chunk_cache(), warnings.catch_warnings():
         # An integer output has no fill value (a failed sample has nowhere to go: see
         # ResultsStore._stored); xarray warns of it, for a template that holds no value.
         warnings.filterwarnings("ignore", "saving variable .* as an integer dtype without any _FillValue")
@@ -846,7 +846,7 @@ def open_run(run_dir, design: str | None = None) -> xr.Dataset:
         raise RunError(run_dir, "", f"has no {name} (run status: {status})")
     # cache=False: a variable read with .values is not kept, so reading outputs one by one
     # holds one at a time (measured at N = 2^18: 9.3 GB peak with the cache, 2.4 GB without).
-    with _small_chunk_cache(4 << 20):  # the cache is sized as each file is opened
+    with small_chunk_cache(4 << 20):  # the cache is sized as each file is opened
         return xr.open_dataset(path, cache=False)
 
 
