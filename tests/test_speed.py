@@ -4,6 +4,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,18 @@ def test_every_module_the_side_run_fork_server_preloads_exists():
     for name in workers.PRELOAD:
         assert importlib.util.find_spec(name) is not None, name
     assert {"mcsens.runner", "netCDF4", "dask.distributed"} <= set(workers.PRELOAD)
+    assert workers.PRELOAD[-1] == "mcsens.frozen_heap"  # it freezes what the others imported
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server runs side runs on Linux only")
+def test_side_run_workers_inherit_the_fork_servers_heap_frozen():
+    """Implementation check: the server's imports are in the collector's permanent generation,
+    so neither its exit nor its workers' collections walk them (mcsens.frozen_heap)."""
+    import gc
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mcsens import workers
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=workers.start_fork_server()) as pool:
+        frozen = pool.submit(gc.get_freeze_count).result()
+    assert frozen > 100_000  # numpy, xarray, netCDF4, dask and the toolkit: about 400k objects
