@@ -189,17 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from analysis.methods import load_study
-
     from .examples import default_study
 
     study = args.study_file
     if args.resume is None and not (args.no_variants or args.workers or args.scheduler or args.until_converged):
         from .workers import start_early
 
-        # Side runs' workers come from a fork server whose imports take a core ~1.5 s:
-        # started now, it imports while this process does.
+        # Side runs' workers come from a fork server whose imports take a core 1.5-2.6 s:
+        # started now, before this process imports anything heavy (analysis.methods alone
+        # is 1.2 s: numpy, xarray, the methods), it imports while this process does.
         start_early(args.study_file or default_study())
+    from analysis.methods import load_study
+
     if args.resume is None:  # loaded once, before the heavy imports: a bad file fails fast
         study = load_study(args.study_file or default_study(), samples=args.samples, seed=args.seed,
                            check_variants=not args.no_variants)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -247,3 +248,19 @@ def test_side_run_workers_inherit_the_fork_servers_heap_frozen():
     with ProcessPoolExecutor(max_workers=1, mp_context=workers.start_fork_server()) as pool:
         frozen = pool.submit(gc.get_freeze_count).result()
     assert frozen > 100_000  # numpy, xarray, netCDF4, dask and the toolkit: about 400k objects
+
+
+def test_study_run_starts_the_fork_server_before_importing_the_analysis(tmp_path):
+    """Implementation check: ``study run`` starts the side runs' fork server before its own
+    heavy imports (analysis.methods: numpy, xarray, the methods), so both import at once."""
+    code = "\n".join([
+        "import sys",
+        "from mcsens import cli, workers",
+        "seen = []",
+        "workers.start_early = lambda path: seen.append('analysis.methods' in sys.modules)",
+        "status = cli.main(['run', 'missing.toml'])",
+        "print(seen, status, 'analysis.methods' in sys.modules)",
+    ])
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout.split() == ["[False]", "2", "True"], proc.stderr
