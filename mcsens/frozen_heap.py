@@ -2,7 +2,7 @@
 
 Everything the server imported is moved to the collector's permanent generation
 (``gc.freeze``), so no collection walks it again. That spares the server's own exit,
-when the run ends: tearing down its modules ran collections over all of them, 0.5-0.8 s of
+when the run ends: tearing down its modules ran collections over all of them, 0.6 s of
 one core after the run's directory was printed, during which the server still held the
 command's standard output and error open (a pipeline reading them waited). It spares the
 workers it forks too: their collections skip the inherited objects instead of touching

@@ -27,7 +27,7 @@ __all__ = ["PRELOAD", "THREAD_VARS", "cores", "main_reimportable", "start_fork_s
 #: look for a distributed scheduler: 0.7 s of CPU in each worker otherwise; dask.array, which
 #: xarray imports at the first Variable a process builds: 0.24 s; h5py and ISA-L, which the
 #: store's direct chunk writes import at the first region: 0.09 s), then
-#: :mod:`mcsens.frozen_heap`, which freezes what they made (the server's exit took 0.5-0.8 s
+#: :mod:`mcsens.frozen_heap`, which freezes what they made (the server's exit took 0.6 s
 #: of collections after the run had ended).
 PRELOAD = ["mcsens.runner", "analysis.indices", "analysis.sobol", "analysis.convergence", "study.evaluate",
            "netCDF4", "dask.distributed", "dask.array", "h5py", "isal.isal_zlib", "mcsens.frozen_heap"]

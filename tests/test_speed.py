@@ -247,7 +247,7 @@ def test_side_run_workers_inherit_the_fork_servers_heap_frozen():
 
     with ProcessPoolExecutor(max_workers=1, mp_context=workers.start_fork_server()) as pool:
         frozen = pool.submit(gc.get_freeze_count).result()
-    assert frozen > 100_000  # numpy, xarray, netCDF4, dask and the toolkit: about 400k objects
+    assert frozen > 100_000  # numpy, xarray, netCDF4, dask and the toolkit: about 141k objects
 
 
 def test_study_run_starts_the_fork_server_before_importing_the_analysis(tmp_path):
